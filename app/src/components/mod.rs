@@ -1,0 +1,89 @@
+//! Reusable views.
+
+use crate::{
+    error::AppError,
+    model::{CurrentUser, Role},
+    shell::Auth,
+};
+use leptos::prelude::*;
+
+/// Renders `children` for a user holding at least `role`; otherwise says why not. The server
+/// refuses the data anyway: this is only so the page explains itself.
+#[component]
+pub fn RequireRole(role: Role, children: ChildrenFn) -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let children = StoredValue::new(children);
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.user.await {
+                    Ok(Some(user)) if user.has(role) => {
+                        provide_context::<CurrentUser>(user);
+                        children.with_value(|c| c()).into_any()
+                    }
+                    Ok(Some(_)) => view! {
+                        <section class="refused" role="alert">
+                            <h1>"Access denied"</h1>
+                            <p>{format!("This page needs the {role} role.")}</p>
+                        </section>
+                    }
+                        .into_any(),
+                    Ok(None) => view! {
+                        <section class="refused">
+                            <h1>"Please log in"</h1>
+                            <p>"You need to be logged in to see this page. " <a href="/login">"Log in"</a></p>
+                        </section>
+                    }
+                        .into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// An error message as an alert.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    view! { <p class="error" role="alert">{error.to_string()}</p> }
+}
+
+/// The message for one input field of a failed action, shown below the field.
+#[component]
+pub fn FieldMessage(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    field: &'static str,
+    id: &'static str,
+) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .and_then(|e| e.field(field))
+            .map(|m| view! { <p class="field-error" id=id>{m}</p> })
+    }
+}
+
+/// The error of a failed action that is not about one field, or a success note.
+#[component]
+pub fn ActionResult(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    #[prop(into, optional)] success: Option<Signal<Option<String>>>,
+) -> impl IntoView {
+    move || {
+        if let Some(e) = error.get().filter(|e| !matches!(e, AppError::Invalid { .. })) {
+            return Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any());
+        }
+        success
+            .and_then(|s| s.get())
+            .map(|m| view! { <p class="success" role="status">{m}</p> }.into_any())
+    }
+}
+
+/// The error of an action's last result, as a signal.
+pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
+where
+    I: server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Signal::derive(move || action.value().get().and_then(|r| r.err()))
+}

@@ -1,0 +1,48 @@
+//! The login page.
+
+use crate::{
+    api::auth::Login,
+    components::{ActionResult, FieldMessage, action_error},
+    shell::Auth,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_navigate;
+
+/// Username and password form; goes to the dashboard after a successful login.
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let login = ServerAction::<Login>::new();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = action_error(login);
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = login.value().get() {
+            auth.changed();
+            navigate("/", Default::default());
+        }
+    });
+    view! {
+        <Title text="Log in · O-Neko"/>
+        <section class="card narrow">
+            <h1>"Log in to O-Neko"</h1>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                login.dispatch(Login { username: username.get(), password: password.get() });
+            }>
+                <label for="login-username">"Username"</label>
+                <input id="login-username" name="username" type="text" autocomplete="username"
+                    required bind:value=username/>
+                <FieldMessage error field="username" id="login-username-error"/>
+                <label for="login-password">"Password"</label>
+                <input id="login-password" name="password" type="password"
+                    autocomplete="current-password" required bind:value=password/>
+                <FieldMessage error field="password" id="login-password-error"/>
+                <ActionResult error/>
+                <button type="submit" disabled=move || login.pending().get()>"Log in"</button>
+            </form>
+        </section>
+    }
+}

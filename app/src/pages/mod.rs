@@ -1,0 +1,6 @@
+//! Route components.
+
+pub mod account;
+pub mod admin_users;
+pub mod login;
+pub mod placeholder;

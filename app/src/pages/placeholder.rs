@@ -1,0 +1,58 @@
+//! Pages whose capabilities are not built yet. They say so plainly instead of pretending.
+
+use crate::{components::RequireRole, model::Role};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+fn NotBuiltYet(title: &'static str, role: Role, what: &'static str) -> impl IntoView {
+    view! {
+        <Title text=format!("{title} · O-Neko")/>
+        <RequireRole role>
+            <h1>{title}</h1>
+            <p class="notice" role="status">{format!("Not available yet: {what}")}</p>
+        </RequireRole>
+    }
+}
+
+/// Start page.
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    view! { <NotBuiltYet title="Dashboard" role=Role::Viewer
+    what="deployed versions will be listed here once deploying is built."/> }
+}
+
+/// Project list.
+#[component]
+pub fn ProjectsPage() -> impl IntoView {
+    view! { <NotBuiltYet title="Projects" role=Role::Viewer
+    what="projects, versions and configuration templates are not built yet."/> }
+}
+
+/// Activity log.
+#[component]
+pub fn ActivityPage() -> impl IntoView {
+    view! { <NotBuiltYet title="Activity" role=Role::Viewer
+    what="the activity log is not built yet."/> }
+}
+
+/// Docker registries (admin).
+#[component]
+pub fn DockerRegistriesPage() -> impl IntoView {
+    view! { <NotBuiltYet title="Docker registries" role=Role::Admin
+    what="Docker registry management is not built yet."/> }
+}
+
+/// Helm registries (admin).
+#[component]
+pub fn HelmRegistriesPage() -> impl IntoView {
+    view! { <NotBuiltYet title="Helm registries" role=Role::Admin
+    what="Helm registry management is not built yet."/> }
+}
+
+/// Defined namespaces (admin).
+#[component]
+pub fn NamespacesPage() -> impl IntoView {
+    view! { <NotBuiltYet title="Namespaces" role=Role::Admin
+    what="namespace management is not built yet."/> }
+}

@@ -1,0 +1,159 @@
+//! The HTML document, the router and the page layout (top bar, navigation).
+
+use crate::{
+    api::auth::{Logout, get_current_user},
+    error::AppError,
+    model::{CurrentUser, Role},
+    pages::{account::AccountPage, admin_users::UsersPage, login::LoginPage, placeholder::*},
+};
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    components::{A, Route, Router, Routes},
+    hooks::use_navigate,
+    path,
+};
+
+/// The HTML document the server renders around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// Who is logged in, shared by every page. `refresh` refetches after login or logout.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub user: Resource<Result<Option<CurrentUser>, AppError>>,
+    pub refresh: RwSignal<u32>,
+}
+
+impl Auth {
+    /// Refetches the current user.
+    pub fn changed(&self) {
+        self.refresh.update(|n| *n += 1);
+    }
+}
+
+/// The application: router and layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let refresh = RwSignal::new(0u32);
+    let user = Resource::new(move || refresh.get(), |_| get_current_user());
+    provide_context(Auth { user, refresh });
+
+    // Set only by client code: end-to-end tests wait for it to prove the WASM bundle hydrated.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/o-neko.css"/>
+        <Title text="O-Neko"/>
+        <Router>
+            <div class="layout" data-hydrated=move || hydrated.get().to_string()>
+                <TopBar/>
+                <main id="main">
+                    <Routes fallback=NotFound>
+                        <Route path=path!("/") view=DashboardPage/>
+                        <Route path=path!("/login") view=LoginPage/>
+                        <Route path=path!("/account") view=AccountPage/>
+                        <Route path=path!("/projects") view=ProjectsPage/>
+                        <Route path=path!("/activity") view=ActivityPage/>
+                        <Route path=path!("/admin/users") view=UsersPage/>
+                        <Route path=path!("/admin/docker-registries") view=DockerRegistriesPage/>
+                        <Route path=path!("/admin/helm-registries") view=HelmRegistriesPage/>
+                        <Route path=path!("/admin/namespaces") view=NamespacesPage/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}
+
+/// Top bar: product name, navigation for the user's role, and the user menu.
+#[component]
+fn TopBar() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let logout = ServerAction::<Logout>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            auth.changed();
+            navigate("/login", Default::default());
+        }
+    });
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"O-Neko"</a>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match auth.user.await {
+                        Ok(Some(user)) => {
+                            let admin = user.has(Role::Admin);
+                            let label = user.label().to_string();
+                            let role = user.role.to_string();
+                            view! {
+                                <nav aria-label="Main">
+                                    <A href="/">"Dashboard"</A>
+                                    <A href="/projects">"Projects"</A>
+                                    <A href="/activity">"Activity"</A>
+                                    <Show when=move || admin>
+                                        <A href="/admin/users">"Users"</A>
+                                        <A href="/admin/docker-registries">"Docker registries"</A>
+                                        <A href="/admin/helm-registries">"Helm registries"</A>
+                                        <A href="/admin/namespaces">"Namespaces"</A>
+                                    </Show>
+                                </nav>
+                                <div class="user-menu">
+                                    <A href="/account">
+                                        <span class="user-name">{label}</span>
+                                        " "
+                                        <span class="role-badge">{role}</span>
+                                    </A>
+                                    <button
+                                        type="button"
+                                        class="secondary"
+                                        on:click=move |_| {
+                                            logout.dispatch(Logout {});
+                                        }
+                                    >
+                                        "Log out"
+                                    </button>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        _ => view! { <A href="/login">"Log in"</A> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </header>
+    }
+}
+
+/// The page for unknown paths; answers 404 during server rendering.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found · O-Neko"/>
+        <h1>"Page not found"</h1>
+        <p>"There is no page at this address. " <a href="/">"Go to the dashboard"</a></p>
+    }
+}

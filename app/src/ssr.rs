@@ -1,0 +1,105 @@
+//! Server-only glue: the port the server implements, and the one authorization check every
+//! server function calls first. Compiled only with `ssr`, so none of it reaches the WASM bundle.
+
+use crate::{
+    error::AppError,
+    model::{CurrentUser, NewUser, Role, User, UserId, UserUpdate},
+};
+use leptos::prelude::*;
+use std::{net::IpAddr, sync::Arc};
+use tower_sessions::Session;
+
+/// Session key holding the logged-in user's id and credential epoch.
+pub const SESSION_USER: &str = "user";
+
+/// What a session remembers about its user. `epoch` changes when the password changes, which
+/// ends every other session of that user.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SessionUser {
+    pub id: UserId,
+    pub epoch: i64,
+}
+
+/// The backend operations server functions need. Implemented by the server crate over SeaORM.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Checks credentials (with login throttling per user and per client address).
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(CurrentUser, i64), AppError>;
+    /// The user behind a session, if it still exists and its epoch is current.
+    async fn session_user(&self, who: SessionUser) -> Result<Option<CurrentUser>, AppError>;
+    async fn list_users(&self) -> Result<Vec<User>, AppError>;
+    async fn create_user(&self, actor: &CurrentUser, new: NewUser) -> Result<User, AppError>;
+    async fn update_user(&self, actor: &CurrentUser, update: UserUpdate) -> Result<User, AppError>;
+    async fn delete_user(&self, actor: &CurrentUser, id: UserId) -> Result<(), AppError>;
+    async fn reset_password(&self, actor: &CurrentUser, id: UserId, password: String)
+    -> Result<(), AppError>;
+    /// Changes the actor's own password; returns the new session epoch.
+    async fn change_own_password(
+        &self,
+        actor: &CurrentUser,
+        old_password: String,
+        new_password: String,
+    ) -> Result<i64, AppError>;
+}
+
+/// The server context every server function receives through Leptos context.
+#[derive(Clone)]
+pub struct ServerCtx {
+    pub backend: Arc<dyn Backend>,
+}
+
+/// The backend port from context.
+pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
+    use_context::<ServerCtx>()
+        .map(|c| c.backend)
+        .ok_or_else(|| AppError::Internal {
+            reference: "server context missing".into(),
+        })
+}
+
+/// The request's session.
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(|e| AppError::Internal {
+            reference: format!("session unavailable: {e}"),
+        })
+}
+
+/// The client's address, for login throttling.
+pub async fn client_ip() -> Option<IpAddr> {
+    use axum::extract::ConnectInfo;
+    leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|c| c.0.ip())
+}
+
+/// The logged-in user, or `None` for an anonymous caller. Reads the user from the database on
+/// every call, so a changed role or a deleted user takes effect at once.
+pub async fn current_user() -> Result<Option<CurrentUser>, AppError> {
+    let session = session().await?;
+    let who: Option<SessionUser> = session.get(SESSION_USER).await.map_err(|e| AppError::Internal {
+        reference: format!("session read failed: {e}"),
+    })?;
+    match who {
+        Some(who) => backend()?.session_user(who).await,
+        None => Ok(None),
+    }
+}
+
+/// The single authorization check: the caller must be logged in and hold at least `min`.
+pub async fn authorize(min: Role) -> Result<CurrentUser, AppError> {
+    let user = current_user().await?.ok_or(AppError::Unauthenticated)?;
+    if user.has(min) {
+        Ok(user)
+    } else {
+        tracing::info!(user = %user.username, role = %user.role, required = %min, "refused");
+        Err(AppError::forbidden(format!("this needs the {min} role")))
+    }
+}

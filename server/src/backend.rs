@@ -1,0 +1,333 @@
+//! The server's implementation of `app::ssr::Backend`: users and authentication over SeaORM.
+
+use crate::{
+    auth::{self, Validator, throttle::LoginThrottle},
+    db::entity::user,
+};
+use app::{
+    error::AppError,
+    model::{CurrentUser, NewUser, Role, User, UserId, UserUpdate},
+    ssr::{Backend, SessionUser},
+};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use std::{net::IpAddr, sync::Arc};
+
+/// Logs an internal error with a short reference and returns only the reference to the caller.
+pub fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
+    let reference = format!("{:08x}", rand::random::<u32>());
+    tracing::error!(%reference, error = %err, "{context}");
+    AppError::Internal { reference }
+}
+
+fn db_err(e: DbErr) -> AppError {
+    internal("database error", e)
+}
+
+/// Users and logins.
+pub struct SqlBackend {
+    db: DatabaseConnection,
+    throttle: Arc<LoginThrottle>,
+    /// A valid hash to verify against when the user does not exist, so that unknown and known
+    /// usernames take the same time.
+    dummy_hash: String,
+}
+
+impl SqlBackend {
+    /// A backend over `db` with the given login throttle.
+    pub fn new(db: DatabaseConnection, throttle: Arc<LoginThrottle>) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            throttle,
+            dummy_hash: auth::hash_password("not a real password")?,
+        })
+    }
+
+    async fn find(&self, id: UserId) -> Result<user::Model, AppError> {
+        user::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("User {}", id.0)))
+    }
+
+    async fn hash(password: String) -> Result<String, AppError> {
+        tokio::task::spawn_blocking(move || auth::hash_password(&password))
+            .await
+            .map_err(|e| internal("hashing task failed", e))?
+            .map_err(|e| internal("hashing failed", e))
+    }
+
+    async fn verify(password: String, hash: String) -> Result<bool, AppError> {
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+            .await
+            .map_err(|e| internal("verify task failed", e))
+    }
+}
+
+/// Creates the first administrator if there are no users at all. Returns the generated password
+/// when none was configured, so the caller can print it once.
+pub async fn bootstrap_admin(
+    db: &DatabaseConnection,
+    configured: Option<&str>,
+) -> anyhow::Result<Option<Option<String>>> {
+    if user::Entity::find().count(db).await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match configured {
+        Some(p) if !p.is_empty() => (p.to_owned(), None),
+        _ => {
+            let p = auth::random_password();
+            (p.clone(), Some(p))
+        }
+    };
+    let mut v = Validator::default();
+    v.password("ONEKO_ADMIN_PASSWORD", &password);
+    v.finish().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = auth::hash_password(&password)?;
+    let now = Utc::now();
+    user::ActiveModel {
+        username: Set("admin".into()),
+        username_key: Set("admin".into()),
+        display_name: Set(Some("Administrator".into())),
+        email: Set(None),
+        role: Set(Role::Admin.to_string()),
+        password_hash: Set(hash),
+        auth_epoch: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(Some(generated))
+}
+
+/// Locks the administrator rows where the database supports it, so two concurrent demotions
+/// cannot both see "another admin is left".
+async fn admins_locked<C: ConnectionTrait>(c: &C) -> Result<Vec<user::Model>, DbErr> {
+    let q = user::Entity::find().filter(user::Column::Role.eq(Role::Admin.as_str()));
+    match c.get_database_backend() {
+        DbBackend::Postgres => q.lock_exclusive().all(c).await,
+        _ => q.all(c).await,
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SqlBackend {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(CurrentUser, i64), AppError> {
+        if let Some(wait) = self.throttle.wait(username, client) {
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        if password.chars().count() > auth::MAX_PASSWORD || username.chars().count() > auth::MAX_USERNAME {
+            self.throttle.failed(username, client);
+            return Err(AppError::invalid("password", "Wrong username or password."));
+        }
+        let found = user::Entity::find()
+            .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        let hash = found
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let ok = Self::verify(password.to_owned(), hash).await? && found.is_some();
+        match found {
+            Some(u) if ok => {
+                self.throttle.succeeded(username);
+                tracing::info!(user = %u.username, "login");
+                Ok((CurrentUser::from(&u), u.auth_epoch))
+            }
+            _ => {
+                self.throttle.failed(username, client);
+                tracing::info!(username, ?client, "failed login");
+                Err(AppError::invalid("password", "Wrong username or password."))
+            }
+        }
+    }
+
+    async fn session_user(&self, who: SessionUser) -> Result<Option<CurrentUser>, AppError> {
+        let found = user::Entity::find_by_id(who.id.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(found
+            .filter(|u| u.auth_epoch == who.epoch)
+            .as_ref()
+            .map(CurrentUser::from))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, AppError> {
+        let users = user::Entity::find()
+            .order_by_asc(user::Column::UsernameKey)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(users.into_iter().map(User::from).collect())
+    }
+
+    async fn create_user(&self, actor: &CurrentUser, new: NewUser) -> Result<User, AppError> {
+        let mut v = Validator::default();
+        let username = new.username.trim().to_owned();
+        v.username("username", &username);
+        v.password("password", &new.password);
+        let role = v.role("role", &new.role);
+        let display_name = v.display_name("display_name", &new.display_name);
+        let email = v.email("email", &new.email);
+        v.finish()?;
+        let key = username.to_lowercase();
+        let taken = user::Entity::find()
+            .filter(user::Column::UsernameKey.eq(key.clone()))
+            .count(&self.db)
+            .await
+            .map_err(db_err)?;
+        if taken > 0 {
+            return Err(AppError::conflict(format!(
+                "A user named '{username}' already exists."
+            )));
+        }
+        let hash = Self::hash(new.password).await?;
+        let now = Utc::now();
+        let inserted = user::ActiveModel {
+            username: Set(username.clone()),
+            username_key: Set(key),
+            display_name: Set(display_name),
+            email: Set(email),
+            role: Set(role.unwrap_or(Role::Viewer).to_string()),
+            password_hash: Set(hash),
+            auth_epoch: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await;
+        match inserted {
+            Ok(m) => {
+                tracing::info!(actor = %actor.username, user = %m.username, role = %m.role, "user created");
+                Ok(m.into())
+            }
+            // A concurrent insert of the same name loses on the unique index.
+            Err(e) if is_unique_violation(&e) => Err(AppError::conflict(format!(
+                "A user named '{username}' already exists."
+            ))),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn update_user(&self, actor: &CurrentUser, update: UserUpdate) -> Result<User, AppError> {
+        let mut v = Validator::default();
+        let role = v.role("role", &update.role);
+        let display_name = v.display_name("display_name", &update.display_name);
+        let email = v.email("email", &update.email);
+        v.finish()?;
+        let role = role.unwrap_or(Role::Viewer);
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let admins = admins_locked(&txn).await.map_err(db_err)?;
+        let target = user::Entity::find_by_id(update.id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("User {}", update.id.0)))?;
+        if target.role() == Role::Admin && role != Role::Admin && admins.len() <= 1 {
+            return Err(AppError::conflict(
+                "This is the last administrator; make another user ADMIN first.",
+            ));
+        }
+        let mut am: user::ActiveModel = target.into();
+        am.display_name = Set(display_name);
+        am.email = Set(email);
+        am.role = Set(role.to_string());
+        am.updated_at = Set(Utc::now());
+        let m = am.update(&txn).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        tracing::info!(actor = %actor.username, user = %m.username, role = %m.role, "user updated");
+        Ok(m.into())
+    }
+
+    async fn delete_user(&self, actor: &CurrentUser, id: UserId) -> Result<(), AppError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let admins = admins_locked(&txn).await.map_err(db_err)?;
+        let target = user::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("User {}", id.0)))?;
+        if target.role() == Role::Admin && admins.len() <= 1 {
+            return Err(AppError::conflict("The last administrator cannot be deleted."));
+        }
+        user::Entity::delete_by_id(id.0)
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        tracing::info!(actor = %actor.username, user = %target.username, "user deleted");
+        Ok(())
+    }
+
+    async fn reset_password(
+        &self,
+        actor: &CurrentUser,
+        id: UserId,
+        password: String,
+    ) -> Result<(), AppError> {
+        let mut v = Validator::default();
+        v.password("password", &password);
+        v.finish()?;
+        let target = self.find(id).await?;
+        let hash = Self::hash(password).await?;
+        let epoch = target.auth_epoch + 1;
+        let name = target.username.clone();
+        let mut am: user::ActiveModel = target.into();
+        am.password_hash = Set(hash);
+        am.auth_epoch = Set(epoch);
+        am.updated_at = Set(Utc::now());
+        am.update(&self.db).await.map_err(db_err)?;
+        tracing::info!(actor = %actor.username, user = %name, "password reset");
+        Ok(())
+    }
+
+    async fn change_own_password(
+        &self,
+        actor: &CurrentUser,
+        old_password: String,
+        new_password: String,
+    ) -> Result<i64, AppError> {
+        let mut v = Validator::default();
+        if old_password.is_empty() {
+            v.fail("old_password", "Enter your current password.");
+        }
+        v.password("new_password", &new_password);
+        v.finish()?;
+        let me = self.find(actor.id).await?;
+        if !Self::verify(old_password, me.password_hash.clone()).await? {
+            return Err(AppError::invalid(
+                "old_password",
+                "The current password is wrong.",
+            ));
+        }
+        let hash = Self::hash(new_password).await?;
+        let epoch = me.auth_epoch + 1;
+        let mut am: user::ActiveModel = me.into();
+        am.password_hash = Set(hash);
+        am.auth_epoch = Set(epoch);
+        am.updated_at = Set(Utc::now());
+        am.update(&self.db).await.map_err(db_err)?;
+        tracing::info!(user = %actor.username, "password changed");
+        Ok(epoch)
+    }
+}
+
+fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

@@ -1,0 +1,86 @@
+//! Configuration from flags and environment variables. `--help` lists every option; the README's
+//! configuration table is checked against it by a test.
+
+use clap::{Parser, ValueEnum};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// O-Neko: deploy every development version of your software into Kubernetes.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "o-neko", version, about)]
+pub struct Config {
+    /// Address to listen on [default: LEPTOS_SITE_ADDR, else 127.0.0.1:3000].
+    #[arg(long, env = "ONEKO_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for the SQLite database and other state.
+    #[arg(long, env = "ONEKO_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL, e.g. postgres://user:pass@host/db [default: SQLite file in the data directory].
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Password for the `admin` user created on first start [default: random, printed once to the log].
+    #[arg(long, env = "ONEKO_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Public URL users reach O-Neko at; an https URL makes session cookies `Secure`.
+    #[arg(long, env = "ONEKO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "ONEKO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Hours of inactivity after which a session expires.
+    #[arg(long, env = "ONEKO_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: i64,
+
+    /// Failed logins allowed per user (and 4x that per client address) before logins slow down.
+    #[arg(long, env = "ONEKO_LOGIN_FREE_ATTEMPTS", default_value_t = 5)]
+    pub login_free_attempts: u32,
+
+    /// First delay after the free attempts are used up, in milliseconds; it doubles with every
+    /// further failure, up to 15 minutes.
+    #[arg(long, env = "ONEKO_LOGIN_BACKOFF_MS", default_value_t = 2000)]
+    pub login_backoff_ms: u64,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// The database URL to connect to.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("o-neko.db").display()),
+        }
+    }
+
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// Defaults for tests: everything explicit, nothing read from the environment.
+    pub fn for_tests(data_dir: PathBuf, database_url: Option<String>) -> Self {
+        Config {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir,
+            database_url,
+            admin_password: None,
+            public_url: None,
+            log_format: LogFormat::Text,
+            session_hours: 12,
+            login_free_attempts: 5,
+            login_backoff_ms: 2000,
+        }
+    }
+}

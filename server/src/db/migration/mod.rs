@@ -1,0 +1,16 @@
+//! Forward-only migrations, applied at start-up. Built with the schema builder only, so the
+//! same steps run on SQLite and PostgreSQL.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_users_sessions;
+
+/// All migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_users_sessions::Migration)]
+    }
+}

@@ -1,0 +1,61 @@
+//! State in the database: SeaORM entities, forward-only migrations, and the connection.
+
+pub mod entity;
+pub mod migration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use std::time::Duration;
+
+/// Connects to `url` and runs every pending migration before anything is served.
+pub async fn connect_and_migrate(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.connect_timeout(Duration::from_secs(10)).sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // One writer at a time is SQLite's model; a small pool avoids "database is locked".
+        opts.max_connections(4);
+    }
+    let db = Database::connect(opts)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))?;
+    if url.starts_with("sqlite:") {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
+            .await
+            .context("configuring SQLite")?;
+    }
+    migration::Migrator::up(&db, None)
+        .await
+        .context("running database migrations")?;
+    Ok(db)
+}
+
+/// The URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(redact("postgres://u:s3cr@t@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(
+            redact("sqlite://data/o.db?mode=rwc"),
+            "sqlite://data/o.db?mode=rwc"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,157 @@
+//! The axum router: Leptos pages and server functions, health endpoints, sessions, and the
+//! middleware that guards the internal API (CSRF check, error status codes, body limit).
+
+use crate::state::AppState;
+use app::{error::AppError, shell::shell, ssr::ServerCtx};
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use server_fn::error::SERVER_FN_ERROR_HEADER;
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+/// Largest accepted request body (server-function arguments are small).
+const MAX_BODY: usize = 1 << 20;
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "oneko_session";
+
+/// Builds the whole application router.
+pub fn router(state: AppState) -> Router {
+    let ctx = ServerCtx {
+        backend: state.backend.clone(),
+    };
+    let context = move || provide_context(ctx.clone());
+    let options = state.leptos.clone();
+    let routes = generate_route_list(app::shell::App);
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(state.config.session_hours),
+        ));
+
+    let leptos = Router::new()
+        .leptos_routes_with_context(&options, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            leptos::config::LeptosOptions,
+            _,
+        >(context, shell))
+        .with_state(options);
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .merge(leptos)
+        // Layers run bottom-up for requests: the trace span wraps everything.
+        .layer(middleware::from_fn(api_guard))
+        .layer(sessions)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+/// Whether a request was sent by a page of another site. Browsers send `Sec-Fetch-Site`
+/// (and `Origin` on every cross-origin POST); non-browser clients send neither and are not
+/// exposed to CSRF.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => false,
+        Some(origin) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+        }
+    }
+}
+
+/// Guards `/api/*`: refuses cross-site calls, and gives typed errors their HTTP status (the
+/// server-function framework answers every error with 500).
+async fn api_guard(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    if req.method() != Method::GET && is_cross_site(req.headers()) {
+        tracing::warn!(path = %req.uri().path(), "cross-site request refused");
+        return error_response(&AppError::forbidden("cross-site requests are refused"));
+    }
+    let resp = next.run(req).await;
+    if !resp.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&crate::backend::internal("reading error body", "too large")),
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn error_response(err: &AppError) -> Response {
+    let status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(err).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cross_site;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(!is_cross_site(&headers(&[])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!is_cross_site(&headers(&[
+            ("origin", "http://a.test:3000"),
+            ("host", "a.test:3000")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "http://evil.test"),
+            ("host", "a.test:3000")
+        ])));
+        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "a.test")])));
+    }
+}

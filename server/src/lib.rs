@@ -1,0 +1,147 @@
+//! O-Neko's server: configuration, database, authentication, the HTTP router and background
+//! tasks. `main.rs` only parses flags and calls [`serve`]; tests call [`start`] on port 0.
+
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod session_store;
+pub mod state;
+pub mod telemetry;
+
+use crate::{
+    auth::throttle::LoginThrottle, backend::SqlBackend, config::Config, session_store::DbSessionStore,
+    state::AppState,
+};
+use anyhow::Context;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tower_sessions::ExpiredDeletion;
+
+/// A server started by [`start`].
+pub struct Running {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes open requests and waits for the server to end.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task panicked")?
+    }
+
+    /// Waits until the server ends on its own (after a signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Connects the database, migrates, bootstraps the first admin and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    // One crypto provider for the whole process (ring); ignore "already installed" in tests.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let url = config.database_url();
+    let db = db::connect_and_migrate(&url).await?;
+    tracing::info!(database = %db::redact(&url), "database ready");
+
+    match backend::bootstrap_admin(&db, config.admin_password.as_deref()).await? {
+        Some(Some(generated)) => tracing::warn!(
+            "created the first user 'admin' with the generated password {generated} \
+             (shown only this once; change it after logging in)"
+        ),
+        Some(None) => tracing::info!("created the first user 'admin' with ONEKO_ADMIN_PASSWORD"),
+        None => {}
+    }
+
+    let mut leptos = leptos::config::get_configuration(None)
+        .context("reading Leptos configuration")?
+        .leptos_options;
+    if let Some(listen) = config.listen {
+        leptos.site_addr = listen;
+    }
+    if leptos.output_name.is_empty() {
+        // Built without cargo-leptos (plain `cargo test`): use the bundle name it would set.
+        leptos.output_name = "o-neko".into();
+    }
+    let throttle = Arc::new(LoginThrottle::new(
+        config.login_free_attempts,
+        Duration::from_millis(config.login_backoff_ms),
+    ));
+    let sessions = DbSessionStore::new(db.clone());
+    let state = AppState {
+        backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
+        config: Arc::new(config),
+        leptos: leptos.clone(),
+        db,
+        sessions: sessions.clone(),
+    };
+
+    let listener = TcpListener::bind(leptos.site_addr)
+        .await
+        .with_context(|| format!("binding {}", leptos.site_addr))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, mut stop) = watch::channel(false);
+
+    // Expired sessions are deleted hourly; loading ignores them anyway.
+    let mut stop_cleanup = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = sessions.delete_expired().await {
+                        tracing::warn!(error = %e, "deleting expired sessions failed");
+                    }
+                }
+                _ = stop_cleanup.changed() => break,
+            }
+        }
+    });
+
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = shutdown_signal() => {}
+                }
+                tracing::info!("shutting down");
+            })
+            .await
+            .context("serving HTTP")
+    });
+    tracing::info!(%addr, "O-Neko listening on http://{addr}");
+    Ok(Running { addr, shutdown, task })
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

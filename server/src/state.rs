@@ -1,0 +1,24 @@
+//! Shared application state.
+
+use crate::{config::Config, session_store::DbSessionStore};
+use app::ssr::Backend;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Everything request handlers and background tasks share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub leptos: LeptosOptions,
+    pub db: DatabaseConnection,
+    pub backend: Arc<dyn Backend>,
+    pub sessions: DbSessionStore,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

@@ -1,0 +1,128 @@
+//! The role matrix: every server function, called as anonymous, VIEWER, DOER and ADMIN.
+//! A server function that is missing here fails `every_server_function_is_in_the_matrix`.
+
+use crate::harness::{Api, TestServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// Who may call a server function.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+enum Access {
+    Public,
+    Viewer,
+    Doer,
+    Admin,
+}
+
+/// Endpoint, required access, and arguments that pass decoding (what they do once allowed does
+/// not matter here: ids that do not exist, invalid input or wrong passwords keep the data intact).
+fn matrix() -> Vec<(&'static str, Access, Value)> {
+    vec![
+        (
+            "login",
+            Access::Public,
+            json!({"username": "nobody", "password": "wrong-password"}),
+        ),
+        ("logout", Access::Public, json!({})),
+        ("get_current_user", Access::Public, json!({})),
+        (
+            "change_own_password",
+            Access::Viewer,
+            json!({"old_password": "wrong", "new_password": "x"}),
+        ),
+        ("list_users", Access::Admin, json!({})),
+        (
+            "create_user",
+            Access::Admin,
+            json!({"user": {"username": "", "display_name": "", "email": "",
+            "role": "VIEWER", "password": ""}}),
+        ),
+        (
+            "update_user",
+            Access::Admin,
+            json!({"update": {"id": 999999, "display_name": "", "email": "",
+            "role": "VIEWER"}}),
+        ),
+        ("delete_user", Access::Admin, json!({"id": 999999})),
+        (
+            "reset_user_password",
+            Access::Admin,
+            json!({"id": 999999, "password": "long-enough-1"}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_server_function_is_in_the_matrix() {
+    // Registration happens on first use of the registry.
+    let registered: BTreeSet<String> = server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
+    let listed: BTreeSet<String> = matrix().iter().map(|(e, _, _)| format!("/api/{e}")).collect();
+    assert!(!registered.is_empty());
+    let missing: Vec<_> = registered.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&registered).collect();
+    assert!(
+        missing.is_empty(),
+        "server functions without a row in the role matrix: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "matrix rows for server functions that do not exist: {stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn role_matrix() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    server.user_with_role(&admin, "viewer", "VIEWER").await;
+    server.user_with_role(&admin, "doer", "DOER").await;
+    type Credentials = Option<(&'static str, &'static str)>;
+    let callers: [(&str, Credentials, Access); 4] = [
+        ("anonymous", None, Access::Public),
+        ("VIEWER", Some(("viewer", "viewer-password")), Access::Viewer),
+        ("DOER", Some(("doer", "doer-password")), Access::Doer),
+        (
+            "ADMIN",
+            Some(("admin", crate::harness::ADMIN_PASSWORD)),
+            Access::Admin,
+        ),
+    ];
+    let mut failures = vec![];
+    for (endpoint, required, args) in matrix() {
+        for (who, creds, level) in callers {
+            // A fresh session per call: logout or a password change must not leak into the next row.
+            let api: Api = match creds {
+                Some((u, p)) => server.login(u, p).await,
+                None => server.client(),
+            };
+            let (status, body) = api.call(endpoint, args.clone()).await;
+            let allowed = level >= required;
+            let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            let expected_refusal = if level == Access::Public {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            if allowed && refused {
+                failures.push(format!(
+                    "{endpoint} as {who}: refused ({status}) but should be allowed: {body}"
+                ));
+            }
+            if !allowed && status != expected_refusal {
+                failures.push(format!(
+                    "{endpoint} as {who}: {status} but expected {expected_refusal}: {body}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "role matrix violations:\n{}",
+        failures.join("\n")
+    );
+    // Nothing the refused or invalid calls did changed the users.
+    assert_eq!(admin.usernames().await, ["admin", "doer", "viewer"]);
+}
