@@ -84,3 +84,38 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+    use clap::CommandFactory;
+
+    /// The README's configuration table and `--help` must list the same options.
+    #[test]
+    fn readme_table_matches_help() {
+        let readme = include_str!("../../README.md");
+        let table: Vec<(String, String)> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `--"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(|c| c.trim().trim_matches('`')).collect();
+                (cells[1].to_owned(), cells[2].to_owned())
+            })
+            .collect();
+        let cmd = Config::command();
+        let from_help: Vec<(String, String)> = cmd
+            .get_arguments()
+            .filter_map(|a| {
+                let long = a.get_long()?;
+                let env = a.get_env()?.to_str()?.to_owned();
+                Some((format!("--{long}"), env))
+            })
+            .collect();
+        for row in &from_help {
+            assert!(table.contains(row), "README configuration table lacks {row:?}");
+        }
+        for row in &table {
+            assert!(from_help.contains(row), "README lists {row:?}, which --help does not have");
+        }
+    }
+}

