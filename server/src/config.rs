@@ -115,7 +115,10 @@ mod tests {
             assert!(table.contains(row), "README configuration table lacks {row:?}");
         }
         for row in &table {
-            assert!(from_help.contains(row), "README lists {row:?}, which --help does not have");
+            assert!(
+                from_help.contains(row),
+                "README lists {row:?}, which --help does not have"
+            );
         }
     }
 }
