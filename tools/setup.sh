@@ -17,10 +17,11 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_wanted=()
-# PostgreSQL's server binaries and Chromium are only needed by the tests.
+# PostgreSQL's server binaries, Chromium and docker-registry are only needed by the tests.
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || apt_wanted+=(chromium)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_wanted+=(postgresql)
+  command -v docker-registry >/dev/null || apt_wanted+=(docker-registry)
 fi
 command -v node >/dev/null || apt_wanted+=(nodejs npm)
 if [ ${#apt_wanted[@]} -gt 0 ]; then

@@ -1,3 +1,6 @@
+// Leptos view types nest deeply; release builds need more room to compute their layouts.
+#![recursion_limit = "256"]
+
 //! O-Neko's web application: shared typed models, server functions (the internal API) and the
 //! Leptos components. Built twice: with `ssr` into the server binary, with `hydrate` into WASM.
 

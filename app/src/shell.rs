@@ -4,7 +4,10 @@ use crate::{
     api::auth::{Logout, get_current_user},
     error::AppError,
     model::{CurrentUser, Role},
-    pages::{account::AccountPage, admin_users::UsersPage, login::LoginPage, placeholder::*},
+    pages::{
+        account::AccountPage, activity::ActivityPage, admin_registries::DockerRegistriesPage,
+        admin_users::UsersPage, login::LoginPage, placeholder::*,
+    },
 };
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

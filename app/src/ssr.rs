@@ -3,7 +3,10 @@
 
 use crate::{
     error::AppError,
-    model::{CurrentUser, NewUser, Role, User, UserId, UserUpdate},
+    model::{
+        ActivityPage, ActivityQuery, ConnectionCheck, CurrentUser, DockerRegistry, DockerRegistryId,
+        DockerRegistryInput, NewUser, RegistryName, Role, User, UserId, UserUpdate,
+    },
 };
 use leptos::prelude::*;
 use std::{net::IpAddr, sync::Arc};
@@ -47,19 +50,50 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<i64, AppError>;
 }
 
+/// Docker registries (administration and connection checks).
+#[async_trait::async_trait]
+pub trait Registries: Send + Sync + 'static {
+    async fn list(&self) -> Result<Vec<DockerRegistry>, AppError>;
+    async fn names(&self) -> Result<Vec<RegistryName>, AppError>;
+    async fn save(&self, actor: &CurrentUser, input: DockerRegistryInput)
+    -> Result<DockerRegistry, AppError>;
+    async fn delete(&self, actor: &CurrentUser, id: DockerRegistryId) -> Result<(), AppError>;
+    async fn check(&self, id: DockerRegistryId) -> Result<ConnectionCheck, AppError>;
+}
+
+/// The activity log.
+#[async_trait::async_trait]
+pub trait ActivityLog: Send + Sync + 'static {
+    async fn page(&self, query: ActivityQuery) -> Result<ActivityPage, AppError>;
+}
+
 /// The server context every server function receives through Leptos context.
 #[derive(Clone)]
 pub struct ServerCtx {
     pub backend: Arc<dyn Backend>,
+    pub registries: Arc<dyn Registries>,
+    pub activity: Arc<dyn ActivityLog>,
 }
 
-/// The backend port from context.
+fn ctx() -> Result<ServerCtx, AppError> {
+    use_context::<ServerCtx>().ok_or_else(|| AppError::Internal {
+        reference: "server context missing".into(),
+    })
+}
+
+/// The users and authentication port.
 pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
-    use_context::<ServerCtx>()
-        .map(|c| c.backend)
-        .ok_or_else(|| AppError::Internal {
-            reference: "server context missing".into(),
-        })
+    ctx().map(|c| c.backend)
+}
+
+/// The Docker registries port.
+pub fn registries() -> Result<Arc<dyn Registries>, AppError> {
+    ctx().map(|c| c.registries)
+}
+
+/// The activity log port.
+pub fn activity() -> Result<Arc<dyn ActivityLog>, AppError> {
+    ctx().map(|c| c.activity)
 }
 
 /// The request's session.

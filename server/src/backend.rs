@@ -1,12 +1,13 @@
 //! The server's implementation of `app::ssr::Backend`: users and authentication over SeaORM.
 
 use crate::{
+    activity::{self, Entry},
     auth::{self, Validator, throttle::LoginThrottle},
     db::entity::user,
 };
 use app::{
     error::AppError,
-    model::{CurrentUser, NewUser, Role, User, UserId, UserUpdate},
+    model::{CurrentUser, NewUser, Role, Severity, User, UserId, UserUpdate},
     ssr::{Backend, SessionUser},
 };
 use chrono::Utc;
@@ -25,6 +26,28 @@ pub fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
 
 fn db_err(e: DbErr) -> AppError {
     internal("database error", e)
+}
+
+/// Records a user-administration entry in the activity log.
+async fn log_user<C: ConnectionTrait>(
+    c: &C,
+    actor: &CurrentUser,
+    kind: &str,
+    subject: &str,
+    message: String,
+) -> Result<(), AppError> {
+    activity::record(
+        c,
+        Entry {
+            actor: &actor.username,
+            kind,
+            subject,
+            message,
+            severity: Severity::Info,
+        },
+    )
+    .await
+    .map_err(db_err)
 }
 
 /// Users and logins.
@@ -214,6 +237,14 @@ impl Backend for SqlBackend {
         .await;
         match inserted {
             Ok(m) => {
+                log_user(
+                    &self.db,
+                    actor,
+                    "user.created",
+                    &m.username,
+                    format!("User {} created with role {}", m.username, m.role),
+                )
+                .await?;
                 tracing::info!(actor = %actor.username, user = %m.username, role = %m.role, "user created");
                 Ok(m.into())
             }
@@ -244,12 +275,35 @@ impl Backend for SqlBackend {
                 "This is the last administrator; make another user ADMIN first.",
             ));
         }
+        let mut changes = vec![];
+        if target.role() != role {
+            changes.push(format!("role {} → {role}", target.role()));
+        }
+        if target.display_name != display_name {
+            changes.push("name changed".to_string());
+        }
+        if target.email != email {
+            changes.push("email changed".to_string());
+        }
         let mut am: user::ActiveModel = target.into();
         am.display_name = Set(display_name);
         am.email = Set(email);
         am.role = Set(role.to_string());
         am.updated_at = Set(Utc::now());
         let m = am.update(&txn).await.map_err(db_err)?;
+        let what = if changes.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            changes.join(", ")
+        };
+        log_user(
+            &txn,
+            actor,
+            "user.changed",
+            &m.username,
+            format!("User {} changed: {what}", m.username),
+        )
+        .await?;
         txn.commit().await.map_err(db_err)?;
         tracing::info!(actor = %actor.username, user = %m.username, role = %m.role, "user updated");
         Ok(m.into())
@@ -270,6 +324,8 @@ impl Backend for SqlBackend {
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        let message = format!("User {} deleted", target.username);
+        log_user(&txn, actor, "user.deleted", &target.username, message).await?;
         txn.commit().await.map_err(db_err)?;
         tracing::info!(actor = %actor.username, user = %target.username, "user deleted");
         Ok(())
@@ -293,6 +349,14 @@ impl Backend for SqlBackend {
         am.auth_epoch = Set(epoch);
         am.updated_at = Set(Utc::now());
         am.update(&self.db).await.map_err(db_err)?;
+        log_user(
+            &self.db,
+            actor,
+            "user.password_reset",
+            &name,
+            format!("Password of {name} reset"),
+        )
+        .await?;
         tracing::info!(actor = %actor.username, user = %name, "password reset");
         Ok(())
     }

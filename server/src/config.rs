@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long, env = "ONEKO_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// Key for secrets at rest: 32 bytes as base64 or 64 hex digits [default: the key file
+    /// `secret.key` in the data directory, generated on first start; back it up].
+    #[arg(long, env = "ONEKO_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     /// Public URL users reach O-Neko at; an https URL makes session cookies `Secure`.
     #[arg(long, env = "ONEKO_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -76,6 +81,7 @@ impl Config {
             data_dir,
             database_url,
             admin_password: None,
+            secret_key: None,
             public_url: None,
             log_format: LogFormat::Text,
             session_hours: 12,

@@ -27,6 +27,8 @@ pub const SESSION_COOKIE: &str = "oneko_session";
 pub fn router(state: AppState) -> Router {
     let ctx = ServerCtx {
         backend: state.backend.clone(),
+        registries: state.registries.clone(),
+        activity: state.activity.clone(),
     };
     let context = move || provide_context(ctx.clone());
     let options = state.leptos.clone();

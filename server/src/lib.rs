@@ -1,18 +1,21 @@
 //! O-Neko's server: configuration, database, authentication, the HTTP router and background
 //! tasks. `main.rs` only parses flags and calls [`serve`]; tests call [`start`] on port 0.
 
+pub mod activity;
 pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod registry;
+pub mod secrets;
 pub mod session_store;
 pub mod state;
 pub mod telemetry;
 
 use crate::{
-    auth::throttle::LoginThrottle, backend::SqlBackend, config::Config, session_store::DbSessionStore,
-    state::AppState,
+    activity::SqlActivityLog, auth::throttle::LoginThrottle, backend::SqlBackend, config::Config,
+    registry::SqlRegistries, secrets::SecretBox, session_store::DbSessionStore, state::AppState,
 };
 use anyhow::Context;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -77,8 +80,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Duration::from_millis(config.login_backoff_ms),
     ));
     let sessions = DbSessionStore::new(db.clone());
+    let secrets = SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
     let state = AppState {
         backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
+        registries: Arc::new(SqlRegistries {
+            db: db.clone(),
+            secrets,
+        }),
+        activity: Arc::new(SqlActivityLog { db: db.clone() }),
         config: Arc::new(config),
         leptos: leptos.clone(),
         db,

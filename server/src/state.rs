@@ -1,7 +1,7 @@
 //! Shared application state.
 
 use crate::{config::Config, session_store::DbSessionStore};
-use app::ssr::Backend;
+use app::ssr::{ActivityLog, Backend, Registries};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
@@ -14,6 +14,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub db: DatabaseConnection,
     pub backend: Arc<dyn Backend>,
+    pub registries: Arc<dyn Registries>,
+    pub activity: Arc<dyn ActivityLog>,
     pub sessions: DbSessionStore,
 }
 

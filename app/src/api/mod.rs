@@ -1,6 +1,8 @@
 //! Server functions: the internal API. One file per resource. Every function's first step is
-//! `ssr::authorize` (or an explicit "public" note), and `tests/roles.rs` in the server crate holds the
+//! `ssr::authorize` (or an explicit "public" note), and `server/tests/api/roles.rs` holds the
 //! role each one requires.
 
+pub mod activity;
 pub mod auth;
+pub mod registries;
 pub mod users;

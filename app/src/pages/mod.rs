@@ -1,6 +1,8 @@
 //! Route components.
 
 pub mod account;
+pub mod activity;
+pub mod admin_registries;
 pub mod admin_users;
 pub mod login;
 pub mod placeholder;

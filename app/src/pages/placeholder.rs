@@ -29,20 +29,6 @@ pub fn ProjectsPage() -> impl IntoView {
     what="projects, versions and configuration templates are not built yet."/> }
 }
 
-/// Activity log.
-#[component]
-pub fn ActivityPage() -> impl IntoView {
-    view! { <NotBuiltYet title="Activity" role=Role::Viewer
-    what="the activity log is not built yet."/> }
-}
-
-/// Docker registries (admin).
-#[component]
-pub fn DockerRegistriesPage() -> impl IntoView {
-    view! { <NotBuiltYet title="Docker registries" role=Role::Admin
-    what="Docker registry management is not built yet."/> }
-}
-
 /// Helm registries (admin).
 #[component]
 pub fn HelmRegistriesPage() -> impl IntoView {

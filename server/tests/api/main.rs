@@ -2,6 +2,8 @@
 //! the server is linked once.
 
 mod auth;
+mod fixtures;
 mod harness;
+mod registries;
 mod roles;
 mod users;

@@ -50,6 +50,22 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
             Access::Admin,
             json!({"id": 999999, "password": "long-enough-1"}),
         ),
+        ("list_docker_registries", Access::Admin, json!({})),
+        ("list_docker_registry_names", Access::Doer, json!({})),
+        (
+            "save_docker_registry",
+            Access::Admin,
+            json!({"registry": {"id": null, "name": "", "url": "",
+            "insecure_http": false, "auth": "anonymous", "username": "", "secret": null, "ca_pem": "",
+            "skip_tls_verify": false}}),
+        ),
+        ("delete_docker_registry", Access::Admin, json!({"id": 999999})),
+        ("test_docker_registry", Access::Admin, json!({"id": 999999})),
+        (
+            "list_activity",
+            Access::Viewer,
+            json!({"query": {"kind": null, "page": 0}}),
+        ),
     ]
 }
 

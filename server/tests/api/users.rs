@@ -64,6 +64,40 @@ async fn admin_manages_users() {
     let (status, _) = admin.call("delete_user", json!({"id": id})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(admin.usernames().await, ["admin"]);
+
+    // Each step is in the activity log, attributed to the admin, newest first.
+    let (_, log) = admin
+        .call("list_activity", json!({"query": {"kind": "user", "page": 0}}))
+        .await;
+    let entries: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_owned(),
+                a["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "user.deleted",
+            "user.password_reset",
+            "user.changed",
+            "user.created"
+        ]
+    );
+    assert!(entries.iter().all(|(_, actor)| actor == "admin"));
+    assert!(
+        log["items"][2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("role DOER → VIEWER"),
+        "{log}"
+    );
     let (status, body) = admin.call("delete_user", json!({"id": id})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

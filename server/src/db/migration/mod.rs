@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_users_sessions;
+mod m20261128_000002_registries_activity;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -11,6 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_users_sessions::Migration)]
+        vec![
+            Box::new(m20261128_000001_users_sessions::Migration),
+            Box::new(m20261128_000002_registries_activity::Migration),
+        ]
     }
 }

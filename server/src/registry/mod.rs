@@ -1,0 +1,378 @@
+//! Docker registries: administration (with secrets sealed at rest) and connection checks.
+//! Tag polling will live beside this module.
+
+pub mod check;
+
+use crate::{
+    activity::{self, Entry},
+    auth::Validator,
+    backend::internal,
+    db::entity::docker_registry::{self, secret_context},
+    secrets::SecretBox,
+};
+use app::{
+    error::AppError,
+    model::{
+        ConnectionCheck, CurrentUser, DockerRegistry, DockerRegistryId, DockerRegistryInput, RegistryAuth,
+        RegistryName, Severity,
+    },
+    ssr::Registries,
+};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+
+/// Longest accepted password or token.
+const MAX_SECRET: usize = 8192;
+
+fn to_model(m: docker_registry::Model) -> DockerRegistry {
+    DockerRegistry {
+        id: DockerRegistryId(m.id),
+        auth: m.auth.parse().unwrap_or(RegistryAuth::Anonymous),
+        secret_set: m.secret.is_some(),
+        name: m.name,
+        url: m.url,
+        insecure_http: m.insecure_http,
+        username: m.username,
+        ca_pem: m.ca_pem,
+        skip_tls_verify: m.skip_tls_verify,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+/// A validated form.
+struct Valid {
+    name: String,
+    url: String,
+    auth: RegistryAuth,
+    username: Option<String>,
+    ca_pem: Option<String>,
+}
+
+/// Checks the form; `stored_secret` says whether the registry already has a secret to keep.
+fn validate(input: &DockerRegistryInput, stored_secret: bool) -> Result<Valid, AppError> {
+    let mut v = Validator::default();
+    let name = input.name.trim().to_owned();
+    if name.is_empty() {
+        v.fail("name", "Enter a name.");
+    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        v.fail("name", "At most 100 characters, no control characters.");
+    }
+    let url = input.url.trim().trim_end_matches('/').to_owned();
+    match reqwest::Url::parse(&url) {
+        Err(_) => v.fail(
+            "url",
+            "Enter the registry's base URL, e.g. https://registry.example.com",
+        ),
+        Ok(u) => {
+            if u.scheme() == "http" && !input.insecure_http {
+                v.fail(
+                    "url",
+                    "Plain http needs the \"insecure HTTP\" switch; prefer https.",
+                );
+            } else if u.scheme() != "https" && u.scheme() != "http" {
+                v.fail("url", "Use an https:// (or, explicitly insecure, http://) URL.");
+            } else if !u.username().is_empty() || u.password().is_some() {
+                v.fail("url", "Put credentials in the credential fields, not in the URL.");
+            } else if u.query().is_some() || u.fragment().is_some() || u.host_str().is_none() {
+                v.fail("url", "A base URL has a host and no query or fragment.");
+            }
+        }
+    }
+    let auth = match input.auth.parse::<RegistryAuth>() {
+        Ok(a) => Some(a),
+        Err(e) => {
+            v.fail("auth", e);
+            None
+        }
+    };
+    let username = input.username.trim().to_owned();
+    let new_secret = input.secret.as_deref().filter(|s| !s.is_empty());
+    if new_secret.is_some_and(|s| s.chars().count() > MAX_SECRET) {
+        v.fail("secret", format!("At most {MAX_SECRET} characters."));
+    }
+    let has_secret = new_secret.is_some() || stored_secret;
+    match auth {
+        Some(RegistryAuth::Basic) => {
+            if username.is_empty() {
+                v.fail("username", "Enter the username.");
+            }
+            if !has_secret {
+                v.fail("secret", "Enter the password.");
+            }
+        }
+        Some(RegistryAuth::Token) if !has_secret => v.fail("secret", "Enter the token."),
+        _ => {}
+    }
+    let ca_pem = input.ca_pem.trim().to_owned();
+    if !ca_pem.is_empty() && !is_pem_certificate(&ca_pem) {
+        v.fail(
+            "ca_pem",
+            "Paste a PEM certificate (-----BEGIN CERTIFICATE----- …).",
+        );
+    }
+    v.finish()?;
+    Ok(Valid {
+        name,
+        url,
+        auth: auth.unwrap_or(RegistryAuth::Anonymous),
+        username: (auth == Some(RegistryAuth::Basic)).then_some(username),
+        ca_pem: (!ca_pem.is_empty()).then_some(ca_pem),
+    })
+}
+
+/// Registries stored in the database, secrets sealed with the installation key.
+pub struct SqlRegistries {
+    pub db: DatabaseConnection,
+    pub secrets: SecretBox,
+}
+
+impl SqlRegistries {
+    /// Everything needed to talk to registry `id`, secret decrypted.
+    pub async fn connection(&self, id: i64) -> Result<check::RegistryConn, AppError> {
+        let m = docker_registry::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading registry", e))?
+            .ok_or_else(|| AppError::not_found(format!("Docker registry {id}")))?;
+        let secret = match &m.secret {
+            Some(sealed) => Some(
+                self.secrets
+                    .open(sealed, &secret_context(m.id))
+                    .map_err(|e| internal("decrypting registry secret", e))?,
+            ),
+            None => None,
+        };
+        let auth = match (m.auth.parse().unwrap_or(RegistryAuth::Anonymous), secret) {
+            (RegistryAuth::Basic, Some(p)) => {
+                check::Credentials::Basic(m.username.clone().unwrap_or_default(), p)
+            }
+            (RegistryAuth::Token, Some(t)) => check::Credentials::Token(t),
+            _ => check::Credentials::Anonymous,
+        };
+        Ok(check::RegistryConn {
+            url: m.url,
+            ca_pem: m.ca_pem,
+            skip_tls_verify: m.skip_tls_verify,
+            auth,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Registries for SqlRegistries {
+    async fn list(&self) -> Result<Vec<DockerRegistry>, AppError> {
+        let all = docker_registry::Entity::find()
+            .order_by_asc(docker_registry::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("listing registries", e))?;
+        Ok(all.into_iter().map(to_model).collect())
+    }
+
+    async fn names(&self) -> Result<Vec<RegistryName>, AppError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .map(|r| RegistryName {
+                id: r.id,
+                name: r.name,
+            })
+            .collect())
+    }
+
+    async fn save(
+        &self,
+        actor: &CurrentUser,
+        input: DockerRegistryInput,
+    ) -> Result<DockerRegistry, AppError> {
+        let db_err = |e| internal("saving registry", e);
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let existing = match input.id {
+            Some(id) => Some(
+                docker_registry::Entity::find_by_id(id.0)
+                    .one(&txn)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| AppError::not_found(format!("Docker registry {}", id.0)))?,
+            ),
+            None => None,
+        };
+        let valid = validate(&input, existing.as_ref().is_some_and(|m| m.secret.is_some()))?;
+        let clash = docker_registry::Entity::find()
+            .filter(docker_registry::Column::Name.eq(valid.name.clone()))
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
+        if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
+            return Err(AppError::invalid(
+                "name",
+                format!("A registry named '{}' already exists.", valid.name),
+            ));
+        }
+        let now = Utc::now();
+        let new_secret = input.secret.filter(|s| !s.is_empty());
+        let (saved, kind, message) = match existing {
+            None => {
+                let am = docker_registry::ActiveModel {
+                    name: Set(valid.name.clone()),
+                    url: Set(valid.url.clone()),
+                    insecure_http: Set(input.insecure_http),
+                    auth: Set(valid.auth.as_str().into()),
+                    username: Set(valid.username.clone()),
+                    secret: Set(None),
+                    ca_pem: Set(valid.ca_pem.clone()),
+                    skip_tls_verify: Set(input.skip_tls_verify),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                };
+                let m = am.insert(&txn).await.map_err(db_err)?;
+                // The id is part of the secret's context, so seal after the insert.
+                let m = match (&new_secret, valid.auth) {
+                    (Some(s), RegistryAuth::Basic | RegistryAuth::Token) => {
+                        let mut am: docker_registry::ActiveModel = m.into();
+                        let id = *am.id.as_ref();
+                        am.secret = Set(Some(self.secrets.seal(s, &secret_context(id))));
+                        am.update(&txn).await.map_err(db_err)?
+                    }
+                    _ => m,
+                };
+                let message = format!(
+                    "Registry {} ({}) created, credentials: {}",
+                    m.name,
+                    m.url,
+                    valid.auth.label()
+                );
+                (m, "docker_registry.created", message)
+            }
+            Some(old) => {
+                let mut changes = vec![];
+                if old.name != valid.name {
+                    changes.push(format!("name {} → {}", old.name, valid.name));
+                }
+                if old.url != valid.url {
+                    changes.push(format!("URL {} → {}", old.url, valid.url));
+                }
+                if old.insecure_http != input.insecure_http {
+                    changes.push(format!("insecure HTTP {}", on_off(input.insecure_http)));
+                }
+                if old.auth != valid.auth.as_str() {
+                    changes.push(format!("credentials {}", valid.auth.label()));
+                }
+                if old.username != valid.username {
+                    changes.push("username changed".into());
+                }
+                if old.ca_pem != valid.ca_pem {
+                    changes.push("CA certificate changed".into());
+                }
+                if old.skip_tls_verify != input.skip_tls_verify {
+                    changes.push(format!("skip TLS verification {}", on_off(input.skip_tls_verify)));
+                }
+                let secret = match valid.auth {
+                    RegistryAuth::Anonymous => None,
+                    _ => match &new_secret {
+                        Some(s) => {
+                            changes.push("secret replaced".into());
+                            Some(self.secrets.seal(s, &secret_context(old.id)))
+                        }
+                        None => old.secret.clone(),
+                    },
+                };
+                let mut am: docker_registry::ActiveModel = old.into();
+                am.name = Set(valid.name.clone());
+                am.url = Set(valid.url.clone());
+                am.insecure_http = Set(input.insecure_http);
+                am.auth = Set(valid.auth.as_str().into());
+                am.username = Set(valid.username.clone());
+                am.secret = Set(secret);
+                am.ca_pem = Set(valid.ca_pem.clone());
+                am.skip_tls_verify = Set(input.skip_tls_verify);
+                am.updated_at = Set(now);
+                let m = am.update(&txn).await.map_err(db_err)?;
+                let what = if changes.is_empty() {
+                    "nothing changed".to_string()
+                } else {
+                    changes.join(", ")
+                };
+                (
+                    m.clone(),
+                    "docker_registry.changed",
+                    format!("Registry {} changed: {what}", m.name),
+                )
+            }
+        };
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind,
+                subject: &saved.name,
+                message,
+                severity: Severity::Info,
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        tracing::info!(actor = %actor.username, registry = %saved.name, kind, "registry saved");
+        Ok(to_model(saved))
+    }
+
+    async fn delete(&self, actor: &CurrentUser, id: DockerRegistryId) -> Result<(), AppError> {
+        let db_err = |e| internal("deleting registry", e);
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let m = docker_registry::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("Docker registry {}", id.0)))?;
+        docker_registry::Entity::delete_by_id(id.0)
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind: "docker_registry.deleted",
+                subject: &m.name,
+                message: format!("Registry {} ({}) deleted", m.name, m.url),
+                severity: Severity::Info,
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn check(&self, id: DockerRegistryId) -> Result<ConnectionCheck, AppError> {
+        let conn = self.connection(id.0).await?;
+        Ok(check::check(&conn).await)
+    }
+}
+
+/// Whether `pem` holds at least one certificate and nothing unreadable (checked by parsing
+/// each certificate into a trust store, as the TLS client will).
+fn is_pem_certificate(pem: &str) -> bool {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut store = rustls::RootCertStore::empty();
+    let mut found = false;
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let Ok(cert) = cert else { return false };
+        if store.add(cert).is_err() {
+            return false;
+        }
+        found = true;
+    }
+    found
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}

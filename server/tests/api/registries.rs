@@ -1,0 +1,278 @@
+//! Docker registries: administration, secrets at rest, and "Test connection" against Debian's
+//! docker-registry on loopback (plain HTTP, and TLS with htpasswd).
+
+use crate::{
+    fixtures::{LocalRegistry, TestTls},
+    harness::{Api, TestServer},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "p@ss!$w0rd-with-`quotes'\"";
+
+fn registry(name: &str, url: &str) -> Value {
+    json!({"id": null, "name": name, "url": url, "insecure_http": false, "auth": "anonymous",
+        "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false})
+}
+
+async fn save(api: &Api, reg: Value) -> (StatusCode, Value) {
+    api.call("save_docker_registry", json!({ "registry": reg })).await
+}
+
+async fn check(api: &Api, id: &Value) -> Value {
+    let (status, body) = api.call("test_docker_registry", json!({ "id": id })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn database_bytes(server: &TestServer) -> Vec<u8> {
+    let mut all = vec![];
+    for f in ["o-neko.db", "o-neko.db-wal"] {
+        all.extend(std::fs::read(server.config.data_dir.join(f)).unwrap_or_default());
+    }
+    all
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_never_sent_back() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut reg = registry("Team registry", "https://registry.example.test/");
+    reg["auth"] = json!("basic");
+    reg["username"] = json!("robot");
+    reg["secret"] = json!(PASSWORD);
+    let (status, saved) = save(&admin, reg.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        saved["url"], "https://registry.example.test",
+        "trailing slash dropped"
+    );
+    assert_eq!(saved["secret_set"], true);
+    let (_, list) = admin.call("list_docker_registries", json!({})).await;
+    for body in [&saved, &list] {
+        assert!(!body.to_string().contains("w0rd"), "secret leaked: {body}");
+    }
+    if server.config.database_url.is_none() {
+        let bytes = database_bytes(&server);
+        assert!(!bytes.is_empty());
+        assert!(
+            !bytes.windows(8).any(|w| w == b"p@ss!$w0"),
+            "plaintext secret in the database file"
+        );
+    }
+
+    // Saving without a secret keeps the stored one; switching to anonymous drops it.
+    let mut edit = reg.clone();
+    edit["id"] = saved["id"].clone();
+    edit["secret"] = Value::Null;
+    edit["name"] = json!("Team registry (renamed)");
+    let (status, kept) = save(&admin, edit.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["secret_set"], true);
+    edit["auth"] = json!("anonymous");
+    let (_, anon) = save(&admin, edit).await;
+    assert_eq!(anon["secret_set"], false);
+    assert_eq!(anon["username"], Value::Null);
+
+    // The activity log tells what changed, without the secret.
+    let (status, page) = admin
+        .call(
+            "list_activity",
+            json!({"query": {"kind": "docker_registry", "page": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let kinds: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "docker_registry.changed",
+            "docker_registry.changed",
+            "docker_registry.created"
+        ]
+    );
+    assert!(
+        page["items"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name Team registry → Team registry (renamed)")
+    );
+    assert_eq!(page["items"][0]["actor"], "admin");
+    assert!(!page.to_string().contains("w0rd"));
+
+    // DOERs see names only.
+    let doer = server.user_with_role(&admin, "dave", "DOER").await;
+    let (status, names) = doer.call("list_docker_registry_names", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        names,
+        json!([{"id": saved["id"], "name": "Team registry (renamed)"}])
+    );
+
+    let (status, _) = admin
+        .call("delete_docker_registry", json!({"id": saved["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = admin.call("list_docker_registries", json!({})).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn bad_registry_input_is_refused_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (status, _) = save(&admin, registry("taken", "https://a.example")).await;
+    assert_eq!(status, StatusCode::OK);
+    let cases: Vec<(Value, &str)> = vec![
+        (registry("", "https://a.example"), "name"),
+        (registry("taken", "https://b.example"), "name"),
+        (registry("plain", "http://a.example"), "url"),
+        (registry("ftp", "ftp://a.example"), "url"),
+        (registry("creds", "https://user:pw@a.example"), "url"),
+        (registry("junk", "not a url"), "url"),
+        (
+            {
+                let mut r = registry("auth", "https://a.example");
+                r["auth"] = json!("kerberos");
+                r
+            },
+            "auth",
+        ),
+        (
+            {
+                let mut r = registry("basic", "https://a.example");
+                r["auth"] = json!("basic");
+                r
+            },
+            "username",
+        ),
+        (
+            {
+                let mut r = registry("token", "https://a.example");
+                r["auth"] = json!("token");
+                r
+            },
+            "secret",
+        ),
+        (
+            {
+                let mut r = registry("ca", "https://a.example");
+                r["ca_pem"] = json!("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----");
+                r
+            },
+            "ca_pem",
+        ),
+    ];
+    for (reg, field) in cases {
+        let (status, body) = save(&admin, reg.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reg}: {body}");
+        let fields: Vec<&str> = body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "{reg}: expected an error on {field}, got {body}"
+        );
+    }
+    // http is fine with the explicit switch.
+    let mut insecure = registry("insecure", "http://a.example");
+    insecure["insecure_http"] = json!(true);
+    assert_eq!(save(&admin, insecure).await.0, StatusCode::OK);
+    let (_, list) = admin.call("list_docker_registries", json!({})).await;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["insecure", "taken"]);
+}
+
+#[tokio::test]
+async fn test_connection_reports_exactly_what_failed() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let tls = TestTls::new();
+    let plain = LocalRegistry::start(None, None);
+    let secured = LocalRegistry::start(Some(&tls), Some(("robot", PASSWORD)));
+
+    let mut reg = registry("plain", &plain.url);
+    reg["insecure_http"] = json!(true);
+    let (_, saved) = save(&admin, reg).await;
+    let result = check(&admin, &saved["id"]).await;
+    assert_eq!(result["ok"], true, "{result}");
+
+    let with = |name: &str, user: &str, secret: &str, ca: &str, skip: bool| {
+        let mut r = registry(name, &secured.url);
+        r["auth"] = json!("basic");
+        r["username"] = json!(user);
+        r["secret"] = json!(secret);
+        r["ca_pem"] = json!(ca);
+        r["skip_tls_verify"] = json!(skip);
+        r
+    };
+    let cases = [
+        (with("good", "robot", PASSWORD, &tls.ca_pem, false), true, "ok"),
+        (
+            with("wrong-password", "robot", "nope-nope", &tls.ca_pem, false),
+            false,
+            "auth",
+        ),
+        (with("no-ca", "robot", PASSWORD, "", false), false, "tls"),
+        (with("skip-verify", "robot", PASSWORD, "", true), true, "ok"),
+        (
+            {
+                let mut r = registry("anonymous", &secured.url);
+                r["ca_pem"] = json!(tls.ca_pem);
+                r
+            },
+            false,
+            "auth",
+        ),
+        (
+            {
+                let mut r = registry("nothing-listens", "http://127.0.0.1:9");
+                r["insecure_http"] = json!(true);
+                r
+            },
+            false,
+            "connect",
+        ),
+        (
+            {
+                let mut r = registry("not-a-registry", &server.base);
+                r["insecure_http"] = json!(true);
+                r
+            },
+            false,
+            "api",
+        ),
+        (
+            registry("no-such-host", "https://no-such-host.invalid"),
+            false,
+            "dns",
+        ),
+    ];
+    for (reg, ok, stage) in cases {
+        let (status, saved) = save(&admin, reg.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        let result = check(&admin, &saved["id"]).await;
+        assert_eq!(
+            (result["ok"].as_bool().unwrap(), result["stage"].as_str().unwrap()),
+            (ok, stage),
+            "{reg}: {result}"
+        );
+        assert!(
+            !result.to_string().contains("w0rd"),
+            "secret in a message: {result}"
+        );
+    }
+}
