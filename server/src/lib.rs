@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod registry;
+pub mod render;
 pub mod secrets;
 pub mod session_store;
 pub mod state;
