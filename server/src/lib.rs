@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod db;
+pub mod helm;
 pub mod http;
 pub mod registry;
 pub mod render;

@@ -4,6 +4,7 @@
 mod auth;
 mod fixtures;
 mod harness;
+mod helm;
 mod registries;
 mod roles;
 mod users;
