@@ -1,7 +1,8 @@
 //! Docker registries: administration (with secrets sealed at rest) and connection checks.
-//! Tag polling will live beside this module.
+//! `tags` reads tags and digests; the poller that turns them into project versions is not built yet.
 
 pub mod check;
+pub mod tags;
 
 use crate::{
     activity::{self, Entry},

@@ -7,4 +7,5 @@ mod harness;
 mod helm;
 mod registries;
 mod roles;
+mod tags;
 mod users;
