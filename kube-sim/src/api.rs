@@ -212,7 +212,7 @@ async fn route(
                         if e.code == 404 { Ok(()) } else { Err(e) }
                     })?;
                 }
-                let v = ops::list(&st, &rt, &version, ns, &list_opts(q))?;
+                let v = ops::list(&st, &rt, &version, ns, &list_opts(q)?)?;
                 Ok(json_response(200, &v))
             }
             Method::POST => {
@@ -439,13 +439,25 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     Ok(v)
 }
 
-fn list_opts(q: &Q) -> ListOpts {
-    ListOpts {
+/// An integer query parameter; a malformed one is a 400, as in the real server.
+fn q_int(q: &Q, name: &str) -> ApiResult<Option<i64>> {
+    match q.get(name).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid value {v:?} for query parameter {name}: not an integer"
+            ))
+        }),
+    }
+}
+
+fn list_opts(q: &Q) -> ApiResult<ListOpts> {
+    Ok(ListOpts {
         label_selector: q.get("labelSelector").cloned(),
         field_selector: q.get("fieldSelector").cloned(),
-        limit: q.get("limit").and_then(|l| l.parse().ok()),
+        limit: q_int(q, "limit")?.map(|l| l.max(0) as usize),
         continue_token: q.get("continue").cloned(),
-    }
+    })
 }
 
 fn delete_opts(q: &Q, dry_run: bool) -> DeleteOpts {
@@ -469,10 +481,9 @@ fn watch_response(
         q.get("labelSelector").map(String::as_str),
         q.get("fieldSelector").map(String::as_str),
     )?;
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let timeout = q_int(q, "timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64))
         .unwrap_or(Duration::from_secs(1800));
     let rx = watch::start(
         sim.clone(),

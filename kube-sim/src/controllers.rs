@@ -23,8 +23,13 @@ pub const FAULT_ANNOTATION: &str = "kube-sim.o-neko.io/fault";
 const CM: &str = "kube-controller-manager";
 
 pub async fn run(sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(sim.cfg.controller_interval);
+    let period = sim.cfg.controller_interval;
+    let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A full pass (every object; time-driven steps such as pods becoming ready) runs on the
+    // tick, but never takes more than about an eighth of the time: with a large store it runs
+    // less often. Between full passes, writes trigger passes over the namespaces they touched.
+    let mut last_full: Option<(Instant, Duration)> = None;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -33,30 +38,103 @@ pub async fn run(sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {
             }
             _ = shutdown.changed() => return,
         }
+        let full = last_full.is_none_or(|(at, cost)| at.elapsed() >= period.max(cost * 8));
         let s = sim.clone();
         // Reconciling is synchronous and short; keep it off the async workers' hot path.
-        let _ = tokio::task::spawn_blocking(move || reconcile(&s)).await;
+        let started = Instant::now();
+        let _ = tokio::task::spawn_blocking(move || reconcile_pass(&s, full)).await;
+        if full {
+            last_full = Some((started, started.elapsed()));
+        }
     }
 }
 
-/// One pass of every simulated controller.
+/// The namespaces a controller pass looks at (for the namespace controller: those namespace
+/// objects; "" stands for cluster-scoped objects).
+struct Scope(HashSet<String>);
+
+impl Scope {
+    /// Copies of the objects of `key` in scope.
+    fn objects(&self, st: &Store, key: &str) -> Vec<Value> {
+        if key == "/namespaces" {
+            return self
+                .0
+                .iter()
+                .filter_map(|n| st.get(key, "", n).cloned())
+                .collect();
+        }
+        self.0
+            .iter()
+            .flat_map(|n| st.list(key, Some(n.as_str())).cloned())
+            .collect()
+    }
+}
+
+/// One full pass of every simulated controller.
 pub fn reconcile(sim: &Sim) {
+    reconcile_pass(sim, true);
+}
+
+/// How many namespaces a controller pass handles per hold of the store lock.
+const CHUNK: usize = 16;
+
+/// One pass of every controller: over everything (`full`), or only over the namespaces
+/// written to since the last pass; in chunks of namespaces, releasing the store lock in
+/// between so that API requests are not held up by a long pass.
+fn reconcile_pass(sim: &Sim, full: bool) {
     let reg = sim.registry.read().clone();
-    let mut st = sim.store.lock();
-    st.changed = false;
-    namespaces(sim, &reg, &mut st);
-    gc(sim, &reg, &mut st);
-    deployments(sim, &reg, &mut st);
-    replica_controllers(sim, &reg, &mut st, "apps/replicasets");
-    replica_controllers(sim, &reg, &mut st, "/replicationcontrollers");
-    statefulsets(sim, &reg, &mut st);
-    daemonsets(sim, &reg, &mut st);
-    jobs(sim, &reg, &mut st);
-    kubelet(sim, &reg, &mut st);
-    if st.changed {
+    let names: Vec<String> = {
+        let mut st = sim.store.lock();
+        if full {
+            let mut all: Vec<String> = st
+                .list("/namespaces", None)
+                .map(|n| meta_str(n, "name").to_string())
+                .collect();
+            all.push(String::new());
+            all
+        } else {
+            std::mem::take(&mut st.dirty_namespaces).into_iter().collect()
+        }
+    };
+    let mut changed = false;
+    for chunk in names.chunks(CHUNK) {
+        let mut st = sim.store.lock();
+        for n in chunk {
+            st.dirty_namespaces.remove(n);
+        }
+        let scope = Scope(chunk.iter().cloned().collect());
+        changed |= controller_pass(sim, &reg, &mut st, &scope);
+        parking_lot::MutexGuard::unlock_fair(st);
+    }
+    if full {
+        // Forget pods that are gone (or going).
+        let live: HashSet<String> = sim
+            .store
+            .lock()
+            .list("/pods", None)
+            .filter(|p| !deleting(p))
+            .map(|p| meta_str(p, "uid").to_string())
+            .collect();
+        sim.kubelet.lock().pods.retain(|uid, _| live.contains(uid));
+    }
+    if changed {
         // Another pass soon: controllers react to each other's writes.
         sim.notify.notify_one();
     }
+}
+
+fn controller_pass(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) -> bool {
+    st.changed = false;
+    namespaces(sim, reg, st, scope);
+    gc(sim, reg, st);
+    deployments(sim, reg, st, scope);
+    replica_controllers(sim, reg, st, "apps/replicasets", scope);
+    replica_controllers(sim, reg, st, "/replicationcontrollers", scope);
+    statefulsets(sim, reg, st, scope);
+    daemonsets(sim, reg, st, scope);
+    jobs(sim, reg, st, scope);
+    kubelet(sim, reg, st, scope);
+    st.changed
 }
 
 fn rt<'a>(reg: &'a Registry, key: &str) -> &'a ResourceType {
@@ -199,9 +277,9 @@ pub fn record_event(
 // ---------------------------------------------------------------------------------------------
 // Namespaces
 
-fn namespaces(sim: &Sim, reg: &Registry, st: &mut Store) {
+fn namespaces(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let nsrt = rt(reg, "/namespaces");
-    let all: Vec<Value> = st.list("/namespaces", None).cloned().collect();
+    let all: Vec<Value> = scope.objects(st, "/namespaces");
     for ns in all {
         let name = meta_str(&ns, "name").to_string();
         if !deleting(&ns) {
@@ -552,14 +630,11 @@ fn cond_update(
     }
 }
 
-fn deployments(sim: &Sim, reg: &Registry, st: &mut Store) {
+fn deployments(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let drt = rt(reg, "apps/deployments");
     let rsrt = rt(reg, "apps/replicasets");
-    let all: Vec<Value> = st
-        .list("apps/deployments", None)
-        .filter(|d| !deleting(d))
-        .cloned()
-        .collect();
+    let mut all = scope.objects(st, "apps/deployments");
+    all.retain(|d| !deleting(d));
     for d in all {
         let ns = meta_str(&d, "namespace").to_string();
         let dname = meta_str(&d, "name").to_string();
@@ -910,7 +985,7 @@ fn new_pod(
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))})
 }
 
-fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key: &str) {
+fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key: &str, scope: &Scope) {
     let rsrt = rt(reg, key);
     let prt = rt(reg, "/pods");
     let (av, kind) = if key == "apps/replicasets" {
@@ -918,7 +993,8 @@ fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key: &str) {
     } else {
         ("v1", "ReplicationController")
     };
-    let all: Vec<Value> = st.list(key, None).filter(|r| !deleting(r)).cloned().collect();
+    let mut all = scope.objects(st, key);
+    all.retain(|r| !deleting(r));
     for rs in all {
         let ns = meta_str(&rs, "namespace").to_string();
         let name = meta_str(&rs, "name").to_string();
@@ -1011,14 +1087,11 @@ fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key: &str) {
 // ---------------------------------------------------------------------------------------------
 // StatefulSets and DaemonSets
 
-fn statefulsets(sim: &Sim, reg: &Registry, st: &mut Store) {
+fn statefulsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let srt = rt(reg, "apps/statefulsets");
     let prt = rt(reg, "/pods");
-    let all: Vec<Value> = st
-        .list("apps/statefulsets", None)
-        .filter(|s| !deleting(s))
-        .cloned()
-        .collect();
+    let mut all = scope.objects(st, "apps/statefulsets");
+    all.retain(|s| !deleting(s));
     for s in all {
         let ns = meta_str(&s, "namespace").to_string();
         let name = meta_str(&s, "name").to_string();
@@ -1164,14 +1237,11 @@ fn statefulsets(sim: &Sim, reg: &Registry, st: &mut Store) {
     }
 }
 
-fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store) {
+fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let drt = rt(reg, "apps/daemonsets");
     let prt = rt(reg, "/pods");
-    let all: Vec<Value> = st
-        .list("apps/daemonsets", None)
-        .filter(|s| !deleting(s))
-        .cloned()
-        .collect();
+    let mut all = scope.objects(st, "apps/daemonsets");
+    all.retain(|s| !deleting(s));
     for ds in all {
         let ns = meta_str(&ds, "namespace").to_string();
         let name = meta_str(&ds, "name").to_string();
@@ -1247,14 +1317,11 @@ fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store) {
 // ---------------------------------------------------------------------------------------------
 // Jobs
 
-fn jobs(sim: &Sim, reg: &Registry, st: &mut Store) {
+fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let jrt = rt(reg, "batch/jobs");
     let prt = rt(reg, "/pods");
-    let all: Vec<Value> = st
-        .list("batch/jobs", None)
-        .filter(|j| !deleting(j))
-        .cloned()
-        .collect();
+    let mut all = scope.objects(st, "batch/jobs");
+    all.retain(|j| !deleting(j));
     for job in all {
         let ns = meta_str(&job, "namespace").to_string();
         let name = meta_str(&job, "name").to_string();
@@ -1635,12 +1702,11 @@ fn container_status(
     }
 }
 
-fn kubelet(sim: &Sim, reg: &Registry, st: &mut Store) {
+fn kubelet(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let prt = rt(reg, "/pods");
     let delay = sim.cfg.pod_ready_delay;
-    let pods: Vec<Value> = st.list("/pods", None).filter(|p| !deleting(p)).cloned().collect();
-    let live: HashSet<String> = pods.iter().map(|p| meta_str(p, "uid").to_string()).collect();
-    sim.kubelet.lock().pods.retain(|uid, _| live.contains(uid));
+    let mut pods = scope.objects(st, "/pods");
+    pods.retain(|p| !deleting(p));
     for pod in pods {
         let uid = meta_str(&pod, "uid").to_string();
         let ns = meta_str(&pod, "namespace").to_string();

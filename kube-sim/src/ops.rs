@@ -878,13 +878,12 @@ pub fn list(
     let mut remaining = 0usize;
     let mut next: Option<(String, String)> = None;
     let limit = opts.limit.filter(|l| *l > 0);
-    for obj in st.list(&rt.key(), ns) {
-        if let Some((_, sns, sname)) = &start {
-            let cur = (meta_str(obj, "namespace"), meta_str(obj, "name"));
-            if cur <= (sns.as_str(), sname.as_str()) {
-                continue;
-            }
-        }
+    let key = rt.key();
+    let objects = match &start {
+        Some((_, sns, sname)) => st.list_after(&key, ns, (sns, sname)),
+        None => st.list(&key, ns),
+    };
+    for obj in objects {
         if !filter.matches(obj) {
             continue;
         }

@@ -1,7 +1,7 @@
 //! The one in-memory store: objects by (resource key, namespace, name), a single monotonic
 //! resourceVersion counter and a bounded history of watch events.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -30,11 +30,12 @@ pub struct WatchEvent {
     pub key: String,
     pub ns: String,
     pub etype: EventType,
-    pub object: Value,
-    pub old: Option<Value>,
+    /// Shared with the store (and with the next event's `old`), so the history costs little memory.
+    pub object: Arc<Value>,
+    pub old: Option<Arc<Value>>,
 }
 
-pub type Objects = BTreeMap<(String, String), Value>;
+pub type Objects = BTreeMap<(String, String), Arc<Value>>;
 
 pub struct Store {
     data: HashMap<String, Objects>,
@@ -47,6 +48,9 @@ pub struct Store {
     /// Set when something was deleted, so the garbage collector has work to check.
     pub gc_dirty: bool,
     pub changed: bool,
+    /// Namespaces with writes since the controllers last looked (a namespace object's own
+    /// name for writes to namespaces; "" for other cluster-scoped objects).
+    pub dirty_namespaces: HashSet<String>,
 }
 
 impl Store {
@@ -61,6 +65,7 @@ impl Store {
             tx,
             gc_dirty: false,
             changed: false,
+            dirty_namespaces: HashSet::new(),
         }
     }
 
@@ -68,6 +73,7 @@ impl Store {
         self.data
             .get(key)
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+            .map(|v| &**v)
     }
 
     /// Objects of one resource, optionally limited to a namespace, in key order.
@@ -75,11 +81,11 @@ impl Store {
         match self.data.get(key) {
             None => Box::new(std::iter::empty()),
             Some(m) => match ns {
-                None => Box::new(m.values()),
+                None => Box::new(m.values().map(|v| &**v)),
                 Some(ns) => Box::new(
                     m.range((ns.to_string(), String::new())..)
                         .take_while(move |((n, _), _)| n == ns)
-                        .map(|(_, v)| v),
+                        .map(|(_, v)| &**v),
                 ),
             },
         }
@@ -105,7 +111,44 @@ impl Store {
         self.history.iter().filter(move |e| e.rv > rv)
     }
 
+    /// Objects of one resource after `(ns, name)` (exclusive), in key order: where a list's
+    /// `continue` token resumes, without scanning the objects before it.
+    pub fn list_after<'a>(
+        &'a self,
+        key: &str,
+        ns: Option<&'a str>,
+        after: (&str, &str),
+    ) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+        use std::ops::Bound;
+        let Some(m) = self.data.get(key) else {
+            return Box::new(std::iter::empty());
+        };
+        let from = (after.0.to_string(), after.1.to_string());
+        let it = m
+            .range((Bound::Excluded(from), Bound::Unbounded))
+            .map(|((n, _), v)| (n, &**v));
+        match ns {
+            None => Box::new(it.map(|(_, v)| v)),
+            Some(ns) => Box::new(
+                it.skip_while(move |(n, _)| n.as_str() < ns)
+                    .take_while(move |(n, _)| n.as_str() == ns)
+                    .map(|(_, v)| v),
+            ),
+        }
+    }
+
     fn record(&mut self, ev: WatchEvent) {
+        let dirty = if ev.key == "/namespaces" {
+            ev.object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        } else {
+            ev.ns.as_str()
+        };
+        if !self.dirty_namespaces.contains(dirty) {
+            self.dirty_namespaces.insert(dirty.to_string());
+        }
         let ev = Arc::new(ev);
         self.history.push_back(ev.clone());
         while self.history.len() > self.history_cap {
@@ -133,7 +176,8 @@ impl Store {
         let mut obj = obj;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let map = self.data.entry(key.to_string()).or_default();
-        let old = map.insert((ns.clone(), name), obj.clone());
+        let shared = Arc::new(obj);
+        let old = map.insert((ns.clone(), name), shared.clone());
         let etype = if old.is_some() {
             EventType::Modified
         } else {
@@ -144,18 +188,19 @@ impl Store {
             key: key.to_string(),
             ns,
             etype,
-            object: obj.clone(),
+            object: shared.clone(),
             old,
         });
-        obj
+        Arc::unwrap_or_clone(shared)
     }
 
     /// Removes an object; the DELETED event carries it with the deletion's resourceVersion.
     pub fn remove(&mut self, key: &str, ns: &str, name: &str) -> Option<Value> {
-        let mut obj = self
-            .data
-            .get_mut(key)?
-            .remove(&(ns.to_string(), name.to_string()))?;
+        let mut obj = Arc::unwrap_or_clone(
+            self.data
+                .get_mut(key)?
+                .remove(&(ns.to_string(), name.to_string()))?,
+        );
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         self.gc_dirty = true;
@@ -164,7 +209,7 @@ impl Store {
             key: key.to_string(),
             ns: ns.to_string(),
             etype: EventType::Deleted,
-            object: obj.clone(),
+            object: Arc::new(obj.clone()),
             old: None,
         });
         Some(obj)

@@ -101,7 +101,7 @@ pub fn start(sim: Arc<Sim>, rt: ResourceType, version: String, p: WatchParams) -
                 Ok(n) => {
                     for ev in st.history_since(n) {
                         if let Some(t) = translate(ev, &key, &p) {
-                            initial.push(line(t, &present(&rt, &version, ev.object.clone())));
+                            initial.push(line(t, &present(&rt, &version, (*ev.object).clone())));
                         }
                     }
                 }
@@ -124,7 +124,7 @@ pub fn start(sim: Arc<Sim>, rt: ResourceType, version: String, p: WatchParams) -
                     Ok(ev) => {
                         last_rv = ev.rv;
                         if let Some(t) = translate(&ev, &key, &p)
-                            && tx.send(line(t, &present(&rt, &version, ev.object.clone()))).await.is_err()
+                            && tx.send(line(t, &present(&rt, &version, (*ev.object).clone()))).await.is_err()
                         {
                             return;
                         }

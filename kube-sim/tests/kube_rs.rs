@@ -741,12 +741,19 @@ async fn watcher_and_reflector_survive_churn_and_410() {
         .labels("app=demo")
         .timeout(1)
         .disable_bookmarks();
-    let stream = reflector(writer, watcher(cms.clone(), cfg))
-        .default_backoff()
-        .applied_objects();
-    let task = tokio::spawn(async move {
-        let mut s = stream.boxed();
-        while s.next().await.is_some() {}
+    let stream = reflector(writer, watcher(cms.clone(), cfg)).default_backoff();
+    // Counts (re)lists: the first Init, then one per 410 the churn causes.
+    let inits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let task = tokio::spawn({
+        let inits = inits.clone();
+        async move {
+            let mut s = stream.boxed();
+            while let Some(ev) = s.next().await {
+                if let Ok(watcher::Event::Init) = ev {
+                    inits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
     });
     let noise: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for round in 0..6 {
@@ -797,6 +804,13 @@ async fn watcher_and_reflector_survive_churn_and_410() {
         }
     })
     .await;
+    // The watch was really restarted from a compacted resourceVersion (410 → relist), not
+    // just resumed.
+    let relists = inits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        relists >= 2,
+        "expected relists after 410 Gone, saw {relists} Init events"
+    );
     task.abort();
 }
 
@@ -1009,6 +1023,14 @@ async fn auth_and_malformed_requests() {
             )
             .await;
         }
+    }
+    // Malformed integer query parameters are 400s (not ignored: a watch would hang for 30 min).
+    for path in [
+        "/api/v1/namespaces/default/configmaps?limit=abc",
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=abc",
+    ] {
+        let (code, v) = common::raw(&h, "GET", path, &[auth], b"").await;
+        assert_eq!((code, v["reason"].as_str()), (400, Some("BadRequest")), "{path}");
     }
     let (code, _) = common::raw(&h, "GET", "/healthz", &[], b"").await;
     assert_eq!(code, 200);
