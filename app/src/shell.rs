@@ -5,8 +5,12 @@ use crate::{
     error::AppError,
     model::{CurrentUser, Role},
     pages::{
-        account::AccountPage, activity::ActivityPage, admin_registries::DockerRegistriesPage,
-        admin_users::UsersPage, login::LoginPage, placeholder::*,
+        account::AccountPage,
+        activity::ActivityPage,
+        admin_registries::DockerRegistriesPage,
+        admin_users::UsersPage,
+        login::{LoginPage, LogoutPage},
+        placeholder::*,
     },
 };
 use leptos::prelude::*;
@@ -72,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=DashboardPage/>
                         <Route path=path!("/login") view=LoginPage/>
+                        <Route path=path!("/logout") view=LogoutPage/>
                         <Route path=path!("/account") view=AccountPage/>
                         <Route path=path!("/projects") view=ProjectsPage/>
                         <Route path=path!("/activity") view=ActivityPage/>

@@ -69,6 +69,14 @@ test("admin creates a viewer; the viewer is refused admin pages and changes thei
 
   await login(page, viewer, "viewer-password-2");
   await logout(page);
+
+  // The logout page works as a link target too.
+  await login(page, viewer, "viewer-password-2");
+  await page.goto("/logout");
+  await hydrated(page);
+  await expect(page.getByText("You are logged out.")).toBeVisible();
+  const me = await page.request.post("/api/get_current_user", { data: {} });
+  expect(await me.json()).toBeNull();
 });
 
 test("unknown pages say so", async ({ page }) => {

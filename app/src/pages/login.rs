@@ -1,7 +1,7 @@
 //! The login page.
 
 use crate::{
-    api::auth::Login,
+    api::auth::{Login, Logout},
     components::{ActionResult, FieldMessage, action_error},
     shell::Auth,
 };
@@ -43,6 +43,35 @@ pub fn LoginPage() -> impl IntoView {
                 <ActionResult error/>
                 <button type="submit" disabled=move || login.pending().get()>"Log in"</button>
             </form>
+        </section>
+    }
+}
+
+/// Logs out when opened (a link target for "log out" anywhere) and says so.
+#[component]
+pub fn LogoutPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let logout = ServerAction::<Logout>::new();
+    // Only in the browser: rendering the page on the server must not end the session by itself.
+    Effect::new(move |_| {
+        logout.dispatch(Logout {});
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            auth.changed();
+        }
+    });
+    view! {
+        <Title text="Logged out · O-Neko"/>
+        <section class="card narrow">
+            <h1>"Log out"</h1>
+            {move || match logout.value().get() {
+                Some(Ok(())) => view! {
+                    <p role="status">"You are logged out. " <a href="/login">"Log in again"</a></p>
+                }.into_any(),
+                Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                None => view! { <p role="status">"Logging out…"</p> }.into_any(),
+            }}
         </section>
     }
 }
