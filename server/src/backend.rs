@@ -84,6 +84,19 @@ impl SqlBackend {
             .map_err(|e| internal("hashing failed", e))
     }
 
+    /// Stores a new password hash and bumps the session epoch, which voids the user's other
+    /// sessions. Returns the new epoch.
+    async fn set_password(&self, user: user::Model, password: String) -> Result<i64, AppError> {
+        let hash = Self::hash(password).await?;
+        let epoch = user.auth_epoch + 1;
+        let mut am: user::ActiveModel = user.into();
+        am.password_hash = Set(hash);
+        am.auth_epoch = Set(epoch);
+        am.updated_at = Set(Utc::now());
+        am.update(&self.db).await.map_err(db_err)?;
+        Ok(epoch)
+    }
+
     async fn verify(password: String, hash: String) -> Result<bool, AppError> {
         tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
             .await
@@ -341,14 +354,8 @@ impl Backend for SqlBackend {
         v.password("password", &password);
         v.finish()?;
         let target = self.find(id).await?;
-        let hash = Self::hash(password).await?;
-        let epoch = target.auth_epoch + 1;
         let name = target.username.clone();
-        let mut am: user::ActiveModel = target.into();
-        am.password_hash = Set(hash);
-        am.auth_epoch = Set(epoch);
-        am.updated_at = Set(Utc::now());
-        am.update(&self.db).await.map_err(db_err)?;
+        self.set_password(target, password).await?;
         log_user(
             &self.db,
             actor,
@@ -380,13 +387,7 @@ impl Backend for SqlBackend {
                 "The current password is wrong.",
             ));
         }
-        let hash = Self::hash(new_password).await?;
-        let epoch = me.auth_epoch + 1;
-        let mut am: user::ActiveModel = me.into();
-        am.password_hash = Set(hash);
-        am.auth_epoch = Set(epoch);
-        am.updated_at = Set(Utc::now());
-        am.update(&self.db).await.map_err(db_err)?;
+        let epoch = self.set_password(me, new_password).await?;
         tracing::info!(user = %actor.username, "password changed");
         Ok(epoch)
     }
