@@ -169,6 +169,10 @@ pub struct DockerRegistry {
     pub secret_set: bool,
     pub ca_pem: Option<String>,
     pub skip_tls_verify: bool,
+    /// The path webhook calls go to (`/hooks/registry/<token>`).
+    pub webhook_path: Option<String>,
+    /// Whether a webhook secret is stored (webhooks are refused without one).
+    pub webhook_secret_set: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -192,6 +196,9 @@ pub struct DockerRegistryInput {
     pub secret: Option<String>,
     pub ca_pem: String,
     pub skip_tls_verify: bool,
+    /// A new webhook secret; `None` or empty keeps the stored one.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
 }
 
 /// The result of "Test connection": which stage failed and why, in words.
@@ -243,6 +250,8 @@ pub struct Activity {
 pub struct ActivityQuery {
     /// Only kinds starting with this (e.g. `docker_registry`).
     pub kind: Option<String>,
+    /// Only entries about this project.
+    pub project: Option<ProjectId>,
     /// Zero-based page.
     pub page: u64,
 }
@@ -254,4 +263,228 @@ pub struct ActivityPage {
     pub total: u64,
     pub page: u64,
     pub page_size: u64,
+}
+
+/// Primary key of a project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProjectId(pub i64);
+
+/// Primary key of a project version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VersionId(pub i64);
+
+/// What a deployed version does when its tag points at a new image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedeployPolicy {
+    /// Redeploy at once.
+    Automatic,
+    /// Show "image updated"; someone redeploys by hand.
+    Manual,
+}
+
+impl RedeployPolicy {
+    pub const ALL: [RedeployPolicy; 2] = [RedeployPolicy::Automatic, RedeployPolicy::Manual];
+
+    /// The stored and form value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedeployPolicy::Automatic => "automatic",
+            RedeployPolicy::Manual => "manual",
+        }
+    }
+
+    /// A label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            RedeployPolicy::Automatic => "Redeploy automatically when the image changes",
+            RedeployPolicy::Manual => "Redeploy manually",
+        }
+    }
+}
+
+impl FromStr for RedeployPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "automatic" => Ok(RedeployPolicy::Automatic),
+            "manual" => Ok(RedeployPolicy::Manual),
+            other => Err(format!(
+                "unknown redeploy policy '{other}' (expected automatic or manual)"
+            )),
+        }
+    }
+}
+
+/// How long a deployment lives before it is stopped. Stored now; enforced by the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "n")]
+pub enum Lifetime {
+    Infinite,
+    Hours(u32),
+    Days(u32),
+    /// Until the end of the current day.
+    UntilTonight,
+    /// Until the end of the current week.
+    UntilWeekend,
+}
+
+impl Lifetime {
+    /// The stored form: `infinite`, `hours:8`, `days:2`, `tonight`, `weekend`.
+    pub fn encode(self) -> String {
+        match self {
+            Lifetime::Infinite => "infinite".into(),
+            Lifetime::Hours(n) => format!("hours:{n}"),
+            Lifetime::Days(n) => format!("days:{n}"),
+            Lifetime::UntilTonight => "tonight".into(),
+            Lifetime::UntilWeekend => "weekend".into(),
+        }
+    }
+
+    /// A label for people.
+    pub fn label(self) -> String {
+        match self {
+            Lifetime::Infinite => "Until stopped".into(),
+            Lifetime::Hours(n) => format!("{n} hours"),
+            Lifetime::Days(n) => format!("{n} days"),
+            Lifetime::UntilTonight => "Until tonight".into(),
+            Lifetime::UntilWeekend => "Until the weekend".into(),
+        }
+    }
+}
+
+impl FromStr for Lifetime {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let count = |n: &str, unit: &str, max: u32| -> Result<u32, String> {
+            match n.trim().parse::<u32>() {
+                Ok(v) if (1..=max).contains(&v) => Ok(v),
+                _ => Err(format!("the number of {unit} must be between 1 and {max}")),
+            }
+        };
+        match s.trim() {
+            "infinite" => Ok(Lifetime::Infinite),
+            "tonight" => Ok(Lifetime::UntilTonight),
+            "weekend" => Ok(Lifetime::UntilWeekend),
+            other => match other.split_once(':') {
+                Some(("hours", n)) => count(n, "hours", 24 * 365).map(Lifetime::Hours),
+                Some(("days", n)) => count(n, "days", 365).map(Lifetime::Days),
+                _ => Err(format!(
+                    "unknown lifetime '{other}' (expected infinite, hours:N, days:N, tonight or weekend)"
+                )),
+            },
+        }
+    }
+}
+
+/// The outcome of a project's polls, as the project page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PollStatus {
+    pub last_poll_at: Option<DateTime<Utc>>,
+    pub last_ok_at: Option<DateTime<Utc>>,
+    /// Why the last poll failed; `None` when it succeeded.
+    pub last_error: Option<String>,
+    /// Consecutive failures (each one doubles the wait before the next poll).
+    pub failures: u32,
+    pub next_poll_at: Option<DateTime<Utc>>,
+}
+
+/// A project as lists and the project page show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub registry: RegistryName,
+    pub image_repository: String,
+    pub redeploy_policy: RedeployPolicy,
+    pub lifetime: Lifetime,
+    pub tag_include: String,
+    pub tag_exclude: String,
+    pub ignore_signature_tags: bool,
+    /// Seconds between polls; `None` uses the server's default.
+    pub poll_interval_secs: Option<u32>,
+    pub poll: PollStatus,
+    /// Versions whose tag still exists.
+    pub versions: u64,
+    pub deployed_versions: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The project form. `id: None` creates. Choices arrive as text so that a bad value is a field
+/// error, not an undecodable request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProjectInput {
+    pub id: Option<ProjectId>,
+    pub name: String,
+    pub registry: Option<DockerRegistryId>,
+    pub image_repository: String,
+    pub redeploy_policy: String,
+    pub lifetime: String,
+    pub tag_include: String,
+    pub tag_exclude: String,
+    pub ignore_signature_tags: bool,
+    /// Seconds; empty uses the server's default.
+    pub poll_interval_secs: String,
+}
+
+/// One version of a project: an image tag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectVersion {
+    pub id: VersionId,
+    pub project: ProjectId,
+    /// The tag.
+    pub name: String,
+    pub digest: Option<String>,
+    pub image_created_at: Option<DateTime<Utc>>,
+    /// When the tag last started pointing at a different image.
+    pub image_updated_at: Option<DateTime<Utc>>,
+    pub first_seen_at: DateTime<Utc>,
+    /// When the tag vanished from the registry.
+    pub removed_at: Option<DateTime<Utc>>,
+    pub deployed: bool,
+    pub redeploy_policy: RedeployPolicy,
+}
+
+/// How a version list is sorted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionSort {
+    /// Newest image first (versions without a date last).
+    #[default]
+    Newest,
+    /// By tag name.
+    Name,
+}
+
+/// Which versions of a project to show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionQuery {
+    pub project: ProjectId,
+    /// Only tags containing this text.
+    pub filter: String,
+    pub include_removed: bool,
+    pub sort: VersionSort,
+    /// Zero-based page.
+    pub page: u64,
+}
+
+/// A page of versions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionPage {
+    pub items: Vec<ProjectVersion>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// What one poll found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PollReport {
+    pub tags_seen: u64,
+    pub new_versions: Vec<String>,
+    pub removed_versions: Vec<String>,
+    pub restored_versions: Vec<String>,
+    /// Tags whose image changed.
+    pub digest_changes: Vec<String>,
 }

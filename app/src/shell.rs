@@ -11,6 +11,7 @@ use crate::{
         admin_users::UsersPage,
         login::{LoginPage, LogoutPage},
         placeholder::*,
+        projects::{ProjectPage, ProjectsPage},
     },
 };
 use leptos::prelude::*;
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/logout") view=LogoutPage/>
                         <Route path=path!("/account") view=AccountPage/>
                         <Route path=path!("/projects") view=ProjectsPage/>
+                        <Route path=path!("/projects/:id") view=ProjectPage/>
                         <Route path=path!("/activity") view=ActivityPage/>
                         <Route path=path!("/admin/users") view=UsersPage/>
                         <Route path=path!("/admin/docker-registries") view=DockerRegistriesPage/>

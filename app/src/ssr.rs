@@ -5,7 +5,8 @@ use crate::{
     error::AppError,
     model::{
         ActivityPage, ActivityQuery, ConnectionCheck, CurrentUser, DockerRegistry, DockerRegistryId,
-        DockerRegistryInput, NewUser, RegistryName, Role, User, UserId, UserUpdate,
+        DockerRegistryInput, NewUser, PollReport, Project, ProjectId, ProjectInput, RegistryName, Role, User,
+        UserId, UserUpdate, VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -61,6 +62,18 @@ pub trait Registries: Send + Sync + 'static {
     async fn check(&self, id: DockerRegistryId) -> Result<ConnectionCheck, AppError>;
 }
 
+/// Projects and their versions.
+#[async_trait::async_trait]
+pub trait Projects: Send + Sync + 'static {
+    async fn list(&self) -> Result<Vec<Project>, AppError>;
+    async fn get(&self, id: ProjectId) -> Result<Project, AppError>;
+    async fn save(&self, actor: &CurrentUser, input: ProjectInput) -> Result<Project, AppError>;
+    async fn delete(&self, actor: &CurrentUser, id: ProjectId) -> Result<(), AppError>;
+    /// Polls the project's tags now, checking every version's digest.
+    async fn poll_now(&self, actor: &CurrentUser, id: ProjectId) -> Result<PollReport, AppError>;
+    async fn versions(&self, query: VersionQuery) -> Result<VersionPage, AppError>;
+}
+
 /// The activity log.
 #[async_trait::async_trait]
 pub trait ActivityLog: Send + Sync + 'static {
@@ -73,6 +86,7 @@ pub struct ServerCtx {
     pub backend: Arc<dyn Backend>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
+    pub projects: Arc<dyn Projects>,
 }
 
 fn ctx() -> Result<ServerCtx, AppError> {
@@ -94,6 +108,11 @@ pub fn registries() -> Result<Arc<dyn Registries>, AppError> {
 /// The activity log port.
 pub fn activity() -> Result<Arc<dyn ActivityLog>, AppError> {
     ctx().map(|c| c.activity)
+}
+
+/// The projects port.
+pub fn projects() -> Result<Arc<dyn Projects>, AppError> {
+    ctx().map(|c| c.projects)
 }
 
 /// The request's session.

@@ -23,6 +23,8 @@ pub struct Entry<'a> {
     pub subject: &'a str,
     pub message: String,
     pub severity: Severity,
+    /// The project the entry is about, if any.
+    pub project: Option<i64>,
 }
 
 /// Records an entry. Uses the caller's connection, so an entry written inside a transaction
@@ -35,6 +37,7 @@ pub async fn record<C: ConnectionTrait>(c: &C, e: Entry<'_>) -> Result<(), sea_o
         subject: Set(e.subject.chars().take(256).collect()),
         message: Set(e.message),
         severity: Set(e.severity.as_str().into()),
+        project_id: Set(e.project),
         ..Default::default()
     }
     .insert(c)
@@ -53,6 +56,9 @@ impl ActivityLog for SqlActivityLog {
         let mut select = activity::Entity::find().order_by_desc(activity::Column::Id);
         if let Some(kind) = query.kind.as_deref().filter(|k| !k.is_empty()) {
             select = select.filter(activity::Column::Kind.starts_with(kind));
+        }
+        if let Some(project) = query.project {
+            select = select.filter(activity::Column::ProjectId.eq(project.0));
         }
         let pages = select.paginate(&self.db, PAGE_SIZE);
         let total = pages

@@ -44,6 +44,7 @@ async fn log_user<C: ConnectionTrait>(
             subject,
             message,
             severity: Severity::Info,
+            project: None,
         },
     )
     .await

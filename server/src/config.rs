@@ -49,6 +49,14 @@ pub struct Config {
     /// further failure, up to 15 minutes.
     #[arg(long, env = "ONEKO_LOGIN_BACKOFF_MS", default_value_t = 2000)]
     pub login_backoff_ms: u64,
+
+    /// Seconds between two polls of a project's image tags (projects may set their own).
+    #[arg(long, env = "ONEKO_POLL_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=86400))]
+    pub poll_interval: u64,
+
+    /// Projects polled at the same time (at most 2 of them per registry).
+    #[arg(long, env = "ONEKO_POLL_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub poll_concurrency: u64,
 }
 
 /// How logs are written.
@@ -87,6 +95,8 @@ impl Config {
             session_hours: 12,
             login_free_attempts: 5,
             login_backoff_ms: 2000,
+            poll_interval: 60,
+            poll_concurrency: 8,
         }
     }
 }

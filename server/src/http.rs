@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         backend: state.backend.clone(),
         registries: state.registries.clone(),
         activity: state.activity.clone(),
+        projects: state.projects.clone(),
     };
     let context = move || provide_context(ctx.clone());
     let options = state.leptos.clone();
@@ -56,7 +57,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::projects::webhook::router(state.hooks))
         .merge(leptos)
         // Layers run bottom-up for requests: the trace span wraps everything.
         .layer(middleware::from_fn(api_guard))

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod helm;
 pub mod http;
+pub mod projects;
 pub mod registry;
 pub mod render;
 pub mod secrets;
@@ -16,8 +17,15 @@ pub mod state;
 pub mod telemetry;
 
 use crate::{
-    activity::SqlActivityLog, auth::throttle::LoginThrottle, backend::SqlBackend, config::Config,
-    registry::SqlRegistries, secrets::SecretBox, session_store::DbSessionStore, state::AppState,
+    activity::SqlActivityLog,
+    auth::throttle::LoginThrottle,
+    backend::SqlBackend,
+    config::Config,
+    projects::{SqlProjects, poller::Poller, webhook::Hooks},
+    registry::SqlRegistries,
+    secrets::SecretBox,
+    session_store::DbSessionStore,
+    state::AppState,
 };
 use anyhow::Context;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -83,13 +91,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ));
     let sessions = DbSessionStore::new(db.clone());
     let secrets = SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
+    let registries = Arc::new(SqlRegistries {
+        db: db.clone(),
+        secrets,
+    });
+    let poller = Arc::new(Poller::new(
+        db.clone(),
+        registries.clone(),
+        Duration::from_secs(config.poll_interval),
+        config.poll_concurrency as usize,
+    ));
     let state = AppState {
         backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
-        registries: Arc::new(SqlRegistries {
-            db: db.clone(),
-            secrets,
-        }),
+        registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),
+        projects: Arc::new(SqlProjects {
+            db: db.clone(),
+            poller: poller.clone(),
+        }),
+        hooks: Hooks {
+            db: db.clone(),
+            registries,
+            poller: poller.clone(),
+        },
         config: Arc::new(config),
         leptos: leptos.clone(),
         db,
@@ -117,6 +141,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         }
     });
+
+    tokio::spawn(poller.run(stop.clone()));
 
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {

@@ -1,7 +1,8 @@
 //! Shared application state.
 
+use crate::projects::webhook::Hooks;
 use crate::{config::Config, session_store::DbSessionStore};
-use app::ssr::{ActivityLog, Backend, Registries};
+use app::ssr::{ActivityLog, Backend, Projects, Registries};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub backend: Arc<dyn Backend>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
+    pub projects: Arc<dyn Projects>,
+    pub hooks: Hooks,
     pub sessions: DbSessionStore,
 }
 

@@ -4,5 +4,6 @@
 
 pub mod activity;
 pub mod auth;
+pub mod projects;
 pub mod registries;
 pub mod users;

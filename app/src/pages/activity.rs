@@ -1,15 +1,18 @@
 //! The activity log: what happened, who did it. Every role may read it.
 
 use crate::{
-    api::activity::list_activity,
+    api::{activity::list_activity, projects::list_projects},
     components::{ErrorBox, RequireRole},
-    model::{ActivityQuery, Role},
+    model::{ActivityQuery, ProjectId, Role},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
-const KINDS: [(&str, &str); 3] = [
+const KINDS: [(&str, &str); 5] = [
     ("", "Everything"),
+    ("project", "Projects"),
+    ("version", "Versions"),
     ("docker_registry", "Docker registries"),
     ("user", "Users"),
 ];
@@ -29,11 +32,16 @@ pub fn ActivityPage() -> impl IntoView {
 fn ActivityLog() -> impl IntoView {
     let kind = RwSignal::new(String::new());
     let page = RwSignal::new(0u64);
+    // `?project=<id>` links here from a project page.
+    let initial = use_query_map().with_untracked(|q| q.get("project").and_then(|p| p.parse::<i64>().ok()));
+    let project = RwSignal::new(initial);
+    let projects = Resource::new(|| (), |_| list_projects());
     let entries = Resource::new(
-        move || (kind.get(), page.get()),
-        |(kind, page)| {
+        move || (kind.get(), project.get(), page.get()),
+        |(kind, project, page)| {
             list_activity(ActivityQuery {
                 kind: (!kind.is_empty()).then_some(kind),
+                project: project.map(ProjectId),
                 page,
             })
         },
@@ -44,6 +52,21 @@ fn ActivityLog() -> impl IntoView {
             <label for="activity-kind">"Show"</label>
             <select id="activity-kind" on:change:target=move |ev| { kind.set(ev.target().value()); page.set(0); }>
                 {KINDS.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+            </select>
+            <label for="activity-project">"Project"</label>
+            <select id="activity-project" on:change:target=move |ev| {
+                project.set(ev.target().value().parse().ok());
+                page.set(0);
+            }>
+                <option value="">"All projects"</option>
+                <Transition>
+                    {move || Suspend::new(async move {
+                        projects.await.unwrap_or_default().into_iter().map(|p| {
+                            let id = p.id.0;
+                            view! { <option value=id.to_string() selected=move || project.get() == Some(id)>{p.name}</option> }
+                        }).collect_view()
+                    })}
+                </Transition>
             </select>
         </div>
         <Transition fallback=|| view! { <p>"Loading activity…"</p> }>

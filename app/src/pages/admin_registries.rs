@@ -86,6 +86,7 @@ fn RegistryTable(registries: Vec<DockerRegistry>) -> impl IntoView {
                     <th scope="col">"URL"</th>
                     <th scope="col">"Credentials"</th>
                     <th scope="col">"TLS"</th>
+                    <th scope="col">"Webhook"</th>
                     <th scope="col">"Actions"</th>
                 </tr>
             </thead>
@@ -121,6 +122,10 @@ fn RegistryTable(registries: Vec<DockerRegistry>) -> impl IntoView {
                                 <td>{r.url.clone()}</td>
                                 <td>{credentials}</td>
                                 <td>{tls}</td>
+                                <td>{match (&r.webhook_path, r.webhook_secret_set) {
+                                    (Some(p), true) => p.clone(),
+                                    _ => "Off (no secret set)".to_string(),
+                                }}</td>
                                 <td class="actions">
                                     <button type="button" aria-label=format!("Test connection to {name}")
                                         disabled=move || actions.test.pending().get()
@@ -182,6 +187,9 @@ fn RegistryForm(editing: Option<DockerRegistry>) -> impl IntoView {
             .unwrap_or_default(),
     );
     let skip_tls_verify = RwSignal::new(editing.as_ref().is_some_and(|r| r.skip_tls_verify));
+    let webhook_secret = RwSignal::new(String::new());
+    let webhook_set = editing.as_ref().is_some_and(|r| r.webhook_secret_set);
+    let webhook_path = editing.as_ref().and_then(|r| r.webhook_path.clone());
     let error = action_error(actions.save);
     let dispatched = RwSignal::new(false);
     let success = Signal::derive(move || match (dispatched.get(), actions.save.value().get()) {
@@ -228,9 +236,11 @@ fn RegistryForm(editing: Option<DockerRegistry>) -> impl IntoView {
                         secret: (!s.is_empty()).then_some(s),
                         ca_pem: ca_pem.get(),
                         skip_tls_verify: skip_tls_verify.get(),
+                        webhook_secret: Some(webhook_secret.get()).filter(|s| !s.is_empty()),
                     },
                 });
                 secret.set(String::new());
+                webhook_secret.set(String::new());
             }>
                 <div class="grid">
                     <div>
@@ -276,6 +286,18 @@ fn RegistryForm(editing: Option<DockerRegistry>) -> impl IntoView {
                 <FieldMessage error field="ca_pem" id="reg-ca-error"/>
                 <label class="check"><input type="checkbox" bind:checked=insecure_http/>" Allow plain HTTP (insecure)"</label>
                 <label class="check"><input type="checkbox" bind:checked=skip_tls_verify/>" Skip TLS certificate verification (insecure)"</label>
+                <label for="reg-webhook-secret">"Webhook secret"</label>
+                <input id="reg-webhook-secret" type="password" autocomplete="new-password"
+                    aria-describedby="reg-webhook-hint" bind:value=webhook_secret/>
+                <p class="hint" id="reg-webhook-hint">
+                    {if webhook_set {
+                        "A webhook secret is set. Leave empty to keep it."
+                    } else {
+                        "No webhook secret is set: push notifications are refused until one is."
+                    }}
+                    {webhook_path.map(|p| format!(" Notifications go to {p}"))}
+                </p>
+                <FieldMessage error field="webhook_secret" id="reg-webhook-error"/>
                 <ActionResult error success/>
                 <div class="buttons">
                     <button type="submit" disabled=move || actions.save.pending().get()>"Save registry"</button>

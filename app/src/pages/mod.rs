@@ -6,3 +6,4 @@ pub mod admin_registries;
 pub mod admin_users;
 pub mod login;
 pub mod placeholder;
+pub mod projects;

@@ -22,13 +22,6 @@ pub fn DashboardPage() -> impl IntoView {
     what="deployed versions will be listed here once deploying is built."/> }
 }
 
-/// Project list.
-#[component]
-pub fn ProjectsPage() -> impl IntoView {
-    view! { <NotBuiltYet title="Projects" role=Role::Viewer
-    what="projects, versions and configuration templates are not built yet."/> }
-}
-
 /// Helm registries (admin).
 #[component]
 pub fn HelmRegistriesPage() -> impl IntoView {

@@ -56,7 +56,7 @@ pub fn http_client(conn: &RegistryConn, timeout: Duration) -> Result<reqwest::Cl
 }
 
 /// Classifies a transport error: which stage failed, in words.
-fn classify(e: &reqwest::Error, url: &str) -> ConnectionCheck {
+pub(crate) fn classify(e: &reqwest::Error, url: &str) -> ConnectionCheck {
     let mut chain = String::new();
     let mut source: Option<&dyn std::error::Error> = e.source();
     while let Some(s) = source {
@@ -98,7 +98,7 @@ fn classify(e: &reqwest::Error, url: &str) -> ConnectionCheck {
 }
 
 /// `key="value"` pairs of a `WWW-Authenticate: Bearer ...` header.
-fn challenge_params(header: &str) -> Vec<(String, String)> {
+pub(crate) fn challenge_params(header: &str) -> Vec<(String, String)> {
     let rest = header
         .trim_start_matches(|c: char| c.is_ascii_alphabetic())
         .trim();

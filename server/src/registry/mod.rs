@@ -8,7 +8,10 @@ use crate::{
     activity::{self, Entry},
     auth::Validator,
     backend::internal,
-    db::entity::docker_registry::{self, secret_context},
+    db::entity::{
+        docker_registry::{self, secret_context, webhook_secret_context},
+        project,
+    },
     secrets::SecretBox,
 };
 use app::{
@@ -39,6 +42,8 @@ fn to_model(m: docker_registry::Model) -> DockerRegistry {
         username: m.username,
         ca_pem: m.ca_pem,
         skip_tls_verify: m.skip_tls_verify,
+        webhook_path: m.webhook_token.as_ref().map(|t| format!("/hooks/registry/{t}")),
+        webhook_secret_set: m.webhook_secret.is_some(),
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -108,6 +113,11 @@ fn validate(input: &DockerRegistryInput, stored_secret: bool) -> Result<Valid, A
         Some(RegistryAuth::Token) if !has_secret => v.fail("secret", "Enter the token."),
         _ => {}
     }
+    if let Some(w) = input.webhook_secret.as_deref().filter(|s| !s.is_empty())
+        && !(16..=512).contains(&w.chars().count())
+    {
+        v.fail("webhook_secret", "Between 16 and 512 characters.");
+    }
     let ca_pem = input.ca_pem.trim().to_owned();
     if !ca_pem.is_empty() && !is_pem_certificate(&ca_pem) {
         v.fail(
@@ -160,6 +170,20 @@ impl SqlRegistries {
             skip_tls_verify: m.skip_tls_verify,
             auth,
         })
+    }
+}
+
+impl SqlRegistries {
+    /// The registry's webhook secret, decrypted; `None` when none is set.
+    pub async fn webhook_secret(&self, m: &docker_registry::Model) -> Result<Option<String>, String> {
+        match &m.webhook_secret {
+            Some(sealed) => self
+                .secrets
+                .open(sealed, &webhook_secret_context(m.id))
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
     }
 }
 
@@ -217,6 +241,7 @@ impl Registries for SqlRegistries {
         }
         let now = Utc::now();
         let new_secret = input.secret.filter(|s| !s.is_empty());
+        let new_webhook = input.webhook_secret.filter(|s| !s.is_empty());
         let (saved, kind, message) = match existing {
             None => {
                 let am = docker_registry::ActiveModel {
@@ -228,20 +253,30 @@ impl Registries for SqlRegistries {
                     secret: Set(None),
                     ca_pem: Set(valid.ca_pem.clone()),
                     skip_tls_verify: Set(input.skip_tls_verify),
+                    webhook_token: Set(Some(new_webhook_token())),
+                    webhook_secret: Set(None),
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
                 };
                 let m = am.insert(&txn).await.map_err(db_err)?;
-                // The id is part of the secret's context, so seal after the insert.
-                let m = match (&new_secret, valid.auth) {
+                // The id is part of the secrets' context, so seal after the insert.
+                let sealed = match (&new_secret, valid.auth) {
                     (Some(s), RegistryAuth::Basic | RegistryAuth::Token) => {
-                        let mut am: docker_registry::ActiveModel = m.into();
-                        let id = *am.id.as_ref();
-                        am.secret = Set(Some(self.secrets.seal(s, &secret_context(id))));
-                        am.update(&txn).await.map_err(db_err)?
+                        Some(self.secrets.seal(s, &secret_context(m.id)))
                     }
-                    _ => m,
+                    _ => None,
+                };
+                let webhook = new_webhook
+                    .as_ref()
+                    .map(|w| self.secrets.seal(w, &webhook_secret_context(m.id)));
+                let m = if sealed.is_some() || webhook.is_some() {
+                    let mut am: docker_registry::ActiveModel = m.into();
+                    am.secret = Set(sealed);
+                    am.webhook_secret = Set(webhook);
+                    am.update(&txn).await.map_err(db_err)?
+                } else {
+                    m
                 };
                 let message = format!(
                     "Registry {} ({}) created, credentials: {}",
@@ -284,7 +319,17 @@ impl Registries for SqlRegistries {
                         None => old.secret.clone(),
                     },
                 };
+                let webhook_secret = match &new_webhook {
+                    Some(w) => {
+                        changes.push("webhook secret replaced".into());
+                        Some(self.secrets.seal(w, &webhook_secret_context(old.id)))
+                    }
+                    None => old.webhook_secret.clone(),
+                };
+                let webhook_token = old.webhook_token.clone().unwrap_or_else(new_webhook_token);
                 let mut am: docker_registry::ActiveModel = old.into();
+                am.webhook_secret = Set(webhook_secret);
+                am.webhook_token = Set(Some(webhook_token));
                 am.name = Set(valid.name.clone());
                 am.url = Set(valid.url.clone());
                 am.insecure_http = Set(input.insecure_http);
@@ -315,6 +360,7 @@ impl Registries for SqlRegistries {
                 subject: &saved.name,
                 message,
                 severity: Severity::Info,
+                project: None,
             },
         )
         .await
@@ -332,6 +378,24 @@ impl Registries for SqlRegistries {
             .await
             .map_err(db_err)?
             .ok_or_else(|| AppError::not_found(format!("Docker registry {}", id.0)))?;
+        let users: Vec<String> = project::Entity::find()
+            .filter(project::Column::DockerRegistryId.eq(id.0))
+            .order_by_asc(project::Column::Name)
+            .all(&txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "Registry {} is used by these projects: {}. Move them to another registry or delete them first.",
+                    m.name,
+                    users.join(", ")
+                ),
+            });
+        }
         docker_registry::Entity::delete_by_id(id.0)
             .exec(&txn)
             .await
@@ -344,6 +408,7 @@ impl Registries for SqlRegistries {
                 subject: &m.name,
                 message: format!("Registry {} ({}) deleted", m.name, m.url),
                 severity: Severity::Info,
+                project: None,
             },
         )
         .await
@@ -372,6 +437,13 @@ fn is_pem_certificate(pem: &str) -> bool {
         found = true;
     }
     found
+}
+
+/// A random, unguessable webhook URL token.
+fn new_webhook_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 18] = rand::rng().random();
+    hex::encode(bytes)
 }
 
 fn on_off(b: bool) -> &'static str {

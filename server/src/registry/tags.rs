@@ -1,9 +1,13 @@
-//! ① Reading a repository's tags and digests with oci-client: every tag (paged with `n`/`last`),
-//! the manifest digest of a tag (the registry's `Docker-Content-Digest` from a HEAD request: the
-//! index digest for multi-arch images, never a config digest), and the image's creation date
-//! (from the config of the first real platform image; attestation manifests are skipped).
+//! Reading a repository's tags and digests: every tag (paged with `n`/`last`, following the
+//! `Link` header), the manifest digest of a tag (the registry's `Docker-Content-Digest` from a
+//! HEAD request: the index digest for multi-arch images, never a config digest), and the image's
+//! creation date (from the config of the first real platform image; attestations are skipped).
+//!
+//! Tags and digests are the poller's hot path, so they go through a small client of our own:
+//! oci-client's `list_tags` does not expose the `Link` header and its token cache ignores
+//! `expires_in`. Reading manifests and configs for the creation date uses oci-client.
 
-use super::check::{Credentials, RegistryConn};
+use super::check::{Credentials, RegistryConn, challenge_params, classify};
 use chrono::{DateTime, Utc};
 use oci_client::{
     Client, Reference,
@@ -12,17 +16,51 @@ use oci_client::{
     secrets::RegistryAuth,
 };
 use regex::Regex;
-use std::time::Duration;
+use reqwest::{Method, StatusCode, Url, header};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 /// Tags asked for per page.
-pub const PAGE_SIZE: usize = 100;
+pub const PAGE_SIZE: usize = 1000;
 /// Stop paging after this many tags (a registry that never ends its list).
 const MAX_TAGS: usize = 100_000;
+/// How long a token without `expires_in` is used (the Distribution spec's default).
+const DEFAULT_TOKEN_SECS: u64 = 60;
+/// Largest tag list or token response read.
+const MAX_BODY: usize = 16 << 20;
 
-/// A registry client for one Docker registry.
+const MANIFEST_TYPES: [&str; 4] = [
+    manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+    manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    manifest::OCI_IMAGE_MEDIA_TYPE,
+    manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+];
+
+/// How the registry wants credentials, learnt from its first 401.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scheme {
+    Unknown,
+    Basic,
+    Bearer,
+}
+
+/// A registry client for one Docker registry. Keep one per registry: it caches Bearer tokens
+/// per scope until their `expires_in` runs out.
 pub struct TagClient {
-    client: Client,
-    auth: RegistryAuth,
+    http: reqwest::Client,
+    base: Url,
+    creds: Credentials,
+    scheme: Mutex<Scheme>,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    requests: AtomicU64,
+    oci: Client,
+    oci_auth: RegistryAuth,
     host: String,
 }
 
@@ -58,69 +96,315 @@ impl TagClient {
             connect_timeout: Some(Duration::from_secs(10)),
             ..Default::default()
         };
-        let auth = match &conn.auth {
+        let oci_auth = match &conn.auth {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic(u, p) => RegistryAuth::Basic(u.clone(), p.clone()),
             Credentials::Token(t) => RegistryAuth::Bearer(t.clone()),
         };
+        let http = super::check::http_client(conn, Duration::from_secs(30)).map_err(TagError)?;
+        let base = Url::parse(&format!("{}/", conn.url.trim_end_matches('/')))
+            .map_err(|e| TagError(format!("registry URL {}: {e}", conn.url)))?;
         Ok(TagClient {
-            client: Client::new(config),
-            auth,
+            http,
+            base,
+            creds: conn.auth.clone(),
+            scheme: Mutex::new(Scheme::Unknown),
+            tokens: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            oci: Client::new(config),
+            oci_auth,
             host: host.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// HTTP requests sent so far (token requests included), for the benchmark.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     fn reference(&self, repository: &str, tag: &str) -> Reference {
         Reference::with_tag(self.host.clone(), repository.to_owned(), tag.to_owned())
     }
 
-    /// Every tag of `repository`, following pages of `page_size`.
+    fn registry(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        accept: &[&str],
+        scope: &str,
+    ) -> Result<reqwest::Response, TagError> {
+        let mut req = self.http.request(method.clone(), url.clone());
+        if !accept.is_empty() {
+            req = req.header(header::ACCEPT, accept.join(", "));
+        }
+        let scheme = *self.scheme.lock().unwrap();
+        req = match (&self.creds, scheme) {
+            (Credentials::Token(t), _) => req.bearer_auth(t),
+            (Credentials::Basic(u, p), Scheme::Basic) => req.basic_auth(u, Some(p)),
+            (_, Scheme::Bearer) => match self.cached_token(scope) {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            },
+            _ => req,
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        req.send()
+            .await
+            .map_err(|e| TagError(classify(&e, self.registry()).message))
+    }
+
+    fn cached_token(&self, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().unwrap();
+        tokens
+            .get(scope)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// Sends a request, answering a 401 challenge once (Basic, or a Bearer token from the realm
+    /// the registry names) and mapping failures to words.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        accept: &[&str],
+        scope: &str,
+        what: &str,
+    ) -> Result<reqwest::Response, TagError> {
+        let first = self.send_once(&method, &url, accept, scope).await?;
+        let resp = if first.status() == StatusCode::UNAUTHORIZED {
+            let challenge = first
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            match challenge
+                .split_whitespace()
+                .next()
+                .map(str::to_lowercase)
+                .as_deref()
+            {
+                Some("basic") if matches!(self.creds, Credentials::Basic(..)) => {
+                    *self.scheme.lock().unwrap() = Scheme::Basic;
+                }
+                Some("bearer") if !matches!(self.creds, Credentials::Token(_)) => {
+                    *self.scheme.lock().unwrap() = Scheme::Bearer;
+                    self.fetch_token(&challenge, scope).await?;
+                }
+                _ => return Err(self.refused(what)),
+            }
+            self.send_once(&method, &url, accept, scope).await?
+        } else {
+            first
+        };
+        let status = resp.status();
+        if status.is_success() || (status == StatusCode::NOT_FOUND && method == Method::HEAD) {
+            return Ok(resp);
+        }
+        Err(TagError(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => self.refused(what).0,
+            StatusCode::TOO_MANY_REQUESTS => {
+                let after = resp
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|h| h.to_str().ok())
+                    .map(|s| format!(", retry after {s} s"))
+                    .unwrap_or_default();
+                format!("{what}: {} is rate limiting us (429{after})", self.registry())
+            }
+            StatusCode::NOT_FOUND => format!(
+                "{what}: {} answered 404 (no such repository or tag)",
+                self.registry()
+            ),
+            _ => {
+                let body = resp.bytes().await.unwrap_or_default();
+                let message = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_owned))
+                    .map(|m| format!(": {}", m.chars().take(200).collect::<String>()))
+                    .unwrap_or_default();
+                format!("{what}: {} answered {status}{message}", self.registry())
+            }
+        }))
+    }
+
+    fn refused(&self, what: &str) -> TagError {
+        TagError(match self.creds {
+            Credentials::Anonymous => format!(
+                "{what}: {} requires credentials (401) and none are configured",
+                self.registry()
+            ),
+            _ => format!(
+                "{what}: {} rejected the credentials (401): check username and password or token",
+                self.registry()
+            ),
+        })
+    }
+
+    /// Gets a token from the challenge's realm and caches it for `scope` until it expires.
+    async fn fetch_token(&self, challenge: &str, scope: &str) -> Result<(), TagError> {
+        let params = challenge_params(challenge);
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let realm = get("realm").ok_or_else(|| {
+            TagError(format!(
+                "{} asked for a token but named no realm",
+                self.registry()
+            ))
+        })?;
+        let mut url = Url::parse(&realm).map_err(|_| {
+            TagError(format!(
+                "{} named an invalid token realm '{realm}'",
+                self.registry()
+            ))
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = get("service") {
+                q.append_pair("service", &service);
+            }
+            q.append_pair("scope", &get("scope").unwrap_or_else(|| scope.to_owned()));
+        }
+        let mut req = self.http.get(url);
+        if let Credentials::Basic(u, p) = &self.creds {
+            req = req.basic_auth(u, Some(p));
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| TagError(classify(&e, &realm).message))?;
+        if !resp.status().is_success() {
+            return Err(TagError(format!(
+                "the token service {realm} refused ({}): check username and password",
+                resp.status()
+            )));
+        }
+        let body = read_limited(resp, MAX_BODY)
+            .await
+            .map_err(|e| TagError(format!("the token service {realm}: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            TagError(format!(
+                "the token service {realm} answered something that is not JSON"
+            ))
+        })?;
+        let token = v["token"]
+            .as_str()
+            .or(v["access_token"].as_str())
+            .ok_or_else(|| TagError(format!("the token service {realm} sent no token")))?;
+        let secs = v["expires_in"].as_u64().unwrap_or(DEFAULT_TOKEN_SECS);
+        // Renew a little early so a token never expires between cache lookup and use.
+        let until = Instant::now()
+            + Duration::from_secs(secs)
+                .saturating_sub(Duration::from_secs(1).min(Duration::from_secs(secs) / 10));
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(scope.to_owned(), (token.to_owned(), until));
+        Ok(())
+    }
+
+    fn url(&self, path: &str) -> Result<Url, TagError> {
+        self.base
+            .join(path)
+            .map_err(|e| TagError(format!("building a URL for {path}: {e}")))
+    }
+
+    /// Every tag of `repository`, asking for pages of `page_size` and following `Link`.
     pub async fn list_tags(&self, repository: &str, page_size: usize) -> Result<Vec<String>, TagError> {
-        let image = self.reference(repository, "latest");
+        let what = format!("listing tags of {repository}");
+        let scope = format!("repository:{repository}:pull");
+        let mut url = self.url(&format!("v2/{repository}/tags/list"))?;
+        url.query_pairs_mut().append_pair("n", &page_size.to_string());
         let mut all: Vec<String> = vec![];
         let mut seen = std::collections::HashSet::new();
-        let mut last: Option<String> = None;
         loop {
-            let page = self
-                .client
-                .list_tags(&image, &self.auth, Some(page_size), last.as_deref())
+            let resp = self.send(Method::GET, url.clone(), &[], &scope, &what).await?;
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|h| h.to_str().ok())
+                .and_then(next_link)
+                .map(str::to_owned);
+            let body = read_limited(resp, MAX_BODY)
                 .await
-                .map_err(|e| err(&format!("listing tags of {repository}"), e))?;
-            let n = page.tags.len();
+                .map_err(|e| TagError(format!("{what}: {e}")))?;
+            let page: TagPage = serde_json::from_slice(&body).map_err(|_| {
+                TagError(format!(
+                    "{what}: {} answered something that is not a tag list",
+                    self.registry()
+                ))
+            })?;
+            let tags = page.tags.unwrap_or_default();
+            let n = tags.len();
             let before = all.len();
-            last = page.tags.last().cloned();
-            all.extend(page.tags.into_iter().filter(|t| seen.insert(t.clone())));
-            // A registry that ignores `last` repeats itself: stop when a page brings nothing new.
-            if n < page_size || all.len() == before || all.len() >= MAX_TAGS {
+            let last = tags.last().cloned();
+            all.extend(tags.into_iter().filter(|t| seen.insert(t.clone())));
+            if all.len() >= MAX_TAGS || all.len() == before {
                 break;
             }
+            url = match (next, last) {
+                (Some(next), _) => self.url(next.trim_start_matches('/'))?,
+                // No Link: a full page may mean more (registries that page without Link),
+                // a longer one means the registry ignores `n` and sent everything.
+                (None, Some(last)) if n == page_size => {
+                    let mut u = self.url(&format!("v2/{repository}/tags/list"))?;
+                    u.query_pairs_mut()
+                        .append_pair("n", &page_size.to_string())
+                        .append_pair("last", &last);
+                    u
+                }
+                _ => break,
+            };
         }
         // Registries do not all sort (Debian's Distribution 2.8 lists in storage order).
         all.sort();
         Ok(all)
     }
 
-    /// The manifest digest of `repository:tag` (HEAD request).
-    pub async fn digest(&self, repository: &str, tag: &str) -> Result<String, TagError> {
-        self.client
-            .fetch_manifest_digest(&self.reference(repository, tag), &self.auth)
+    /// The manifest digest of `repository:tag` (HEAD request); `None` when the tag is gone.
+    pub async fn digest(&self, repository: &str, tag: &str) -> Result<Option<String>, TagError> {
+        let what = format!("reading the digest of {repository}:{tag}");
+        let scope = format!("repository:{repository}:pull");
+        let url = self.url(&format!("v2/{repository}/manifests/{tag}"))?;
+        let resp = self
+            .send(Method::HEAD, url.clone(), &MANIFEST_TYPES, &scope, &what)
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if let Some(d) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+        {
+            return Ok(Some(d.to_owned()));
+        }
+        // Registries need not send the header: the digest is the hash of the manifest bytes.
+        let resp = self
+            .send(Method::GET, url, &MANIFEST_TYPES, &scope, &what)
+            .await?;
+        let body = read_limited(resp, MAX_BODY)
             .await
-            .map_err(|e| err(&format!("reading the digest of {repository}:{tag}"), e))
+            .map_err(|e| TagError(format!("{what}: {e}")))?;
+        use sha2::Digest as _;
+        Ok(Some(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&body))
+        )))
     }
 
     /// When the image behind `repository:tag` was built, if its config says.
     pub async fn created(&self, repository: &str, tag: &str) -> Result<Option<DateTime<Utc>>, TagError> {
         let what = format!("reading the manifest of {repository}:{tag}");
         let image = self.reference(repository, tag);
-        let accepted = [
-            manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
-            manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
-            manifest::OCI_IMAGE_MEDIA_TYPE,
-            manifest::IMAGE_MANIFEST_MEDIA_TYPE,
-        ];
         let (raw, _) = self
-            .client
-            .pull_manifest_raw(&image, &self.auth, &accepted)
+            .oci
+            .pull_manifest_raw(&image, &self.oci_auth, &MANIFEST_TYPES)
             .await
             .map_err(|e| err(&what, e))?;
         let mut doc: serde_json::Value =
@@ -136,8 +420,8 @@ impl TagClient {
             let platform =
                 Reference::with_digest(self.host.clone(), repository.to_owned(), digest.to_owned());
             let (raw, _) = self
-                .client
-                .pull_manifest_raw(&platform, &self.auth, &accepted)
+                .oci
+                .pull_manifest_raw(&platform, &self.oci_auth, &MANIFEST_TYPES)
                 .await
                 .map_err(|e| err(&what, e))?;
             doc = serde_json::from_slice(&raw).map_err(|e| TagError(format!("{what}: {e}")))?;
@@ -146,7 +430,7 @@ impl TagClient {
             return Ok(None);
         };
         let mut config = vec![];
-        self.client
+        self.oci
             .pull_blob(&image, config_digest, &mut config)
             .await
             .map_err(|e| err(&what, e))?;
@@ -156,6 +440,38 @@ impl TagClient {
             .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
             .map(|d| d.with_timezone(&Utc)))
     }
+}
+
+#[derive(serde::Deserialize)]
+struct TagPage {
+    tags: Option<Vec<String>>,
+}
+
+/// The target of a `Link: <...>; rel="next"` header.
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next")
+            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
+/// Reads a body, refusing more than `limit` bytes.
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut out = vec![];
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {} MiB", limit >> 20));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// Whether an index entry is an attestation (BuildKit marks them with platform unknown/unknown
@@ -238,6 +554,15 @@ mod tests {
         assert!(!f.accepts("v1.0"));
         assert!(f.accepts("main"));
         assert_eq!(TagFilter::new("(", "", true).unwrap_err().0, "include");
+    }
+
+    #[test]
+    fn link_header() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"<https://x/y>; rel="prev""#), None);
     }
 
     #[test]

@@ -127,3 +127,209 @@ fn wait_for_port(port: u16, dir: &Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// How a [`TokenProxy`] answers registry calls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ProxyMode {
+    /// Bearer-protected, paged with `Link`.
+    Normal,
+    /// 429 with `Retry-After`.
+    RateLimited,
+    /// 200 with a body that is no registry answer.
+    Garbage,
+}
+
+/// A registry front in the style of Docker Hub: Bearer tokens from its own token endpoint
+/// (Basic credentials in, a token with a short `expires_in` out), tag lists paged with `Link`
+/// headers, and switchable faults. Everything else is forwarded to an anonymous
+/// [`LocalRegistry`].
+pub struct TokenProxy {
+    pub url: String,
+    pub mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
+    /// Tokens issued so far.
+    pub tokens_issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Tag-list requests answered.
+    pub tag_pages: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TokenProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    me: String,
+    user: (String, String),
+    expires_in: u64,
+    mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
+    issued: std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
+    tokens_issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tag_pages: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TokenProxy {
+    /// Starts the proxy in front of `upstream`; tokens live `expires_in` seconds.
+    pub async fn start(upstream: &LocalRegistry, user: (&str, &str), expires_in: u64) -> Self {
+        use axum::{Router, routing::get};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mode = std::sync::Arc::new(std::sync::Mutex::new(ProxyMode::Normal));
+        let tokens_issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tag_pages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let state = ProxyState {
+            upstream: upstream.url.clone(),
+            me: url.clone(),
+            user: (user.0.into(), user.1.into()),
+            expires_in,
+            mode: mode.clone(),
+            issued: Default::default(),
+            tokens_issued: tokens_issued.clone(),
+            tag_pages: tag_pages.clone(),
+        };
+        let app = Router::new()
+            .route("/token", get(proxy_token))
+            .fallback(proxy_registry)
+            .with_state(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TokenProxy {
+            url,
+            mode,
+            tokens_issued,
+            tag_pages,
+            task,
+        }
+    }
+
+    pub fn set_mode(&self, mode: ProxyMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+async fn proxy_token(
+    axum::extract::State(s): axum::extract::State<ProxyState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", s.user.0, s.user.1))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (axum::http::StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+    }
+    let n = s.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let token = format!("token-{n}-{:08x}", rand::random::<u32>());
+    s.issued
+        .lock()
+        .unwrap()
+        .push((token.clone(), Instant::now() + Duration::from_secs(s.expires_in)));
+    axum::Json(serde_json::json!({"token": token, "expires_in": s.expires_in})).into_response()
+}
+
+async fn proxy_registry(
+    axum::extract::State(s): axum::extract::State<ProxyState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::{http::StatusCode, response::IntoResponse};
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let valid = given.is_some_and(|t| {
+        s.issued
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(tok, until)| *tok == t && Instant::now() < *until)
+    });
+    if !valid {
+        let repo = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.split("/tags/").next())
+            .and_then(|p| p.split("/manifests/").next())
+            .unwrap_or("");
+        let challenge = format!(
+            r#"Bearer realm="{}/token",service="proxy",scope="repository:{repo}:pull""#,
+            s.me
+        );
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", challenge)],
+            axum::Json(serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})),
+        )
+            .into_response();
+    }
+    match *s.mode.lock().unwrap() {
+        ProxyMode::Normal => {}
+        ProxyMode::RateLimited => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "30")],
+                "slow down",
+            )
+                .into_response();
+        }
+        ProxyMode::Garbage => return (StatusCode::OK, "<html>surprise</html>").into_response(),
+    }
+    let http = reqwest::Client::new();
+    if let Some(repo) = path
+        .strip_prefix("/v2/")
+        .and_then(|p| p.strip_suffix("/tags/list"))
+    {
+        // Page the upstream's full list ourselves, as registries with pagination do.
+        s.tag_pages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let all: serde_json::Value = http
+            .get(format!("{}/v2/{repo}/tags/list", s.upstream))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut tags: Vec<String> = serde_json::from_value(all["tags"].clone()).unwrap_or_default();
+        tags.sort();
+        let params: std::collections::HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let n: usize = params.get("n").and_then(|n| n.parse().ok()).unwrap_or(100);
+        let start = match params.get("last") {
+            Some(last) => tags.iter().position(|t| t > last).unwrap_or(tags.len()),
+            None => 0,
+        };
+        let page: Vec<String> = tags.iter().skip(start).take(n).cloned().collect();
+        let body = axum::Json(serde_json::json!({"name": repo, "tags": page}));
+        if start + n < tags.len() {
+            let link = format!(
+                r#"</v2/{repo}/tags/list?n={n}&last={}>; rel="next""#,
+                page.last().unwrap()
+            );
+            return ([("link", link)], body).into_response();
+        }
+        return body.into_response();
+    }
+    let method = req.method().clone();
+    let mut forward = http.request(method, format!("{}{path}", s.upstream));
+    if let Some(accept) = req.headers().get("accept") {
+        forward = forward.header("accept", accept);
+    }
+    let up = forward.send().await.unwrap();
+    let mut resp = axum::response::Response::builder().status(up.status().as_u16());
+    for name in ["content-type", "docker-content-digest", "content-length"] {
+        if let Some(v) = up.headers().get(name) {
+            resp = resp.header(name, v.as_bytes());
+        }
+    }
+    resp.body(axum::body::Body::from(up.bytes().await.unwrap()))
+        .unwrap()
+}

@@ -5,6 +5,7 @@ mod auth;
 mod fixtures;
 mod harness;
 mod helm;
+mod projects;
 mod registries;
 mod roles;
 mod tags;

@@ -64,7 +64,24 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
         (
             "list_activity",
             Access::Viewer,
-            json!({"query": {"kind": null, "page": 0}}),
+            json!({"query": {"kind": null, "project": null, "page": 0}}),
+        ),
+        ("list_projects", Access::Viewer, json!({})),
+        ("get_project", Access::Viewer, json!({"id": 999999})),
+        (
+            "save_project",
+            Access::Doer,
+            json!({"project": {"id": null, "name": "", "registry": null, "image_repository": "",
+            "redeploy_policy": "manual", "lifetime": "infinite", "tag_include": "", "tag_exclude": "",
+            "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        ),
+        ("delete_project", Access::Doer, json!({"id": 999999})),
+        ("poll_project", Access::Doer, json!({"id": 999999})),
+        (
+            "list_versions",
+            Access::Viewer,
+            json!({"query": {"project": 999999, "filter": "", "include_removed": false,
+            "sort": "newest", "page": 0}}),
         ),
     ]
 }

@@ -13,11 +13,11 @@ use server::registry::{
     tags::TagClient,
 };
 
-fn host(reg: &LocalRegistry) -> String {
+pub fn host(reg: &LocalRegistry) -> String {
     reg.url.split_once("://").unwrap().1.to_owned()
 }
 
-fn pusher(reg: &LocalRegistry) -> Client {
+pub fn pusher(reg: &LocalRegistry) -> Client {
     let protocol = if reg.url.starts_with("http://") {
         ClientProtocol::Http
     } else {
@@ -38,7 +38,7 @@ fn config_json(arch: &str, created: &str) -> Vec<u8> {
 }
 
 /// Pushes a one-layer image; returns its manifest digest.
-async fn push_image(
+pub async fn push_image(
     (client, auth, host): (&Client, &RegistryAuth, &str),
     (repo, tag): (&str, &str),
     arch: &str,
@@ -88,7 +88,7 @@ async fn tags_digests_and_creation_dates() {
     assert_eq!(listed[24], "v24");
 
     // The digest is the manifest's, and it changes when the tag is overwritten.
-    let before = tags.digest("team/app", "v03").await.unwrap();
+    let before = tags.digest("team/app", "v03").await.unwrap().unwrap();
     assert!(before.starts_with("sha256:"));
     let pushed = push_image(
         (&push, &anon, &h),
@@ -98,7 +98,7 @@ async fn tags_digests_and_creation_dates() {
         "new content",
     )
     .await;
-    let after = tags.digest("team/app", "v03").await.unwrap();
+    let after = tags.digest("team/app", "v03").await.unwrap().unwrap();
     assert_ne!(before, after);
     assert_eq!(after, pushed);
     let created = tags.created("team/app", "v03").await.unwrap().unwrap();
@@ -167,7 +167,7 @@ async fn tags_digests_and_creation_dates() {
         )
         .await
         .unwrap();
-    let digest = tags.digest("team/multi", "multi").await.unwrap();
+    let digest = tags.digest("team/multi", "multi").await.unwrap().unwrap();
     assert!(
         index_digest.ends_with(digest.trim_start_matches("sha256:")),
         "{index_digest} vs {digest}"

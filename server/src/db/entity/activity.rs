@@ -13,6 +13,8 @@ pub struct Model {
     pub subject: String,
     pub message: String,
     pub severity: String,
+    /// The project the entry is about, for filtering.
+    pub project_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

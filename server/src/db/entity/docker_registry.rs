@@ -20,6 +20,10 @@ pub struct Model {
     pub secret: Option<String>,
     pub ca_pem: Option<String>,
     pub skip_tls_verify: bool,
+    /// The public part of the webhook URL (`/hooks/registry/<token>`).
+    pub webhook_token: Option<String>,
+    /// The shared secret webhook calls must prove, sealed for `docker-registry-webhook:<id>`.
+    pub webhook_secret: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -32,4 +36,9 @@ impl ActiveModelBehavior for ActiveModel {}
 /// The associated data that binds a registry's sealed secret to that registry.
 pub fn secret_context(id: i64) -> String {
     format!("docker-registry:{id}")
+}
+
+/// The associated data that binds a registry's sealed webhook secret to that registry.
+pub fn webhook_secret_context(id: i64) -> String {
+    format!("docker-registry-webhook:{id}")
 }

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_users_sessions;
 mod m20261128_000002_registries_activity;
+mod m20261128_000003_projects_versions;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_users_sessions::Migration),
             Box::new(m20261128_000002_registries_activity::Migration),
+            Box::new(m20261128_000003_projects_versions::Migration),
         ]
     }
 }

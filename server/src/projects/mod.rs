@@ -1,0 +1,450 @@
+//! Projects: an image in a Docker registry whose tags become versions. Editing, listing and
+//! "Poll now" here; the polling itself in `poller`, push notifications in `webhook`.
+
+pub mod poller;
+pub mod webhook;
+
+use crate::{
+    activity::{self, Entry},
+    auth::Validator,
+    backend::internal,
+    db::entity::{docker_registry, project, project_version},
+    registry::tags::TagFilter,
+};
+use app::{
+    error::AppError,
+    model::{
+        CurrentUser, DockerRegistryId, Lifetime, PollReport, PollStatus, Project, ProjectId, ProjectInput,
+        ProjectVersion, RedeployPolicy, RegistryName, Severity, VersionId, VersionPage, VersionQuery,
+        VersionSort,
+    },
+    ssr::Projects,
+};
+use chrono::Utc;
+use poller::{Poller, Refresh};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use std::{collections::HashMap, sync::Arc};
+
+/// Versions per page.
+pub const VERSION_PAGE_SIZE: u64 = 50;
+
+/// Projects stored in the database.
+pub struct SqlProjects {
+    pub db: DatabaseConnection,
+    pub poller: Arc<Poller>,
+}
+
+/// A validated form.
+struct Valid {
+    name: String,
+    registry: i64,
+    image_repository: String,
+    redeploy_policy: RedeployPolicy,
+    lifetime: Lifetime,
+    poll_interval_secs: Option<i32>,
+}
+
+/// Image repository paths as the Distribution spec defines them (lower-case path components).
+fn repository_pattern() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$",
+        )
+        .expect("valid pattern")
+    })
+}
+
+fn validate(input: &ProjectInput) -> Result<Valid, AppError> {
+    let mut v = Validator::default();
+    let name = input.name.trim().to_owned();
+    if name.is_empty() {
+        v.fail("name", "Enter a name.");
+    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        v.fail("name", "At most 100 characters, no control characters.");
+    }
+    if input.registry.is_none() {
+        v.fail("registry", "Choose the Docker registry the image is in.");
+    }
+    let repo = input.image_repository.trim().trim_matches('/').to_owned();
+    if repo.is_empty() {
+        v.fail("image_repository", "Enter the image repository, e.g. team/app.");
+    } else if repo.len() > 255 || !repository_pattern().is_match(&repo) {
+        let hint = if repo.contains(':') || repo.contains('@') {
+            " Leave out the tag: every tag becomes a version."
+        } else if repo.split('/').next().is_some_and(|h| h.contains('.')) {
+            " Leave out the registry host: it comes from the chosen registry."
+        } else {
+            ""
+        };
+        v.fail(
+            "image_repository",
+            format!("Lower-case path components separated by /, e.g. team/app.{hint}"),
+        );
+    }
+    let redeploy_policy = input
+        .redeploy_policy
+        .parse::<RedeployPolicy>()
+        .map_err(|e| v.fail("redeploy_policy", e))
+        .ok();
+    let lifetime = input
+        .lifetime
+        .parse::<Lifetime>()
+        .map_err(|e| v.fail("lifetime", e))
+        .ok();
+    if let Err((field, e)) = TagFilter::new(&input.tag_include, &input.tag_exclude, true) {
+        v.fail(&format!("tag_{field}"), format!("This is {e}"));
+    }
+    let interval = input.poll_interval_secs.trim();
+    let poll_interval_secs = if interval.is_empty() {
+        None
+    } else {
+        match interval.parse::<i32>() {
+            Ok(s) if (5..=86_400).contains(&s) => Some(s),
+            _ => {
+                v.fail(
+                    "poll_interval_secs",
+                    "Seconds between 5 and 86400, or empty for the default.",
+                );
+                None
+            }
+        }
+    };
+    v.finish()?;
+    Ok(Valid {
+        name,
+        registry: input.registry.map_or(0, |r| r.0),
+        image_repository: repo,
+        redeploy_policy: redeploy_policy.unwrap_or(RedeployPolicy::Manual),
+        lifetime: lifetime.unwrap_or(Lifetime::Infinite),
+        poll_interval_secs,
+    })
+}
+
+fn version_model(v: project_version::Model, project_policy: RedeployPolicy) -> ProjectVersion {
+    ProjectVersion {
+        id: VersionId(v.id),
+        project: ProjectId(v.project_id),
+        redeploy_policy: v
+            .redeploy_policy
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(project_policy),
+        name: v.name,
+        digest: v.digest,
+        image_created_at: v.image_created_at,
+        image_updated_at: v.digest_changed_at,
+        first_seen_at: v.first_seen_at,
+        removed_at: v.removed_at,
+        deployed: v.deployed,
+    }
+}
+
+impl SqlProjects {
+    async fn to_models(&self, projects: Vec<project::Model>) -> Result<Vec<Project>, AppError> {
+        let db_err = |e| internal("reading projects", e);
+        let registries: HashMap<i64, String> = docker_registry::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        let counts: Vec<(i64, bool, i64)> = project_version::Entity::find()
+            .select_only()
+            .column(project_version::Column::ProjectId)
+            .column(project_version::Column::Deployed)
+            .column_as(project_version::Column::Id.count(), "n")
+            .filter(project_version::Column::RemovedAt.is_null())
+            .group_by(project_version::Column::ProjectId)
+            .group_by(project_version::Column::Deployed)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut versions: HashMap<i64, (u64, u64)> = HashMap::new();
+        for (project, deployed, n) in counts {
+            let e = versions.entry(project).or_default();
+            e.0 += n as u64;
+            if deployed {
+                e.1 += n as u64;
+            }
+        }
+        Ok(projects
+            .into_iter()
+            .map(|p| {
+                let (versions, deployed_versions) = versions.get(&p.id).copied().unwrap_or_default();
+                Project {
+                    id: ProjectId(p.id),
+                    registry: RegistryName {
+                        id: DockerRegistryId(p.docker_registry_id),
+                        name: registries
+                            .get(&p.docker_registry_id)
+                            .cloned()
+                            .unwrap_or_else(|| "(deleted)".into()),
+                    },
+                    redeploy_policy: p.redeploy_policy.parse().unwrap_or(RedeployPolicy::Manual),
+                    lifetime: p.lifetime.parse().unwrap_or(Lifetime::Infinite),
+                    poll_interval_secs: p.poll_interval_secs.and_then(|s| u32::try_from(s).ok()),
+                    poll: PollStatus {
+                        last_poll_at: p.last_poll_at,
+                        last_ok_at: p.last_poll_ok_at,
+                        last_error: p.last_poll_error,
+                        failures: u32::try_from(p.poll_failures).unwrap_or(0),
+                        next_poll_at: p.next_poll_at,
+                    },
+                    name: p.name,
+                    image_repository: p.image_repository,
+                    tag_include: p.tag_include,
+                    tag_exclude: p.tag_exclude,
+                    ignore_signature_tags: p.ignore_signature_tags,
+                    versions,
+                    deployed_versions,
+                    created_at: p.created_at,
+                    updated_at: p.updated_at,
+                }
+            })
+            .collect())
+    }
+
+    async fn find(&self, id: ProjectId) -> Result<project::Model, AppError> {
+        project::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading project", e))?
+            .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))
+    }
+}
+
+#[async_trait::async_trait]
+impl Projects for SqlProjects {
+    async fn list(&self) -> Result<Vec<Project>, AppError> {
+        let all = project::Entity::find()
+            .order_by_asc(project::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("listing projects", e))?;
+        self.to_models(all).await
+    }
+
+    async fn get(&self, id: ProjectId) -> Result<Project, AppError> {
+        let p = self.find(id).await?;
+        Ok(self.to_models(vec![p]).await?.remove(0))
+    }
+
+    async fn save(&self, actor: &CurrentUser, input: ProjectInput) -> Result<Project, AppError> {
+        let db_err = |e| internal("saving project", e);
+        let valid = validate(&input)?;
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let existing = match input.id {
+            Some(id) => Some(
+                project::Entity::find_by_id(id.0)
+                    .one(&txn)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?,
+            ),
+            None => None,
+        };
+        let Some(registry) = docker_registry::Entity::find_by_id(valid.registry)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Err(AppError::invalid(
+                "registry",
+                "That Docker registry no longer exists.",
+            ));
+        };
+        let clash = project::Entity::find()
+            .filter(project::Column::Name.eq(valid.name.clone()))
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
+        if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
+            return Err(AppError::invalid(
+                "name",
+                format!("A project named '{}' already exists.", valid.name),
+            ));
+        }
+        let now = Utc::now();
+        let (saved, kind, message) = match existing {
+            None => {
+                let m = project::ActiveModel {
+                    name: Set(valid.name.clone()),
+                    docker_registry_id: Set(registry.id),
+                    image_repository: Set(valid.image_repository.clone()),
+                    redeploy_policy: Set(valid.redeploy_policy.as_str().into()),
+                    lifetime: Set(valid.lifetime.encode()),
+                    tag_include: Set(input.tag_include.trim().to_owned()),
+                    tag_exclude: Set(input.tag_exclude.trim().to_owned()),
+                    ignore_signature_tags: Set(input.ignore_signature_tags),
+                    poll_interval_secs: Set(valid.poll_interval_secs),
+                    last_poll_at: Set(None),
+                    last_poll_ok_at: Set(None),
+                    last_poll_error: Set(None),
+                    poll_failures: Set(0),
+                    next_poll_at: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+                .map_err(db_err)?;
+                let message = format!(
+                    "Project {} created for {}/{}",
+                    m.name, registry.name, m.image_repository
+                );
+                (m, "project.created", message)
+            }
+            Some(old) => {
+                let source_changed = old.docker_registry_id != registry.id
+                    || old.image_repository != valid.image_repository
+                    || old.tag_include != input.tag_include.trim()
+                    || old.tag_exclude != input.tag_exclude.trim()
+                    || old.ignore_signature_tags != input.ignore_signature_tags;
+                let mut am: project::ActiveModel = old.clone().into();
+                am.name = Set(valid.name.clone());
+                am.docker_registry_id = Set(registry.id);
+                am.image_repository = Set(valid.image_repository.clone());
+                am.redeploy_policy = Set(valid.redeploy_policy.as_str().into());
+                am.lifetime = Set(valid.lifetime.encode());
+                am.tag_include = Set(input.tag_include.trim().to_owned());
+                am.tag_exclude = Set(input.tag_exclude.trim().to_owned());
+                am.ignore_signature_tags = Set(input.ignore_signature_tags);
+                am.poll_interval_secs = Set(valid.poll_interval_secs);
+                if source_changed {
+                    // The next poll applies the new image or filter at once.
+                    am.next_poll_at = Set(None);
+                }
+                am.updated_at = Set(now);
+                let m = am.update(&txn).await.map_err(db_err)?;
+                let message = if source_changed {
+                    format!(
+                        "Project {} changed; image {}/{}, tag filter applies on the next poll",
+                        m.name, registry.name, m.image_repository
+                    )
+                } else {
+                    format!("Project {} changed", m.name)
+                };
+                (m, "project.changed", message)
+            }
+        };
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind,
+                subject: &saved.name,
+                message,
+                severity: Severity::Info,
+                project: Some(saved.id),
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        self.poller.wake();
+        self.get(ProjectId(saved.id)).await
+    }
+
+    async fn delete(&self, actor: &CurrentUser, id: ProjectId) -> Result<(), AppError> {
+        let db_err = |e| internal("deleting project", e);
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let p = project::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
+        let deployed: Vec<String> = project_version::Entity::find()
+            .filter(project_version::Column::ProjectId.eq(p.id))
+            .filter(project_version::Column::Deployed.eq(true))
+            .all(&txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        if !deployed.is_empty() {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "{} has deployed versions ({}); stop them before deleting the project.",
+                    p.name,
+                    deployed.join(", ")
+                ),
+            });
+        }
+        project::Entity::delete_by_id(p.id)
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind: "project.deleted",
+                subject: &p.name,
+                message: format!("Project {} deleted with its versions", p.name),
+                severity: Severity::Info,
+                project: Some(p.id),
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)
+    }
+
+    async fn poll_now(&self, actor: &CurrentUser, id: ProjectId) -> Result<PollReport, AppError> {
+        self.find(id).await?;
+        self.poller
+            .poll(id.0, Refresh::All, &actor.username)
+            .await
+            .map_err(|message| AppError::Upstream {
+                service: "Polling the registry".into(),
+                message,
+            })
+    }
+
+    async fn versions(&self, query: VersionQuery) -> Result<VersionPage, AppError> {
+        let p = self.find(query.project).await?;
+        let policy = p.redeploy_policy.parse().unwrap_or(RedeployPolicy::Manual);
+        let mut select = project_version::Entity::find().filter(project_version::Column::ProjectId.eq(p.id));
+        let filter = query.filter.trim();
+        if !filter.is_empty() {
+            select = select.filter(project_version::Column::Name.contains(filter));
+        }
+        if !query.include_removed {
+            select = select.filter(project_version::Column::RemovedAt.is_null());
+        }
+        select = match query.sort {
+            VersionSort::Name => select.order_by_asc(project_version::Column::Name),
+            VersionSort::Newest => select
+                .order_by_with_nulls(
+                    project_version::Column::ImageCreatedAt,
+                    sea_orm::Order::Desc,
+                    sea_orm::sea_query::NullOrdering::Last,
+                )
+                .order_by_desc(project_version::Column::FirstSeenAt)
+                .order_by_asc(project_version::Column::Name),
+        };
+        let pages = select.paginate(&self.db, VERSION_PAGE_SIZE);
+        let total = pages
+            .num_items()
+            .await
+            .map_err(|e| internal("counting versions", e))?;
+        let items = pages
+            .fetch_page(query.page)
+            .await
+            .map_err(|e| internal("reading versions", e))?;
+        Ok(VersionPage {
+            items: items.into_iter().map(|v| version_model(v, policy)).collect(),
+            total,
+            page: query.page,
+            page_size: VERSION_PAGE_SIZE,
+        })
+    }
+}

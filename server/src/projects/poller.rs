@@ -1,0 +1,529 @@
+//! The tag poller: for every project, list its image's tags and turn them into versions. New
+//! tags become versions (with digest and image date), vanished tags mark their version removed,
+//! and the digests that matter (deployed versions, or every version on "Poll now") are checked
+//! with HEAD requests so that a changed image is recorded. Failures back off per project and
+//! show on the project; they are not written to the activity log on every attempt.
+
+use crate::{
+    activity::{self, Entry},
+    db::entity::{docker_registry, project, project_version},
+    registry::{
+        SqlRegistries,
+        tags::{PAGE_SIZE, TagClient, TagFilter},
+    },
+};
+use app::model::{PollReport, Severity};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::{Notify, Semaphore, watch};
+
+/// Projects of one registry polled at the same time, so one slow registry cannot take every slot.
+const PER_REGISTRY: usize = 2;
+/// Longest wait between polls of a failing project.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// New tags inspected at the same time within one project.
+const INSPECT_CONCURRENCY: usize = 4;
+
+/// Which digests a poll checks.
+#[derive(Clone, Debug)]
+pub enum Refresh {
+    /// Deployed versions and versions without a digest (the periodic poll).
+    Deployed,
+    /// Every version ("Poll now").
+    All,
+    /// Deployed versions and these tags (a webhook named them).
+    Tags(Vec<String>),
+}
+
+/// Who asked for a poll, for the activity log.
+pub const SCHEDULER: &str = "scheduler";
+
+/// A registry's client and the registry's `updated_at` it was built for.
+type CachedClient = (DateTime<Utc>, Arc<TagClient>);
+
+/// The poller, shared by the background loop, "Poll now" and webhooks.
+pub struct Poller {
+    db: DatabaseConnection,
+    registries: Arc<SqlRegistries>,
+    default_interval: Duration,
+    slots: Arc<Semaphore>,
+    clients: Mutex<HashMap<i64, CachedClient>>,
+    registry_slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    project_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: Mutex<HashSet<i64>>,
+    wake: Notify,
+}
+
+impl Poller {
+    pub fn new(
+        db: DatabaseConnection,
+        registries: Arc<SqlRegistries>,
+        default_interval: Duration,
+        concurrency: usize,
+    ) -> Self {
+        Poller {
+            db,
+            registries,
+            default_interval,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            clients: Mutex::default(),
+            registry_slots: Mutex::default(),
+            project_locks: Mutex::default(),
+            in_flight: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Makes the background loop look for due projects now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// HTTP requests sent to registries so far, for the benchmark.
+    pub fn requests_sent(&self) -> u64 {
+        self.clients
+            .lock()
+            .unwrap()
+            .values()
+            .map(|(_, c)| c.requests())
+            .sum()
+    }
+
+    /// Polls due projects until `stop` turns true. Each poll runs in its own task, so a slow
+    /// registry holds only its own slots.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.due_projects().await {
+                Ok(due) => {
+                    for (id, registry) in due {
+                        if !self.in_flight.lock().unwrap().insert(id) {
+                            continue;
+                        }
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            let registry_slot = me.registry_slot(registry);
+                            let _r = registry_slot.acquire_owned().await;
+                            let _g = me.slots.clone().acquire_owned().await;
+                            if let Err(e) = me.poll(id, Refresh::Deployed, SCHEDULER).await {
+                                tracing::debug!(project = id, error = %e, "poll failed");
+                            }
+                            me.in_flight.lock().unwrap().remove(&id);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading due projects failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Polls every project once, bounded as the loop is, and waits for all (the benchmark).
+    pub async fn poll_all(self: &Arc<Self>) -> (usize, usize) {
+        let ids: Vec<(i64, i64)> = match project::Entity::find().all(&self.db).await {
+            Ok(all) => all.into_iter().map(|p| (p.id, p.docker_registry_id)).collect(),
+            Err(_) => return (0, 0),
+        };
+        let results = stream::iter(ids)
+            .map(|(id, registry)| {
+                let me = self.clone();
+                async move {
+                    let registry_slot = me.registry_slot(registry);
+                    let _r = registry_slot.acquire_owned().await;
+                    let _g = me.slots.clone().acquire_owned().await;
+                    me.poll(id, Refresh::Deployed, SCHEDULER).await.is_ok()
+                }
+            })
+            .buffer_unordered(1024)
+            .collect::<Vec<bool>>()
+            .await;
+        let ok = results.iter().filter(|b| **b).count();
+        (ok, results.len() - ok)
+    }
+
+    async fn due_projects(&self) -> Result<Vec<(i64, i64)>, sea_orm::DbErr> {
+        let now = Utc::now();
+        Ok(project::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(project::Column::NextPollAt.is_null())
+                    .add(project::Column::NextPollAt.lte(now)),
+            )
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.docker_registry_id))
+            .collect())
+    }
+
+    fn registry_slot(&self, registry: i64) -> Arc<Semaphore> {
+        self.registry_slots
+            .lock()
+            .unwrap()
+            .entry(registry)
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_REGISTRY)))
+            .clone()
+    }
+
+    /// The cached client of a registry, rebuilt when the registry's settings changed (keeping
+    /// it keeps its Bearer tokens).
+    async fn client(&self, registry: &docker_registry::Model) -> Result<Arc<TagClient>, String> {
+        if let Some((at, c)) = self.clients.lock().unwrap().get(&registry.id)
+            && *at == registry.updated_at
+        {
+            return Ok(c.clone());
+        }
+        let conn = self
+            .registries
+            .connection(registry.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = Arc::new(TagClient::new(&conn).map_err(|e| e.0)?);
+        self.clients
+            .lock()
+            .unwrap()
+            .insert(registry.id, (registry.updated_at, client.clone()));
+        Ok(client)
+    }
+
+    /// Polls one project. The error is the message also stored on the project.
+    pub async fn poll(&self, project_id: i64, refresh: Refresh, actor: &str) -> Result<PollReport, String> {
+        let lock = self
+            .project_locks
+            .lock()
+            .unwrap()
+            .entry(project_id)
+            .or_default()
+            .clone();
+        let _one_at_a_time = lock.lock().await;
+        let db_err = |e: sea_orm::DbErr| format!("database error: {e}");
+        let Some(p) = project::Entity::find_by_id(project_id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Err(format!("project {project_id} no longer exists"));
+        };
+        match self.poll_project(&p, refresh, actor).await {
+            Ok(report) => Ok(report),
+            Err(message) => {
+                self.record_failure(&p, &message).await.map_err(db_err)?;
+                Err(message)
+            }
+        }
+    }
+
+    async fn poll_project(
+        &self,
+        p: &project::Model,
+        refresh: Refresh,
+        actor: &str,
+    ) -> Result<PollReport, String> {
+        let db_err = |e: sea_orm::DbErr| format!("database error: {e}");
+        let filter = TagFilter::new(&p.tag_include, &p.tag_exclude, p.ignore_signature_tags)
+            .map_err(|(field, e)| format!("the tag filter's {field} pattern is {e}"))?;
+        let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or("the project's Docker registry no longer exists")?;
+        let client = self.client(&registry).await?;
+        let repo = &p.image_repository;
+        let tags: Vec<String> = client
+            .list_tags(repo, PAGE_SIZE)
+            .await
+            .map_err(|e| e.0)?
+            .into_iter()
+            .filter(|t| filter.accepts(t))
+            .collect();
+        let versions = project_version::Entity::find()
+            .filter(project_version::Column::ProjectId.eq(p.id))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let known: HashMap<&str, &project_version::Model> =
+            versions.iter().map(|v| (v.name.as_str(), v)).collect();
+        let listed: HashSet<&str> = tags.iter().map(String::as_str).collect();
+        let named: HashSet<&str> = match &refresh {
+            Refresh::Tags(t) => t.iter().map(String::as_str).collect(),
+            _ => HashSet::new(),
+        };
+
+        // New tags: digest and image date. A failure leaves the digest empty; it is asked for
+        // again on the next poll.
+        // Owned items: borrowed ones in a buffered stream trip the compiler's `Send` check.
+        let new_tags: Vec<String> = tags
+            .iter()
+            .filter(|t| !known.contains_key(t.as_str()))
+            .cloned()
+            .collect();
+        let repo_owned: Arc<str> = Arc::from(repo.as_str());
+        let inspected: Vec<(String, Option<String>, Option<DateTime<Utc>>)> = stream::iter(new_tags)
+            .map(|tag| {
+                let client = client.clone();
+                let repo = repo_owned.clone();
+                async move {
+                    let digest = client.digest(&repo, &tag).await.ok().flatten();
+                    let created = match digest {
+                        Some(_) => client.created(&repo, &tag).await.ok().flatten(),
+                        None => None,
+                    };
+                    (tag, digest, created)
+                }
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+
+        // Known tags whose digest matters this time.
+        let check: Vec<project_version::Model> = versions
+            .iter()
+            .filter(|v| listed.contains(v.name.as_str()))
+            .filter(|v| {
+                matches!(refresh, Refresh::All)
+                    || v.deployed
+                    || v.digest.is_none()
+                    || v.removed_at.is_some()
+                    || named.contains(v.name.as_str())
+            })
+            .cloned()
+            .collect();
+        let checked: Vec<(project_version::Model, Result<Option<String>, String>)> = stream::iter(check)
+            .map(|v| {
+                let client = client.clone();
+                let repo = repo_owned.clone();
+                async move {
+                    let digest = client.digest(&repo, &v.name).await.map_err(|e| e.0);
+                    (v, digest)
+                }
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+
+        let now = Utc::now();
+        let mut report = PollReport {
+            tags_seen: tags.len() as u64,
+            ..Default::default()
+        };
+        let txn = self.db.begin().await.map_err(db_err)?;
+        for (tag, digest, created) in inspected {
+            project_version::ActiveModel {
+                project_id: Set(p.id),
+                name: Set(tag.clone()),
+                digest: Set(digest),
+                image_created_at: Set(created),
+                digest_changed_at: Set(None),
+                first_seen_at: Set(now),
+                removed_at: Set(None),
+                deployed: Set(false),
+                redeploy_policy: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?;
+            report.new_versions.push(tag);
+        }
+        let mut digest_errors = vec![];
+        for (v, result) in checked {
+            let mut am: project_version::ActiveModel = v.clone().into();
+            let mut changed = false;
+            if v.removed_at.is_some() {
+                am.removed_at = Set(None);
+                report.restored_versions.push(v.name.clone());
+                changed = true;
+            }
+            match result {
+                Ok(Some(d)) if v.digest.as_deref() != Some(d.as_str()) => {
+                    if v.digest.is_some() {
+                        am.digest_changed_at = Set(Some(now));
+                        report.digest_changes.push(v.name.clone());
+                        activity::record(
+                            &txn,
+                            Entry {
+                                actor,
+                                kind: "version.image_changed",
+                                subject: &format!("{}:{}", p.name, v.name),
+                                message: format!(
+                                    "The image of {}:{} changed: {} → {}",
+                                    p.name,
+                                    v.name,
+                                    short(v.digest.as_deref().unwrap_or("")),
+                                    short(&d)
+                                ),
+                                severity: Severity::Info,
+                                project: Some(p.id),
+                            },
+                        )
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    am.digest = Set(Some(d));
+                    changed = true;
+                }
+                Ok(_) => {}
+                Err(e) => digest_errors.push(e),
+            }
+            if changed {
+                am.updated_at = Set(now);
+                am.update(&txn).await.map_err(db_err)?;
+            }
+        }
+        for v in versions
+            .iter()
+            .filter(|v| v.removed_at.is_none() && !listed.contains(v.name.as_str()))
+        {
+            let mut am: project_version::ActiveModel = v.clone().into();
+            am.removed_at = Set(Some(now));
+            am.updated_at = Set(now);
+            am.update(&txn).await.map_err(db_err)?;
+            report.removed_versions.push(v.name.clone());
+        }
+        for (kind, names, what) in [
+            ("version.created", &report.new_versions, "new version"),
+            (
+                "version.removed",
+                &report.removed_versions,
+                "version removed from the registry",
+            ),
+            (
+                "version.restored",
+                &report.restored_versions,
+                "version back in the registry",
+            ),
+        ] {
+            if names.is_empty() {
+                continue;
+            }
+            activity::record(
+                &txn,
+                Entry {
+                    actor,
+                    kind,
+                    subject: &p.name,
+                    message: format!("{}: {} {what}{}", p.name, names.len(), plural_s(names.len()))
+                        + &format!(": {}", list_some(names)),
+                    severity: Severity::Info,
+                    project: Some(p.id),
+                },
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        let mut am: project::ActiveModel = p.clone().into();
+        am.last_poll_at = Set(Some(now));
+        if digest_errors.is_empty() {
+            am.last_poll_ok_at = Set(Some(now));
+            am.last_poll_error = Set(None);
+            am.poll_failures = Set(0);
+        } else {
+            am.last_poll_error = Set(Some(format!(
+                "tags listed, but {} digest check{} failed: {}",
+                digest_errors.len(),
+                plural_s(digest_errors.len()),
+                digest_errors[0]
+            )));
+            am.poll_failures = Set(p.poll_failures.saturating_add(1));
+        }
+        if p.poll_failures > 0 && digest_errors.is_empty() {
+            activity::record(
+                &txn,
+                Entry {
+                    actor,
+                    kind: "project.poll_recovered",
+                    subject: &p.name,
+                    message: format!("Polling {} works again", p.name),
+                    severity: Severity::Info,
+                    project: Some(p.id),
+                },
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        am.next_poll_at = Set(Some(now + self.interval(p)));
+        am.update(&txn).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(report)
+    }
+
+    fn interval(&self, p: &project::Model) -> chrono::Duration {
+        let d = p
+            .poll_interval_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(self.default_interval, Duration::from_secs);
+        chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    /// Stores the failure and backs off: the wait doubles with each failure, up to an hour.
+    /// Only the first failure of a streak goes to the activity log.
+    async fn record_failure(&self, p: &project::Model, message: &str) -> Result<(), sea_orm::DbErr> {
+        let now = Utc::now();
+        let failures = p.poll_failures.saturating_add(1);
+        let base = self.interval(p).to_std().unwrap_or(self.default_interval);
+        let backoff = base
+            .saturating_mul(1u32 << (failures - 1).clamp(0, 10))
+            .min(MAX_BACKOFF.max(base));
+        let txn = self.db.begin().await?;
+        // Re-read: the project may have been edited or deleted while the poll ran.
+        let Some(current) = project::Entity::find_by_id(p.id).one(&txn).await? else {
+            return Ok(());
+        };
+        let mut am: project::ActiveModel = current.into();
+        am.last_poll_at = Set(Some(now));
+        am.last_poll_error = Set(Some(message.to_owned()));
+        am.poll_failures = Set(failures);
+        am.next_poll_at = Set(Some(
+            now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1)),
+        ));
+        am.update(&txn).await?;
+        if failures == 1 {
+            activity::record(
+                &txn,
+                Entry {
+                    actor: SCHEDULER,
+                    kind: "project.poll_failed",
+                    subject: &p.name,
+                    message: format!("Polling {} failed: {message}", p.name),
+                    severity: Severity::Warning,
+                    project: Some(p.id),
+                },
+            )
+            .await?;
+        }
+        txn.commit().await
+    }
+}
+
+fn short(digest: &str) -> String {
+    let hex = digest.trim_start_matches("sha256:");
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+fn plural_s(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The first names of a list, and how many more there are.
+fn list_some(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    out
+}
