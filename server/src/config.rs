@@ -54,7 +54,7 @@ pub struct Config {
     #[arg(long, env = "ONEKO_POLL_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=86400))]
     pub poll_interval: u64,
 
-    /// Projects polled at the same time (at most 2 of them per registry).
+    /// Projects polled at the same time (at most half of them from one registry).
     #[arg(long, env = "ONEKO_POLL_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub poll_concurrency: u64,
 }

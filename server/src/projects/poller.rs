@@ -26,8 +26,6 @@ use std::{
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
-/// Projects of one registry polled at the same time, so one slow registry cannot take every slot.
-const PER_REGISTRY: usize = 2;
 /// Longest wait between polls of a failing project.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// New tags inspected at the same time within one project.
@@ -56,6 +54,9 @@ pub struct Poller {
     registries: Arc<SqlRegistries>,
     default_interval: Duration,
     slots: Arc<Semaphore>,
+    /// Polls of one registry at the same time: half the slots, so one slow registry cannot
+    /// hold them all.
+    per_registry: usize,
     clients: Mutex<HashMap<i64, CachedClient>>,
     registry_slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
     project_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
@@ -75,6 +76,7 @@ impl Poller {
             registries,
             default_interval,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            per_registry: concurrency.div_ceil(2).max(1),
             clients: Mutex::default(),
             registry_slots: Mutex::default(),
             project_locks: Mutex::default(),
@@ -173,7 +175,7 @@ impl Poller {
             .lock()
             .unwrap()
             .entry(registry)
-            .or_insert_with(|| Arc::new(Semaphore::new(PER_REGISTRY)))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_registry)))
             .clone()
     }
 
@@ -191,11 +193,15 @@ impl Poller {
             .await
             .map_err(|e| e.to_string())?;
         let client = Arc::new(TagClient::new(&conn).map_err(|e| e.0)?);
-        self.clients
-            .lock()
-            .unwrap()
-            .insert(registry.id, (registry.updated_at, client.clone()));
-        Ok(client)
+        let mut clients = self.clients.lock().unwrap();
+        // Another poll may have built one meanwhile: keep that one (and its tokens).
+        match clients.get(&registry.id) {
+            Some((at, c)) if *at == registry.updated_at => Ok(c.clone()),
+            _ => {
+                clients.insert(registry.id, (registry.updated_at, client.clone()));
+                Ok(client)
+            }
+        }
     }
 
     /// Polls one project. The error is the message also stored on the project.
@@ -329,7 +335,8 @@ impl Poller {
                 first_seen_at: Set(now),
                 removed_at: Set(None),
                 deployed: Set(false),
-                redeploy_policy: Set(None),
+                // Copied, so changing the project's default later leaves existing versions be.
+                redeploy_policy: Set(Some(p.redeploy_policy.clone())),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()

@@ -129,6 +129,7 @@ async fn tags_become_versions_and_changes_are_recorded() {
     assert!(main["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(main["image_created_at"], "2026-05-01T10:00:00Z");
     assert_eq!(main["image_updated_at"], Value::Null);
+    assert_eq!(main["redeploy_policy"], "manual", "copied from the project");
     let status = get_project(&viewer, &p).await;
     assert_eq!(status["poll"]["last_error"], Value::Null);
     assert_eq!(status["versions"], 2);
@@ -518,4 +519,54 @@ async fn basic_auth_over_tls_with_custom_ca() {
     let v = wait_versions(&admin, &p, "the private version", |v| v.len() == 1).await;
     assert_eq!(names(&v), ["main"]);
     assert_eq!(v[0]["image_created_at"], "2026-01-01T00:00:00Z");
+}
+
+#[tokio::test]
+async fn deployed_versions_get_their_digest_checked_on_every_poll() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    use server::db::entity::project_version;
+    let reg = LocalRegistry::start(None, None);
+    push(&reg, "team/live", "main", "2026-05-01T10:00:00Z", "main").await;
+    push(&reg, "team/live", "other", "2026-05-01T10:00:00Z", "other").await;
+    let server = TestServer::start_with(|c| c.poll_interval = 5).await;
+    let admin = server.admin().await;
+    let registry = add_registry(&admin, "Live", &reg.url, json!({})).await;
+    let p = save_project(&admin, project("Live", &registry, "team/live")).await;
+    wait_versions(&admin, &p, "two versions", |v| v.len() == 2).await;
+
+    // Deploying is not built yet: mark the version deployed in the database, as it will.
+    let db = server::db::connect_and_migrate(&server.config.database_url())
+        .await
+        .unwrap();
+    let main = project_version::Entity::find()
+        .filter(project_version::Column::Name.eq("main"))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut am: project_version::ActiveModel = main.into();
+    am.deployed = Set(true);
+    am.update(&db).await.unwrap();
+
+    push(&reg, "team/live", "main", "2026-06-01T10:00:00Z", "main v2").await;
+    push(&reg, "team/live", "other", "2026-06-01T10:00:00Z", "other v2").await;
+    let v = wait_versions(&admin, &p, "the scheduler to see main's new image", |v| {
+        v.iter()
+            .any(|v| v["name"] == "main" && v["image_updated_at"].is_string())
+    })
+    .await;
+    let other = v.iter().find(|v| v["name"] == "other").unwrap();
+    assert_eq!(
+        other["image_updated_at"],
+        Value::Null,
+        "versions that are not deployed are not checked on periodic polls"
+    );
+    let (_, log) = admin
+        .call(
+            "list_activity",
+            json!({"query": {"kind": "version.image_changed", "project": p["id"], "page": 0}}),
+        )
+        .await;
+    assert_eq!(log["items"][0]["actor"], "scheduler", "{log}");
+    assert_eq!(log["total"], 1, "{log}");
 }
