@@ -52,7 +52,7 @@ test("a DOER creates a project, its tags become versions, Poll now finds a new o
   await pushImage(REGISTRY_URL, repo, "v2", "v2 layer", "2026-05-03T10:00:00Z");
   await pushImage(REGISTRY_URL, repo, "nightly-1", "nightly layer", "2026-05-03T10:00:00Z");
   await page.getByRole("button", { name: "Poll now" }).click();
-  await expect(page.getByRole("status").filter({ hasText: "Poll done" })).toContainText("1 new: v2");
+  await expect(page.getByRole("status").filter({ hasText: "tags seen" })).toContainText("1 new: v2");
   await expect(versions.getByRole("rowheader", { name: "v2" })).toBeVisible();
   await expect(versions.getByRole("rowheader", { name: "nightly-1" })).toHaveCount(0);
   await expect(page.getByText(/Polled at/)).toBeVisible();

@@ -98,7 +98,10 @@ fn ProjectTable(projects: Vec<Project>, search: RwSignal<String>) -> impl IntoVi
     };
     view! {
         <table class="list">
-            <caption>{move || format!("{} projects", shown().len())}</caption>
+            <caption>{move || match shown().len() {
+                1 => "1 project".to_string(),
+                n => format!("{n} projects"),
+            }}</caption>
             <thead>
                 <tr>
                     <th scope="col">"Name"</th>
@@ -339,7 +342,7 @@ fn ProjectDetail() -> impl IntoView {
                         parts.push(format!("{} {what}: {}", names.len(), names.join(", ")));
                     }
                 }
-                view! { <p class="success" role="status">{format!("Poll done: {}.", parts.join("; "))}</p> }
+                view! { <p class="success" role="status">{format!("{}.", parts.join("; "))}</p> }
                     .into_any()
             }
             Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
