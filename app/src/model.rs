@@ -488,3 +488,98 @@ pub struct PollReport {
     /// Tags whose image changed.
     pub digest_changes: Vec<String>,
 }
+
+/// A user-defined template variable. With `use_values` it is a **select variable**: its value is
+/// one of `values`, and with `show_on_dashboard` every role may switch it per version.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TemplateVariable {
+    pub name: String,
+    pub label: String,
+    pub default_value: String,
+    pub use_values: bool,
+    pub values: Vec<String>,
+    pub show_on_dashboard: bool,
+}
+
+/// A configuration template: the Helm values (with `{{ VARIABLES }}`) for one chart. Each
+/// becomes one Helm release of a deployment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfigTemplate {
+    pub name: String,
+    pub description: String,
+    pub helm_registry: Option<i64>,
+    /// The chart's name in its registry, e.g. `nginx`.
+    pub chart_name: String,
+    /// Empty: the latest version.
+    pub chart_version: String,
+    /// The values YAML template.
+    pub content: String,
+}
+
+/// A project's configuration: what every version inherits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProjectConfig {
+    /// Rendered per version into `URLS` (see built-ins only).
+    pub url_templates: Vec<String>,
+    pub templates: Vec<ConfigTemplate>,
+    pub variables: Vec<TemplateVariable>,
+}
+
+/// What one version changes of its project's configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionOverrides {
+    /// `None`: the project's default lifetime.
+    pub lifetime: Option<Lifetime>,
+    /// Non-empty: replaces the project's URL templates.
+    pub url_templates: Vec<String>,
+    /// Merged with the project's templates by name: same name overrides, a new name adds.
+    pub templates: Vec<ConfigTemplate>,
+    /// Values for the project's variables, and extra variables of this version only.
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+/// A version with everything its page shows and edits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionDetail {
+    pub project: Project,
+    pub version: ProjectVersion,
+    pub project_config: ProjectConfig,
+    pub overrides: VersionOverrides,
+}
+
+/// The version form: behaviour and configuration overrides. Choices arrive as text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionInput {
+    pub id: Option<VersionId>,
+    /// `automatic`, `manual`, or empty for the project's default.
+    pub redeploy_policy: String,
+    pub overrides: VersionOverrides,
+}
+
+/// One rendered configuration template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RenderedTemplate {
+    pub name: String,
+    pub release_name: String,
+    pub chart: String,
+    /// Where the template comes from: `project`, `version` (added) or `override`.
+    pub origin: String,
+    pub values: String,
+}
+
+/// "Show configuration": what would be deployed for a version, or why it cannot be rendered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigPreview {
+    pub variables: Vec<(String, String)>,
+    pub urls: Vec<String>,
+    pub templates: Vec<RenderedTemplate>,
+    pub namespace: String,
+    /// Fingerprint of the rendered result: a deployed version whose hash differs is outdated.
+    pub hash: Option<String>,
+    /// The rendering error, in words with template and line.
+    pub error: Option<String>,
+}

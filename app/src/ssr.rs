@@ -4,9 +4,10 @@
 use crate::{
     error::AppError,
     model::{
-        ActivityPage, ActivityQuery, ConnectionCheck, CurrentUser, DockerRegistry, DockerRegistryId,
-        DockerRegistryInput, NewUser, PollReport, Project, ProjectId, ProjectInput, RegistryName, Role, User,
-        UserId, UserUpdate, VersionPage, VersionQuery,
+        ActivityPage, ActivityQuery, ConfigPreview, ConnectionCheck, CurrentUser, DockerRegistry,
+        DockerRegistryId, DockerRegistryInput, NewUser, PollReport, Project, ProjectConfig, ProjectId,
+        ProjectInput, RegistryName, Role, User, UserId, UserUpdate, VersionDetail, VersionId, VersionInput,
+        VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -72,6 +73,25 @@ pub trait Projects: Send + Sync + 'static {
     /// Polls the project's tags now, checking every version's digest.
     async fn poll_now(&self, actor: &CurrentUser, id: ProjectId) -> Result<PollReport, AppError>;
     async fn versions(&self, query: VersionQuery) -> Result<VersionPage, AppError>;
+    async fn config(&self, id: ProjectId) -> Result<ProjectConfig, AppError>;
+    async fn save_config(
+        &self,
+        actor: &CurrentUser,
+        id: ProjectId,
+        config: ProjectConfig,
+    ) -> Result<ProjectConfig, AppError>;
+    async fn version(&self, id: VersionId) -> Result<VersionDetail, AppError>;
+    async fn save_version(&self, actor: &CurrentUser, input: VersionInput)
+    -> Result<VersionDetail, AppError>;
+    /// Sets dashboard select variables of a version (any role), only to allowed values.
+    async fn set_select_values(
+        &self,
+        actor: &CurrentUser,
+        id: VersionId,
+        values: std::collections::BTreeMap<String, String>,
+    ) -> Result<VersionDetail, AppError>;
+    /// What would be deployed for the version, rendered.
+    async fn preview(&self, id: VersionId) -> Result<ConfigPreview, AppError>;
 }
 
 /// The activity log.

@@ -2,7 +2,10 @@
 
 use crate::{
     error::AppError,
-    model::{PollReport, Project, ProjectId, ProjectInput, VersionPage, VersionQuery},
+    model::{
+        ConfigPreview, PollReport, Project, ProjectConfig, ProjectId, ProjectInput, VersionDetail, VersionId,
+        VersionInput, VersionPage, VersionQuery,
+    },
 };
 use leptos::prelude::*;
 use server_fn::codec::Json;
@@ -53,4 +56,55 @@ pub async fn list_versions(query: VersionQuery) -> Result<VersionPage, AppError>
     use crate::{model::Role, ssr::*};
     authorize(Role::Viewer).await?;
     projects()?.versions(query).await
+}
+
+/// A project's configuration templates, variables and URL templates.
+#[server(endpoint = "get_project_config", input = Json)]
+pub async fn get_project_config(id: ProjectId) -> Result<ProjectConfig, AppError> {
+    use crate::{model::Role, ssr::*};
+    authorize(Role::Viewer).await?;
+    projects()?.config(id).await
+}
+
+/// Replaces a project's configuration.
+#[server(endpoint = "save_project_config", input = Json)]
+pub async fn save_project_config(id: ProjectId, config: ProjectConfig) -> Result<ProjectConfig, AppError> {
+    use crate::{model::Role, ssr::*};
+    let me = authorize(Role::Doer).await?;
+    projects()?.save_config(&me, id, config).await
+}
+
+/// A version with its project's configuration and its overrides.
+#[server(endpoint = "get_version", input = Json)]
+pub async fn get_version(id: VersionId) -> Result<VersionDetail, AppError> {
+    use crate::{model::Role, ssr::*};
+    authorize(Role::Viewer).await?;
+    projects()?.version(id).await
+}
+
+/// Saves a version's behaviour and overrides.
+#[server(endpoint = "save_version", input = Json)]
+pub async fn save_version(version: VersionInput) -> Result<VersionDetail, AppError> {
+    use crate::{model::Role, ssr::*};
+    let me = authorize(Role::Doer).await?;
+    projects()?.save_version(&me, version).await
+}
+
+/// Switches a version's dashboard select variables; every role may, only to allowed values.
+#[server(endpoint = "set_version_select_values", input = Json)]
+pub async fn set_version_select_values(
+    id: VersionId,
+    values: std::collections::BTreeMap<String, String>,
+) -> Result<VersionDetail, AppError> {
+    use crate::{model::Role, ssr::*};
+    let me = authorize(Role::Viewer).await?;
+    projects()?.set_select_values(&me, id, values).await
+}
+
+/// "Show configuration": the effective variables and rendered values of a version.
+#[server(endpoint = "preview_configuration", input = Json)]
+pub async fn preview_configuration(id: VersionId) -> Result<ConfigPreview, AppError> {
+    use crate::{model::Role, ssr::*};
+    authorize(Role::Viewer).await?;
+    projects()?.preview(id).await
 }

@@ -342,8 +342,7 @@ fn ProjectDetail() -> impl IntoView {
                         parts.push(format!("{} {what}: {}", names.len(), names.join(", ")));
                     }
                 }
-                view! { <p class="success" role="status">{format!("{}.", parts.join("; "))}</p> }
-                    .into_any()
+                view! { <p class="success" role="status">{format!("{}.", parts.join("; "))}</p> }.into_any()
             }
             Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
         })

@@ -1,6 +1,7 @@
 //! Projects: an image in a Docker registry whose tags become versions. Editing, listing and
 //! "Poll now" here; the polling itself in `poller`, push notifications in `webhook`.
 
+pub mod config;
 pub mod poller;
 pub mod webhook;
 
@@ -14,9 +15,9 @@ use crate::{
 use app::{
     error::AppError,
     model::{
-        CurrentUser, DockerRegistryId, Lifetime, PollReport, PollStatus, Project, ProjectId, ProjectInput,
-        ProjectVersion, RedeployPolicy, RegistryName, Severity, VersionId, VersionPage, VersionQuery,
-        VersionSort,
+        ConfigPreview, CurrentUser, DockerRegistryId, Lifetime, PollReport, PollStatus, Project,
+        ProjectConfig, ProjectId, ProjectInput, ProjectVersion, RedeployPolicy, RegistryName, Severity,
+        VersionDetail, VersionId, VersionInput, VersionOverrides, VersionPage, VersionQuery, VersionSort,
     },
     ssr::Projects,
 };
@@ -26,7 +27,10 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 /// Versions per page.
 pub const VERSION_PAGE_SIZE: u64 = 50;
@@ -208,6 +212,76 @@ impl SqlProjects {
                 }
             })
             .collect())
+    }
+
+    async fn find_version(
+        &self,
+        id: VersionId,
+    ) -> Result<(project::Model, project_version::Model), AppError> {
+        let db_err = |e| internal("reading version", e);
+        let v = project_version::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
+        let p = self.find(ProjectId(v.project_id)).await?;
+        Ok((p, v))
+    }
+
+    async fn version_detail(
+        &self,
+        p: project::Model,
+        v: project_version::Model,
+    ) -> Result<VersionDetail, AppError> {
+        let project_config: ProjectConfig =
+            config::parse_stored(p.config.as_deref(), "project configuration");
+        let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
+        let policy = p.redeploy_policy.parse().unwrap_or(RedeployPolicy::Manual);
+        let project = self.to_models(vec![p]).await?.remove(0);
+        Ok(VersionDetail {
+            project,
+            version: version_model(v, policy),
+            project_config,
+            overrides,
+        })
+    }
+
+    /// Records a version change in the activity log and saves it.
+    async fn store_version(
+        &self,
+        actor: &CurrentUser,
+        p: &project::Model,
+        v: project_version::Model,
+        overrides: &VersionOverrides,
+        policy: Option<RedeployPolicy>,
+        (kind, message): (&str, String),
+    ) -> Result<VersionDetail, AppError> {
+        let db_err = |e| internal("saving version", e);
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let mut am: project_version::ActiveModel = v.into();
+        am.overrides = Set(Some(
+            serde_json::to_string(overrides).map_err(|e| internal("encoding overrides", e))?,
+        ));
+        if let Some(policy) = policy {
+            am.redeploy_policy = Set(Some(policy.as_str().into()));
+        }
+        am.updated_at = Set(Utc::now());
+        let saved = am.update(&txn).await.map_err(db_err)?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind,
+                subject: &format!("{}:{}", p.name, saved.name),
+                message,
+                severity: Severity::Info,
+                project: Some(p.id),
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        self.version_detail(p.clone(), saved).await
     }
 
     async fn find(&self, id: ProjectId) -> Result<project::Model, AppError> {
@@ -446,5 +520,176 @@ impl Projects for SqlProjects {
             page: query.page,
             page_size: VERSION_PAGE_SIZE,
         })
+    }
+
+    async fn config(&self, id: ProjectId) -> Result<ProjectConfig, AppError> {
+        let p = self.find(id).await?;
+        Ok(config::parse_stored(p.config.as_deref(), "project configuration"))
+    }
+
+    async fn save_config(
+        &self,
+        actor: &CurrentUser,
+        id: ProjectId,
+        new: ProjectConfig,
+    ) -> Result<ProjectConfig, AppError> {
+        let db_err = |e| internal("saving project configuration", e);
+        let valid = config::validate_project_config(new)?;
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let p = project::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
+        let old: ProjectConfig = config::parse_stored(p.config.as_deref(), "project configuration");
+        let mut changes = vec![];
+        for t in &valid.templates {
+            match old.templates.iter().find(|o| o.name == t.name) {
+                None => changes.push(format!("template {} added", t.name)),
+                Some(o) if o != t => changes.push(format!("template {} changed", t.name)),
+                _ => {}
+            }
+        }
+        for o in &old.templates {
+            if !valid.templates.iter().any(|t| t.name == o.name) {
+                changes.push(format!("template {} removed", o.name));
+            }
+        }
+        for var in &valid.variables {
+            match old.variables.iter().find(|o| o.name == var.name) {
+                None => changes.push(format!("variable {} added", var.name)),
+                Some(o) if o != var => changes.push(format!("variable {} changed", var.name)),
+                _ => {}
+            }
+        }
+        for o in &old.variables {
+            if !valid.variables.iter().any(|v| v.name == o.name) {
+                changes.push(format!("variable {} removed", o.name));
+            }
+        }
+        if old.url_templates != valid.url_templates {
+            changes.push("URL templates changed".into());
+        }
+        let name = p.name.clone();
+        let mut am: project::ActiveModel = p.into();
+        am.config = Set(Some(
+            serde_json::to_string(&valid).map_err(|e| internal("encoding configuration", e))?,
+        ));
+        am.updated_at = Set(Utc::now());
+        am.update(&txn).await.map_err(db_err)?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind: "project.config_changed",
+                subject: &name,
+                message: format!(
+                    "Configuration of {name} changed: {}",
+                    if changes.is_empty() {
+                        "nothing changed".to_string()
+                    } else {
+                        changes.join(", ")
+                    }
+                ),
+                severity: Severity::Info,
+                project: Some(id.0),
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(valid)
+    }
+
+    async fn version(&self, id: VersionId) -> Result<VersionDetail, AppError> {
+        let (p, v) = self.find_version(id).await?;
+        self.version_detail(p, v).await
+    }
+
+    async fn save_version(
+        &self,
+        actor: &CurrentUser,
+        input: VersionInput,
+    ) -> Result<VersionDetail, AppError> {
+        let id = input.id.ok_or_else(|| {
+            AppError::invalid(
+                "id",
+                "Versions come from image tags; they are not created by hand.",
+            )
+        })?;
+        let (p, v) = self.find_version(id).await?;
+        let policy = input
+            .redeploy_policy
+            .parse::<RedeployPolicy>()
+            .map_err(|e| AppError::invalid("redeploy_policy", e))?;
+        let project_config: ProjectConfig =
+            config::parse_stored(p.config.as_deref(), "project configuration");
+        let overrides = config::validate_overrides(input.overrides, &project_config)?;
+        let message = format!("Settings of {}:{} changed", p.name, v.name);
+        self.store_version(
+            actor,
+            &p,
+            v,
+            &overrides,
+            Some(policy),
+            ("version.changed", message),
+        )
+        .await
+    }
+
+    async fn set_select_values(
+        &self,
+        actor: &CurrentUser,
+        id: VersionId,
+        values: BTreeMap<String, String>,
+    ) -> Result<VersionDetail, AppError> {
+        let (p, v) = self.find_version(id).await?;
+        let project_config: ProjectConfig =
+            config::parse_stored(p.config.as_deref(), "project configuration");
+        let mut overrides: VersionOverrides =
+            config::parse_stored(v.overrides.as_deref(), "version overrides");
+        overrides.values = config::apply_select_values(&project_config, &overrides.values, &values)?;
+        let what = values
+            .iter()
+            .map(|(k, val)| format!("{k} = {val}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!("{}:{}: {what}", p.name, v.name);
+        self.store_version(
+            actor,
+            &p,
+            v,
+            &overrides,
+            None,
+            ("version.variables_changed", message),
+        )
+        .await
+    }
+
+    async fn preview(&self, id: VersionId) -> Result<ConfigPreview, AppError> {
+        let (p, v) = self.find_version(id).await?;
+        let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading registry", e))?;
+        let host = registry
+            .map(|r| {
+                r.url
+                    .split_once("://")
+                    .map_or(r.url.clone(), |(_, h)| h.to_owned())
+            })
+            .unwrap_or_default();
+        let project_config: ProjectConfig =
+            config::parse_stored(p.config.as_deref(), "project configuration");
+        let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
+        let facts = config::VersionFacts {
+            project_id: p.id,
+            project_name: p.name.clone(),
+            version_id: v.id,
+            version_name: v.name.clone(),
+            image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
+            image_digest: v.digest.clone(),
+        };
+        Ok(config::preview(&facts, &project_config, &overrides))
     }
 }

@@ -2,6 +2,7 @@
 //! the server is linked once.
 
 mod auth;
+mod config;
 mod fixtures;
 mod harness;
 mod helm;

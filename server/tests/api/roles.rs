@@ -83,6 +83,24 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
             json!({"query": {"project": 999999, "filter": "", "include_removed": false,
             "sort": "newest", "page": 0}}),
         ),
+        ("get_project_config", Access::Viewer, json!({"id": 999999})),
+        (
+            "save_project_config",
+            Access::Doer,
+            json!({"id": 999999, "config": {"url_templates": [], "templates": [], "variables": []}}),
+        ),
+        ("get_version", Access::Viewer, json!({"id": 999999})),
+        (
+            "save_version",
+            Access::Doer,
+            json!({"version": {"id": 999999, "redeploy_policy": "manual", "overrides": {}}}),
+        ),
+        (
+            "set_version_select_values",
+            Access::Viewer,
+            json!({"id": 999999, "values": {}}),
+        ),
+        ("preview_configuration", Access::Viewer, json!({"id": 999999})),
     ]
 }
 

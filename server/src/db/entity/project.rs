@@ -28,6 +28,8 @@ pub struct Model {
     pub poll_failures: i32,
     /// When the poller next looks; `None` means as soon as possible.
     pub next_poll_at: Option<DateTimeUtc>,
+    /// `app::model::ProjectConfig` as JSON; `None` is the empty configuration.
+    pub config: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -22,6 +22,8 @@ pub struct Model {
     pub deployed: bool,
     /// Overrides the project's redeploy policy.
     pub redeploy_policy: Option<String>,
+    /// `app::model::VersionOverrides` as JSON; `None` overrides nothing.
+    pub overrides: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

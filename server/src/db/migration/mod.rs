@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_users_sessions;
 mod m20261128_000002_registries_activity;
 mod m20261128_000003_projects_versions;
+mod m20261128_000004_configuration;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_users_sessions::Migration),
             Box::new(m20261128_000002_registries_activity::Migration),
             Box::new(m20261128_000003_projects_versions::Migration),
+            Box::new(m20261128_000004_configuration::Migration),
         ]
     }
 }

@@ -1,0 +1,282 @@
+//! Configuration end to end: a DOER sets a project's templates and variables, overrides them on a
+//! version, a VIEWER switches a dashboard select variable (and nothing else), and "Show
+//! configuration" renders exactly what would be deployed.
+
+use crate::{
+    fixtures::LocalRegistry,
+    harness::{Api, TestServer},
+    tags::{host, push_image, pusher},
+};
+use oci_client::secrets::RegistryAuth;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn setup(server: &TestServer, reg: &LocalRegistry) -> (Api, Api, Value, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    push_image(
+        (&pusher(reg), &RegistryAuth::Anonymous, &host(reg)),
+        ("team/shop", "Feature_Login-2.0"),
+        "amd64",
+        "2026-01-01T00:00:00Z",
+        "shop",
+    )
+    .await;
+    let admin = server.admin().await;
+    let doer = server.user_with_role(&admin, "doer", "DOER").await;
+    let viewer = server.user_with_role(&admin, "viewer", "VIEWER").await;
+    let (_, registry) = admin
+        .call(
+            "save_docker_registry",
+            json!({"registry": {"id": null, "name": "Local", "url": reg.url, "insecure_http": true,
+                "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
+        )
+        .await;
+    let (status, project) = doer
+        .call(
+            "save_project",
+            json!({"project": {"id": null, "name": "Shop", "registry": registry["id"],
+                "image_repository": "team/shop", "redeploy_policy": "automatic", "lifetime": "days:2",
+                "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{project}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let version = loop {
+        let (_, page) = doer
+            .call(
+                "list_versions",
+                json!({"query": {"project": project["id"], "filter": "", "include_removed": false,
+                    "sort": "name", "page": 0}}),
+            )
+            .await;
+        if let Some(v) = page["items"].get(0) {
+            break v.clone();
+        }
+        assert!(Instant::now() < deadline, "no version appeared");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    (doer, viewer, project, version)
+}
+
+fn config() -> Value {
+    json!({
+        "url_templates": ["shop-{{ SAFE_VERSION_NAME }}.example.com"],
+        "templates": [
+            {"name": "web", "description": "The shop", "helm_registry": null, "chart_name": "shop",
+             "chart_version": "1.2.3+build.7",
+             "content": "image:\n  repository: {{ IMAGE_REPOSITORY }}\n  tag: \"{{ IMAGE_TAG }}\"\nbackend: {{ BACKEND }}\nreplicas: {{ REPLICAS }}\nhost: {{ URLS[0] }}\n"},
+            {"name": "worker", "description": "", "helm_registry": null, "chart_name": "worker",
+             "chart_version": "", "content": "queue: {{ fn.lowerCase(PROJECT_NAME) }}-{{ SAFE_VERSION_NAME }}\n"}
+        ],
+        "variables": [
+            {"name": "BACKEND", "label": "Backend", "default_value": "https://test.example", "use_values": true,
+             "values": ["https://test.example", "https://staging.example"], "show_on_dashboard": true},
+            {"name": "REPLICAS", "label": "Replicas", "default_value": "1", "use_values": false,
+             "values": [], "show_on_dashboard": false}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn configuration_overrides_select_variables_and_preview() {
+    let reg = LocalRegistry::start(None, None);
+    let server = TestServer::start().await;
+    let (doer, viewer, project, version) = setup(&server, &reg).await;
+    assert_eq!(version["redeploy_policy"], "automatic", "copied from the project");
+
+    let (status, saved) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": config()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (status, _) = viewer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": config()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a VIEWER cannot edit the project");
+
+    // Show configuration: project defaults and built-ins.
+    let (status, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["error"], Value::Null, "{preview}");
+    let host = reg.url.trim_start_matches("http://");
+    assert_eq!(
+        preview["templates"][0]["values"],
+        format!(
+            "image:\n  repository: {host}/team/shop\n  tag: \"Feature_Login-2.0\"\nbackend: https://test.example\nreplicas: 1\nhost: shop-featurelogin20.example.com\n"
+        )
+    );
+    assert_eq!(preview["templates"][0]["chart"], "shop 1.2.3+build.7");
+    assert_eq!(preview["templates"][1]["values"], "queue: shop-featurelogin20\n");
+    assert_eq!(preview["namespace"], "on-shop-feature-login-20");
+    let hash_before = preview["hash"].clone();
+
+    // A VIEWER switches the dashboard select variable, only to an allowed value, and nothing else.
+    let (status, detail) = viewer
+        .call(
+            "set_version_select_values",
+            json!({"id": version["id"], "values": {"BACKEND": "https://staging.example"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    for (name, value) in [
+        ("BACKEND", "https://evil.example"),
+        ("REPLICAS", "100"),
+        ("IMAGE_TAG", "latest"),
+        ("VERSION_NAME", "main"),
+    ] {
+        let (status, body) = viewer
+            .call(
+                "set_version_select_values",
+                json!({"id": version["id"], "values": {name: value}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}={value}: {body}");
+    }
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let values = preview["templates"][0]["values"].as_str().unwrap();
+    assert!(values.contains("backend: https://staging.example"), "{values}");
+    assert!(
+        values.contains("tag: \"Feature_Login-2.0\""),
+        "the tag cannot be overridden: {values}"
+    );
+    assert_ne!(preview["hash"], hash_before, "a changed value changes the hash");
+
+    // A DOER overrides on the version: a value, one template by name, and an extra template.
+    let mut overrides = detail["overrides"].clone();
+    overrides["values"]["REPLICAS"] = json!("3");
+    overrides["templates"] = json!([
+        {"name": "worker", "description": "", "helm_registry": null, "chart_name": "worker", "chart_version": "2.0.0",
+         "content": "queue: special\n"},
+        {"name": "extra", "description": "", "helm_registry": null, "chart_name": "redis", "chart_version": "",
+         "content": "size: {{ SIZE }}\n"}
+    ]);
+    overrides["values"]["SIZE"] = json!("small");
+    let (status, body) = doer
+        .call(
+            "save_version",
+            json!({"version": {"id": version["id"], "redeploy_policy": "manual", "overrides": overrides.clone()}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"]["redeploy_policy"], "manual");
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let summary: Vec<(String, String, String)> = preview["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["origin"].as_str().unwrap().to_owned(),
+                t["values"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary[1],
+        ("worker".into(), "override".into(), "queue: special\n".into())
+    );
+    assert_eq!(
+        summary[2],
+        ("extra".into(), "version".into(), "size: small\n".into())
+    );
+    assert!(summary[0].2.contains("replicas: 3"), "{}", summary[0].2);
+
+    // Built-ins cannot be overridden, select values are checked, even for a DOER.
+    for bad in [
+        json!({"IMAGE_TAG": "latest"}),
+        json!({"BACKEND": "https://evil.example"}),
+    ] {
+        let mut o = overrides.clone();
+        o["values"] = bad.clone();
+        let (status, body) = doer
+            .call(
+                "save_version",
+                json!({"version": {"id": version["id"], "redeploy_policy": "manual", "overrides": o}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+
+    // A template that refers to a missing variable: the preview names it, template and line.
+    let mut broken = config();
+    broken["templates"][1]["content"] = json!("a: 1\nb: {{ MISSING }}\n");
+    let (status, _) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": broken}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "undefined variables are a rendering matter"
+    );
+    let mut o = overrides.clone();
+    o["templates"] = json!([]);
+    doer.call(
+        "save_version",
+        json!({"version": {"id": version["id"], "redeploy_policy": "manual", "overrides": o}}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    assert_eq!(
+        preview["error"], "template 'worker', line 2: undefined variable MISSING",
+        "{preview}"
+    );
+
+    // Bad YAML after rendering, and syntax errors at save time.
+    let mut yaml = config();
+    yaml["templates"][1]["content"] = json!("a: [unclosed\n");
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": yaml}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    assert!(
+        preview["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not render to valid YAML (line"),
+        "{preview}"
+    );
+    let mut syntax = config();
+    syntax["templates"][0]["content"] = json!("a: {{ broken");
+    let (status, body) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": syntax}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["fields"][0]["field"], "templates[0].content", "{body}");
+
+    // The activity log records configuration and variable changes.
+    let (_, log) = viewer
+        .call(
+            "list_activity",
+            json!({"query": {"kind": "version", "project": project["id"], "page": 0}}),
+        )
+        .await;
+    assert!(
+        log.to_string().contains("BACKEND = https://staging.example"),
+        "{log}"
+    );
+}
