@@ -12,13 +12,13 @@ use crate::{
         login::{LoginPage, LogoutPage},
         placeholder::*,
         projects::{ProjectPage, ProjectsPage},
+        version::VersionPage,
     },
 };
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     components::{A, Route, Router, Routes},
-    hooks::use_navigate,
     path,
 };
 
@@ -64,8 +64,10 @@ pub fn App() -> impl IntoView {
     provide_context(Auth { user, refresh });
 
     // Set only by client code: end-to-end tests wait for it to prove the WASM bundle hydrated.
+    // Set from a timer, after the pending microtasks: suspended parts of the page (role-gated
+    // content) finish hydrating there, and typing into them before that would be overwritten.
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| set_timeout(move || hydrated.set(true), std::time::Duration::ZERO));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/o-neko.css"/>
@@ -81,6 +83,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/account") view=AccountPage/>
                         <Route path=path!("/projects") view=ProjectsPage/>
                         <Route path=path!("/projects/:id") view=ProjectPage/>
+                        <Route path=path!("/projects/:id/versions/:vid") view=VersionPage/>
                         <Route path=path!("/activity") view=ActivityPage/>
                         <Route path=path!("/admin/users") view=UsersPage/>
                         <Route path=path!("/admin/docker-registries") view=DockerRegistriesPage/>
@@ -98,11 +101,13 @@ pub fn App() -> impl IntoView {
 fn TopBar() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let logout = ServerAction::<Logout>::new();
-    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
-            auth.changed();
-            navigate("/login", Default::default());
+            // A full page load, not a router navigation: it drops every bit of the old user's
+            // state in the browser, and cannot be held up by a page still loading.
+            if window().location().set_href("/login").is_err() {
+                auth.changed();
+            }
         }
     });
     view! {

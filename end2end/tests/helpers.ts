@@ -11,6 +11,9 @@ export function shot(name: string): string {
 /** Waits until the WASM bundle has hydrated the page (a marker only client code sets). */
 export async function hydrated(page: Page) {
   await expect(page.locator("div.layout")).toHaveAttribute("data-hydrated", "true");
+  // Suspended parts of a page (role-gated content, data loaded in the browser) finish after the
+  // root hydrated; input typed before that is overwritten. Wait until the page stops fetching.
+  await page.waitForLoadState("networkidle");
 }
 
 export async function login(page: Page, username: string, password: string) {

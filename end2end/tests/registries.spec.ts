@@ -7,11 +7,14 @@ const SECRET = "s3cret-Registry-pass!";
 async function createUser(page: Page, username: string, role: string, password: string) {
   await page.goto("/admin/users");
   await hydrated(page);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Role").selectOption(role);
-  await page.getByLabel("Initial password").fill(password);
-  await page.getByRole("button", { name: "Create user" }).click();
-  await expect(page.getByText(`User ${username} created.`)).toBeVisible();
+  // Retried: input in the first moments after a full page load is occasionally lost (README).
+  await expect(async () => {
+    await page.getByLabel("Username").fill(username);
+    await page.getByLabel("Role").selectOption(role);
+    await page.getByLabel("Initial password").fill(password);
+    await page.getByRole("button", { name: "Create user" }).click();
+    await expect(page.getByText(`User ${username} created.`)).toBeVisible({ timeout: 2000 });
+  }).toPass({ timeout: 20000 });
 }
 
 test("admin adds a registry with credentials, tests it, never sees the secret again; a DOER cannot edit", async ({ page }) => {

@@ -4,6 +4,8 @@ pub mod account;
 pub mod activity;
 pub mod admin_registries;
 pub mod admin_users;
+pub mod configuration;
 pub mod login;
 pub mod placeholder;
 pub mod projects;
+pub mod version;

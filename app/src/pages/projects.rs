@@ -11,6 +11,7 @@ use crate::{
         CurrentUser, Lifetime, PollStatus, Project, ProjectId, ProjectInput, RedeployPolicy, Role,
         VersionQuery, VersionSort,
     },
+    pages::configuration::ProjectConfiguration,
 };
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -147,7 +148,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
     let registry = RwSignal::new(e.map(|p| p.registry.id.0.to_string()).unwrap_or_default());
     let repository = RwSignal::new(e.map(|p| p.image_repository.clone()).unwrap_or_default());
     let policy = RwSignal::new(
-        e.map_or(RedeployPolicy::Manual, |p| p.redeploy_policy)
+        e.map_or(RedeployPolicy::Automatic, |p| p.redeploy_policy)
             .as_str()
             .to_string(),
     );
@@ -212,15 +213,13 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                         <select id="project-registry" required
                             on:change:target=move |ev| registry.set(ev.target().value())>
                             <option value="">"Choose a registry"</option>
-                            <Transition>
-                                {move || Suspend::new(async move {
-                                    registries.await.unwrap_or_default().into_iter().map(|r| {
-                                        let value = r.id.0.to_string();
-                                        let v2 = value.clone();
-                                        view! { <option value=value selected=move || registry.get() == v2>{r.name}</option> }
-                                    }).collect_view()
-                                })}
-                            </Transition>
+                            // Read directly (the form only ever renders in the browser): a
+                            // suspense boundary inside a <select> lost its options now and then.
+                            {move || registries.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|r| {
+                                let value = r.id.0.to_string();
+                                let v2 = value.clone();
+                                view! { <option value=value selected=move || registry.get() == v2>{r.name}</option> }
+                            }).collect_view()}
                         </select>
                         <FieldMessage error field="registry" id="project-registry-error"/>
                     </div>
@@ -313,9 +312,28 @@ fn ProjectDetail() -> impl IntoView {
     let delete = ServerAction::<DeleteProject>::new();
     let editing = RwSignal::new(false);
     let saved = RwSignal::new(0u32);
+    // Refreshes the poll status and the versions every few seconds (not while the form is open,
+    // which a refresh would reset). Effects run only in the browser.
+    let tick = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                if !editing.get_untracked() {
+                    tick.update(|n| *n += 1);
+                }
+            },
+            std::time::Duration::from_secs(5),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    });
     let project = Resource::new(
-        move || (id(), poll.version().get(), saved.get()),
-        |(id, _, _)| async move {
+        move || (id(), poll.version().get(), saved.get(), tick.get()),
+        |(id, _, _, _)| async move {
             match id {
                 Some(id) => get_project(id).await,
                 None => Err(crate::error::AppError::not_found("project")),
@@ -395,12 +413,16 @@ fn ProjectDetail() -> impl IntoView {
                                     saved.update(|n| *n += 1);
                                 })/>
                             </Show>
-                            <Versions project=pid refresh=Signal::derive(move || poll.version().get())/>
                         }.into_any()
                     }
                 }
             })}
         </Transition>
+        // Outside the refreshing part above, so a refresh never resets what is being edited.
+        {move || id().map(|pid| view! {
+            <Versions project=pid refresh=Signal::derive(move || poll.version().get() + tick.get() as usize)/>
+            <ProjectConfiguration project=pid can_edit/>
+        })}
     }
 }
 
@@ -494,7 +516,7 @@ fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl In
                                         let short = digest.trim_start_matches("sha256:").chars().take(12).collect::<String>();
                                         view! {
                                             <tr>
-                                                <th scope="row">{v.name.clone()}</th>
+                                                <th scope="row"><a href=format!("/projects/{}/versions/{}", project.0, v.id.0)>{v.name.clone()}</a></th>
                                                 <td>{v.image_created_at.as_ref().map_or("unknown".to_string(), when)}</td>
                                                 <td><code title=digest>{short}</code></td>
                                                 <td>{v.image_updated_at.as_ref().map_or("–".to_string(), |t| format!("image updated at {}", when(t)))}</td>

@@ -1,0 +1,280 @@
+//! Editors for configuration: a project's URL templates, configuration templates and variables.
+//! Lists are edited in place through one signal; the list re-renders only when its length
+//! changes, so typing never loses focus.
+
+use crate::{
+    api::projects::{SaveProjectConfig, get_project_config},
+    components::{ActionResult, ErrorBox, action_error},
+    error::AppError,
+    model::{ConfigTemplate, ProjectConfig, ProjectId, TemplateVariable},
+};
+use leptos::prelude::*;
+
+/// The message of a field error whose name is computed (e.g. `templates[2].content`).
+#[component]
+pub fn DynFieldMessage(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    field: String,
+    id: String,
+) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .and_then(|e| e.field(&field))
+            .map(|m| view! { <p class="field-error" id=id.clone()>{m}</p> })
+    }
+}
+
+/// Lines of a textarea as a list (empty lines dropped).
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One configuration template, edited in `list[i]`. `prefix` names fields in errors and ids.
+#[component]
+pub fn TemplateEditor(
+    list: RwSignal<Vec<ConfigTemplate>>,
+    i: usize,
+    prefix: &'static str,
+    #[prop(into)] error: Signal<Option<AppError>>,
+    editable: bool,
+    /// A note shown in the heading, e.g. "overrides the project's template".
+    #[prop(optional, into)]
+    note: Option<Signal<String>>,
+) -> impl IntoView {
+    let get =
+        move |f: fn(&ConfigTemplate) -> String| move || list.with(|l| l.get(i).map(f).unwrap_or_default());
+    let set = move |f: fn(&mut ConfigTemplate, String)| {
+        move |ev: leptos::ev::Event| {
+            let v = event_target_value(&ev);
+            list.update(|l| {
+                if let Some(t) = l.get_mut(i) {
+                    f(t, v)
+                }
+            })
+        }
+    };
+    let id = move |f: &str| format!("{prefix}-{i}-{f}");
+    let field = move |f: &str| format!("{prefix}[{i}].{f}");
+    let heading = move || {
+        let name = list.with(|l| l.get(i).map(|t| t.name.clone()).unwrap_or_default());
+        let name = if name.is_empty() {
+            format!("Template {}", i + 1)
+        } else {
+            name
+        };
+        match note.map(|n| n.get()).filter(|n| !n.is_empty()) {
+            Some(n) => format!("{name} ({n})"),
+            None => name,
+        }
+    };
+    view! {
+        <fieldset class="template" disabled=!editable>
+            <legend>{heading}</legend>
+            <div class="grid">
+                <div>
+                    <label for=id("name")>"Template name"</label>
+                    <input id=id("name") type="text" prop:value=get(|t| t.name.clone()) on:input=set(|t, v| t.name = v)/>
+                    <DynFieldMessage error field=field("name") id=id("name-error")/>
+                </div>
+                <div>
+                    <label for=id("chart")>"Chart"</label>
+                    <input id=id("chart") type="text" placeholder="e.g. nginx" prop:value=get(|t| t.chart_name.clone())
+                        on:input=set(|t, v| t.chart_name = v)/>
+                    <DynFieldMessage error field=field("chart_name") id=id("chart-error")/>
+                </div>
+                <div>
+                    <label for=id("chart-version")>"Chart version"</label>
+                    <input id=id("chart-version") type="text" placeholder="latest" prop:value=get(|t| t.chart_version.clone())
+                        on:input=set(|t, v| t.chart_version = v)/>
+                    <DynFieldMessage error field=field("chart_version") id=id("chart-version-error")/>
+                </div>
+            </div>
+            <label for=id("description")>"Description"</label>
+            <input id=id("description") type="text" prop:value=get(|t| t.description.clone())
+                on:input=set(|t, v| t.description = v)/>
+            <label for=id("content")>"Values (YAML with {{ VARIABLES }})"</label>
+            <textarea id=id("content") rows="10" spellcheck="false" prop:value=get(|t| t.content.clone())
+                on:input=set(|t, v| t.content = v)></textarea>
+            <DynFieldMessage error field=field("content") id=id("content-error")/>
+            <Show when=move || editable>
+                <button type="button" class="secondary"
+                    aria-label=move || format!("Remove {}", heading())
+                    on:click=move |_| list.update(|l| { if i < l.len() { l.remove(i); } })>"Remove template"</button>
+            </Show>
+        </fieldset>
+    }
+}
+
+/// A project's configuration: read-only for VIEWERs, editable for DOERs.
+#[component]
+pub fn ProjectConfiguration(project: ProjectId, can_edit: bool) -> impl IntoView {
+    let save = ServerAction::<SaveProjectConfig>::new();
+    // Loaded once: after a save the form already holds what was saved, and after a refused save
+    // it must keep what the user typed.
+    let loaded = Resource::new(|| (), move |_| get_project_config(project));
+    view! {
+        <h2 id="configuration">"Configuration"</h2>
+        <Transition fallback=|| view! { <p>"Loading configuration…"</p> }>
+            {move || Suspend::new(async move {
+                match loaded.await {
+                    Ok(c) => view! { <ConfigForm project initial=c save can_edit/> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ConfigForm(
+    project: ProjectId,
+    initial: ProjectConfig,
+    save: ServerAction<SaveProjectConfig>,
+    can_edit: bool,
+) -> impl IntoView {
+    let urls = RwSignal::new(initial.url_templates.join("\n"));
+    let templates = RwSignal::new(initial.templates);
+    let variables = RwSignal::new(initial.variables);
+    let error = action_error(save);
+    let template_count = Memo::new(move |_| templates.with(Vec::len));
+    let variable_count = Memo::new(move |_| variables.with(Vec::len));
+    view! {
+        <form on:submit=move |ev| {
+            ev.prevent_default();
+            save.dispatch(SaveProjectConfig {
+                id: project,
+                config: ProjectConfig {
+                    url_templates: lines(&urls.get()),
+                    templates: templates.get(),
+                    variables: variables.get(),
+                },
+            });
+        }>
+            <fieldset disabled=!can_edit class="plain">
+                <label for="url-templates">"URL templates (one per line)"</label>
+                <textarea id="url-templates" rows="2" spellcheck="false" aria-describedby="url-templates-hint"
+                    prop:value=move || urls.get() on:input=move |ev| urls.set(event_target_value(&ev))></textarea>
+                <p class="hint" id="url-templates-hint">"Rendered per version into URLS; they see only built-in variables, e.g. shop-{{ SAFE_VERSION_NAME }}.example.com"</p>
+                <DynFieldMessage error field="url_templates[0]".to_string() id="url-templates-error".to_string()/>
+            </fieldset>
+            <h3>"Configuration templates"</h3>
+            <p class="hint">"Each template becomes one Helm release: the chart, and the values rendered from this YAML."</p>
+            {move || (0..template_count.get()).map(|i| view! {
+                <TemplateEditor list=templates i prefix="templates" error editable=can_edit/>
+            }).collect_view()}
+            <Show when=move || can_edit>
+                <button type="button" class="secondary" on:click=move |_| templates.update(|l| l.push(ConfigTemplate::default()))>
+                    "Add template"
+                </button>
+            </Show>
+            <h3>"Variables"</h3>
+            {move || (0..variable_count.get()).map(|i| view! {
+                <VariableEditor list=variables i error editable=can_edit/>
+            }).collect_view()}
+            <Show when=move || can_edit>
+                <button type="button" class="secondary" on:click=move |_| variables.update(|l| l.push(TemplateVariable::default()))>
+                    "Add variable"
+                </button>
+                <ActionResult error success=Signal::derive(move || {
+                    matches!(save.value().get(), Some(Ok(_))).then(|| "Configuration saved.".to_string())
+                })/>
+                <p class="error" role="alert" hidden=move || !matches!(error.get(), Some(AppError::Invalid { .. }))>
+                    "Some fields need attention; see the messages next to them."
+                </p>
+                <div class="buttons">
+                    <button type="submit" disabled=move || save.pending().get()>"Save configuration"</button>
+                </div>
+            </Show>
+        </form>
+    }
+}
+
+#[component]
+fn VariableEditor(
+    list: RwSignal<Vec<TemplateVariable>>,
+    i: usize,
+    #[prop(into)] error: Signal<Option<AppError>>,
+    editable: bool,
+) -> impl IntoView {
+    let get =
+        move |f: fn(&TemplateVariable) -> String| move || list.with(|l| l.get(i).map(f).unwrap_or_default());
+    let set = move |f: fn(&mut TemplateVariable, String)| {
+        move |ev: leptos::ev::Event| {
+            let v = event_target_value(&ev);
+            list.update(|l| {
+                if let Some(t) = l.get_mut(i) {
+                    f(t, v)
+                }
+            })
+        }
+    };
+    let is_select = move || list.with(|l| l.get(i).is_some_and(|v| v.use_values));
+    let id = move |f: &str| format!("variables-{i}-{f}");
+    let field = move |f: &str| format!("variables[{i}].{f}");
+    let title = move || {
+        let name = list.with(|l| l.get(i).map(|v| v.name.clone()).unwrap_or_default());
+        if name.is_empty() {
+            format!("Variable {}", i + 1)
+        } else {
+            name
+        }
+    };
+    view! {
+        <fieldset class="variable" disabled=!editable>
+            <legend>{title}</legend>
+            <div class="grid">
+                <div>
+                    <label for=id("name")>"Variable name"</label>
+                    <input id=id("name") type="text" placeholder="BACKEND_URL" prop:value=get(|v| v.name.clone())
+                        on:input=set(|v, x| v.name = x)/>
+                    <DynFieldMessage error field=field("name") id=id("name-error")/>
+                </div>
+                <div>
+                    <label for=id("label")>"Label"</label>
+                    <input id=id("label") type="text" prop:value=get(|v| v.label.clone()) on:input=set(|v, x| v.label = x)/>
+                    <DynFieldMessage error field=field("label") id=id("label-error")/>
+                </div>
+                <div>
+                    <label for=id("default")>"Default value"</label>
+                    <input id=id("default") type="text" prop:value=get(|v| v.default_value.clone())
+                        on:input=set(|v, x| v.default_value = x)/>
+                    <DynFieldMessage error field=field("default_value") id=id("default-error")/>
+                </div>
+            </div>
+            <label class="check">
+                <input type="checkbox" prop:checked=is_select on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    list.update(|l| if let Some(v) = l.get_mut(i) { v.use_values = on; });
+                }/>
+                " Select variable (a fixed list of values)"
+            </label>
+            <Show when=is_select>
+                <label for=id("values")>"Allowed values (one per line)"</label>
+                <textarea id=id("values") rows="3" spellcheck="false"
+                    prop:value=move || list.with(|l| l.get(i).map(|v| v.values.join("\n")).unwrap_or_default())
+                    on:input=move |ev| {
+                        let vals = lines(&event_target_value(&ev));
+                        list.update(|l| if let Some(v) = l.get_mut(i) { v.values = vals; });
+                    }></textarea>
+                <DynFieldMessage error field=field("values") id=id("values-error")/>
+                <label class="check">
+                    <input type="checkbox" prop:checked=move || list.with(|l| l.get(i).is_some_and(|v| v.show_on_dashboard))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            list.update(|l| if let Some(v) = l.get_mut(i) { v.show_on_dashboard = on; });
+                        }/>
+                    " Show on the dashboard (every role may switch it per version)"
+                </label>
+            </Show>
+            <Show when=move || editable>
+                <button type="button" class="secondary" aria-label=move || format!("Remove {}", title())
+                    on:click=move |_| list.update(|l| { if i < l.len() { l.remove(i); } })>"Remove variable"</button>
+            </Show>
+        </fieldset>
+    }
+}
