@@ -141,7 +141,9 @@ fn lifetime_parts(l: Lifetime) -> (&'static str, String) {
 #[component]
 fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView {
     let save = ServerAction::<SaveProject>::new();
-    let registries = Resource::new(|| (), |_| list_docker_registry_names());
+    // A local resource: this form only renders in the browser, and a hydrated `Resource` created
+    // after hydration can pick up another resource's server data.
+    let registries = LocalResource::new(list_docker_registry_names);
     let id = editing.as_ref().map(|p| p.id);
     let e = editing.as_ref();
     let name = RwSignal::new(e.map(|p| p.name.clone()).unwrap_or_default());

@@ -2,7 +2,7 @@
 //! (DOER+), and "Show configuration".
 
 use crate::{
-    api::projects::{SaveVersion, SetVersionSelectValues, get_version, preview_configuration},
+    api::projects::{PreviewConfiguration, SaveVersion, SetVersionSelectValues, get_version},
     components::{ActionResult, ErrorBox, RequireRole, action_error},
     error::AppError,
     model::{
@@ -328,29 +328,29 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
 
 #[component]
 fn Preview(id: VersionId, #[prop(into)] refresh: Signal<usize>) -> impl IntoView {
+    // An action, not a resource: rendered on demand in the browser, re-rendered when the
+    // version's values change while it is shown.
     let shown = RwSignal::new(false);
-    let preview = Resource::new(
-        move || (shown.get(), refresh.get()),
-        move |(shown, _)| async move {
-            if shown {
-                preview_configuration(id).await.map(Some)
-            } else {
-                Ok(None)
-            }
-        },
-    );
+    let render = ServerAction::<PreviewConfiguration>::new();
+    Effect::new(move |_| {
+        refresh.track();
+        if shown.get() {
+            render.dispatch(PreviewConfiguration { id });
+        }
+    });
     view! {
         <h2>"Configuration"</h2>
         <button type="button" aria-expanded=move || shown.get().to_string()
             on:click=move |_| shown.update(|s| *s = !*s)>
             {move || if shown.get() { "Hide configuration" } else { "Show configuration" }}
         </button>
-        <Transition fallback=|| view! { <p>"Rendering…"</p> }>
-            {move || Suspend::new(async move {
-                match preview.await {
-                    Ok(None) => ().into_any(),
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(Some(p)) => view! {
+        {move || shown.get().then(|| view! {
+            <p hidden=move || !render.pending().get()>"Rendering…"</p>
+            {move || {
+                match render.value().get() {
+                    None => ().into_any(),
+                    Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                    Some(Ok(p)) => view! {
                         <section class="preview" aria-label="Rendered configuration">
                             {p.error.clone().map(|e| view! { <p class="error" role="alert">{format!("This version cannot be rendered: {e}")}</p> })}
                             <p>{format!("Namespace: {}", p.namespace)}</p>
@@ -375,7 +375,7 @@ fn Preview(id: VersionId, #[prop(into)] refresh: Signal<usize>) -> impl IntoView
                         </section>
                     }.into_any(),
                 }
-            })}
-        </Transition>
+            }}
+        })}
     }
 }
