@@ -85,8 +85,13 @@ test("a DOER configures two templates and a select variable; a VIEWER switches i
 
   // The VIEWER switches the select variable on the version, and sees it rendered.
   await login(page, `cviewer${suffix}`, `cviewer${suffix}-password`);
-  await page.goto(versionUrl);
-  await hydrated(page);
+  // Navigated in the app rather than loaded: on a full load the version page occasionally fails
+  // to hydrate (README, development notes); that is a known, open bug.
+  await page.getByRole("link", { name: "Projects" }).click();
+  await page.getByRole("link", { name }).click();
+  await page.getByRole("link", { name: "main", exact: true }).click();
+  await expect(page).toHaveURL(versionUrl);
+  await expect(page.getByRole("heading", { name: `${name} : main` })).toBeVisible();
   await expect(page.getByRole("button", { name: "Save version settings" })).toHaveCount(0);
   // Retried: a change made in the first moments after a full page load is occasionally lost
   // (see the README's notes on hydration).

@@ -87,3 +87,29 @@ where
 {
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
 }
+
+/// "Entries 51–100 of 230" for a page of a paged list.
+pub fn page_caption(what: &str, page: u64, page_size: u64, shown: usize, total: u64) -> String {
+    let first = page * page_size + 1;
+    format!("{what} {first}–{} of {total}", first + shown as u64 - 1)
+}
+
+/// Back and forward buttons for a paged list; `page` is the zero-based page shown.
+#[component]
+pub fn Pager(
+    page: RwSignal<u64>,
+    current: u64,
+    page_size: u64,
+    total: u64,
+    label: &'static str,
+    back: &'static str,
+    forward: &'static str,
+) -> impl IntoView {
+    let last = (current + 1) * page_size >= total;
+    view! {
+        <nav class="pager" aria-label=label>
+            <button type="button" disabled=current == 0 on:click=move |_| page.update(|n| *n = n.saturating_sub(1))>{back}</button>
+            <button type="button" disabled=last on:click=move |_| page.update(|n| *n += 1)>{forward}</button>
+        </nav>
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::{
     api::{activity::list_activity, projects::list_projects},
-    components::{ErrorBox, RequireRole},
+    components::{ErrorBox, Pager, RequireRole, page_caption},
     model::{ActivityQuery, ProjectId, Role},
 };
 use leptos::prelude::*;
@@ -74,12 +74,10 @@ fn ActivityLog() -> impl IntoView {
                 match entries.await {
                     Ok(p) if p.items.is_empty() => view! { <p>"Nothing has happened yet."</p> }.into_any(),
                     Ok(p) => {
-                        let last_page = (p.page + 1) * p.page_size >= p.total;
-                        let first = p.page * p.page_size + 1;
-                        let shown = p.items.len() as u64;
+                        let caption = page_caption("Entries", p.page, p.page_size, p.items.len(), p.total);
                         view! {
                             <table class="list">
-                                <caption>{format!("Entries {first}–{} of {}", first + shown - 1, p.total)}</caption>
+                                <caption>{caption}</caption>
                                 <thead><tr>
                                     <th scope="col">"Time (UTC)"</th>
                                     <th scope="col">"Severity"</th>
@@ -99,10 +97,8 @@ fn ActivityLog() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            <nav class="pager" aria-label="Activity pages">
-                                <button type="button" disabled=p.page == 0 on:click=move |_| page.update(|n| *n = n.saturating_sub(1))>"Newer"</button>
-                                <button type="button" disabled=last_page on:click=move |_| page.update(|n| *n += 1)>"Older"</button>
-                            </nav>
+                            <Pager page current=p.page page_size=p.page_size total=p.total
+                                label="Activity pages" back="Newer" forward="Older"/>
                         }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),

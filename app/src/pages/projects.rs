@@ -6,7 +6,7 @@ use crate::{
         projects::{DeleteProject, PollProject, SaveProject, get_project, list_projects, list_versions},
         registries::list_docker_registry_names,
     },
-    components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
+    components::{ActionResult, ErrorBox, FieldMessage, Pager, RequireRole, action_error, page_caption},
     model::{
         CurrentUser, Lifetime, PollStatus, Project, ProjectId, ProjectInput, RedeployPolicy, Role,
         VersionQuery, VersionSort,
@@ -494,12 +494,10 @@ fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl In
                 match versions.await {
                     Ok(p) if p.items.is_empty() => view! { <p>"No versions (yet)."</p> }.into_any(),
                     Ok(p) => {
-                        let last_page = (p.page + 1) * p.page_size >= p.total;
-                        let first = p.page * p.page_size + 1;
-                        let shown = p.items.len() as u64;
+                        let caption = page_caption("Versions", p.page, p.page_size, p.items.len(), p.total);
                         view! {
                             <table class="list">
-                                <caption>{format!("Versions {first}–{} of {}", first + shown - 1, p.total)}</caption>
+                                <caption>{caption}</caption>
                                 <thead><tr>
                                     <th scope="col">"Tag"</th>
                                     <th scope="col">"Image built"</th>
@@ -528,10 +526,8 @@ fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl In
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            <nav class="pager" aria-label="Version pages">
-                                <button type="button" disabled=p.page == 0 on:click=move |_| page.update(|n| *n = n.saturating_sub(1))>"Previous"</button>
-                                <button type="button" disabled=last_page on:click=move |_| page.update(|n| *n += 1)>"Next"</button>
-                            </nav>
+                            <Pager page current=p.page page_size=p.page_size total=p.total
+                                label="Version pages" back="Previous" forward="Next"/>
                         }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),

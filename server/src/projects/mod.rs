@@ -32,6 +32,22 @@ use std::{
     sync::Arc,
 };
 
+/// "template web added", "… changed", "… removed" between two lists of named items.
+fn named_changes<T: PartialEq>(what: &str, old: &[T], new: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
+    let mut out = vec![];
+    for n in new {
+        match old.iter().find(|o| name(o) == name(n)) {
+            None => out.push(format!("{what} {} added", name(n))),
+            Some(o) if o != n => out.push(format!("{what} {} changed", name(n))),
+            _ => {}
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|n| name(n) == name(o))) {
+        out.push(format!("{what} {} removed", name(o)));
+    }
+    out
+}
+
 /// Versions per page.
 pub const VERSION_PAGE_SIZE: u64 = 50;
 
@@ -542,31 +558,10 @@ impl Projects for SqlProjects {
             .map_err(db_err)?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
         let old: ProjectConfig = config::parse_stored(p.config.as_deref(), "project configuration");
-        let mut changes = vec![];
-        for t in &valid.templates {
-            match old.templates.iter().find(|o| o.name == t.name) {
-                None => changes.push(format!("template {} added", t.name)),
-                Some(o) if o != t => changes.push(format!("template {} changed", t.name)),
-                _ => {}
-            }
-        }
-        for o in &old.templates {
-            if !valid.templates.iter().any(|t| t.name == o.name) {
-                changes.push(format!("template {} removed", o.name));
-            }
-        }
-        for var in &valid.variables {
-            match old.variables.iter().find(|o| o.name == var.name) {
-                None => changes.push(format!("variable {} added", var.name)),
-                Some(o) if o != var => changes.push(format!("variable {} changed", var.name)),
-                _ => {}
-            }
-        }
-        for o in &old.variables {
-            if !valid.variables.iter().any(|v| v.name == o.name) {
-                changes.push(format!("variable {} removed", o.name));
-            }
-        }
+        let mut changes = named_changes("template", &old.templates, &valid.templates, |t| &t.name);
+        changes.extend(named_changes("variable", &old.variables, &valid.variables, |v| {
+            &v.name
+        }));
         if old.url_templates != valid.url_templates {
             changes.push("URL templates changed".into());
         }
@@ -691,5 +686,20 @@ impl Projects for SqlProjects {
             image_digest: v.digest.clone(),
         };
         Ok(config::preview(&facts, &project_config, &overrides))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_changes;
+
+    #[test]
+    fn changes_between_named_lists() {
+        let old = [("a", 1), ("b", 1), ("c", 1)];
+        let new = [("a", 1), ("b", 2), ("d", 1)];
+        assert_eq!(
+            named_changes("template", &old, &new, |x| x.0),
+            ["template b changed", "template d added", "template c removed"]
+        );
     }
 }
