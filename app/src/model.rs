@@ -201,6 +201,121 @@ pub struct DockerRegistryInput {
     pub webhook_secret: Option<String>,
 }
 
+/// Primary key of a Helm registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HelmRegistryId(pub i64);
+
+/// Where a Helm registry keeps its charts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HelmRegistryKind {
+    /// A chart repository with an `index.yaml` over HTTP(S).
+    Http,
+    /// An OCI registry (`oci://host/path`).
+    Oci,
+    /// A Google Cloud Storage bucket (`gs://bucket/path`) holding `index.yaml` and the charts.
+    Gcs,
+}
+
+impl HelmRegistryKind {
+    pub const ALL: [HelmRegistryKind; 3] = [
+        HelmRegistryKind::Http,
+        HelmRegistryKind::Oci,
+        HelmRegistryKind::Gcs,
+    ];
+
+    /// The stored and form value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HelmRegistryKind::Http => "http",
+            HelmRegistryKind::Oci => "oci",
+            HelmRegistryKind::Gcs => "gcs",
+        }
+    }
+
+    /// A label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            HelmRegistryKind::Http => "Chart repository (HTTP)",
+            HelmRegistryKind::Oci => "OCI registry",
+            HelmRegistryKind::Gcs => "Google Cloud Storage",
+        }
+    }
+}
+
+impl FromStr for HelmRegistryKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HelmRegistryKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("Choose one of: http, oci, gcs (not '{s}')."))
+    }
+}
+
+/// A Helm registry as administrators see it; the password or key never leaves the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HelmRegistry {
+    pub id: HelmRegistryId,
+    pub name: String,
+    pub kind: HelmRegistryKind,
+    /// `https://…` (HTTP), `oci://host/path` (OCI) or `gs://bucket/path` (GCS).
+    pub url: String,
+    pub username: Option<String>,
+    /// Whether a password (HTTP, OCI) or service-account key (GCS) is stored.
+    pub secret_set: bool,
+    pub ca_pem: Option<String>,
+    /// OCI over plain HTTP (for registries without TLS).
+    pub plain_http: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A Helm registry's name, for the chart picker (what DOERs may see).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HelmRegistryName {
+    pub id: HelmRegistryId,
+    pub name: String,
+    pub kind: HelmRegistryKind,
+}
+
+/// The Helm registry form. `id: None` creates; `secret: None` (or empty) keeps the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HelmRegistryInput {
+    pub id: Option<HelmRegistryId>,
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub username: String,
+    pub secret: Option<String>,
+    pub ca_pem: String,
+    pub plain_http: bool,
+}
+
+/// One version of a chart, as the chart picker shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChartVersion {
+    pub version: String,
+    pub app_version: String,
+    pub description: String,
+}
+
+/// A chart and its versions, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chart {
+    pub name: String,
+    pub versions: Vec<ChartVersion>,
+}
+
+/// The charts of a Helm registry, and when they were read from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartList {
+    pub registry: HelmRegistryId,
+    pub charts: Vec<Chart>,
+    pub fetched_at: DateTime<Utc>,
+}
+
 /// The result of "Test connection": which stage failed and why, in words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionCheck {
@@ -569,6 +684,12 @@ pub struct RenderedTemplate {
     /// Where the template comes from: `project`, `version` (added) or `override`.
     pub origin: String,
     pub values: String,
+    /// The Kubernetes manifests `helm template` renders from the chart with these values.
+    #[serde(default)]
+    pub manifests: Option<String>,
+    /// Why there are no manifests (no Helm registry chosen, chart missing, helm failed).
+    #[serde(default)]
+    pub manifests_error: Option<String>,
 }
 
 /// "Show configuration": what would be deployed for a version, or why it cannot be rendered.

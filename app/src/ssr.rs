@@ -4,10 +4,10 @@
 use crate::{
     error::AppError,
     model::{
-        ActivityPage, ActivityQuery, ConfigPreview, ConnectionCheck, CurrentUser, DockerRegistry,
-        DockerRegistryId, DockerRegistryInput, NewUser, PollReport, Project, ProjectConfig, ProjectId,
-        ProjectInput, RegistryName, Role, User, UserId, UserUpdate, VersionDetail, VersionId, VersionInput,
-        VersionPage, VersionQuery,
+        ActivityPage, ActivityQuery, ChartList, ConfigPreview, ConnectionCheck, CurrentUser, DockerRegistry,
+        DockerRegistryId, DockerRegistryInput, HelmRegistry, HelmRegistryId, HelmRegistryInput,
+        HelmRegistryName, NewUser, PollReport, Project, ProjectConfig, ProjectId, ProjectInput, RegistryName,
+        Role, User, UserId, UserUpdate, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -63,6 +63,17 @@ pub trait Registries: Send + Sync + 'static {
     async fn check(&self, id: DockerRegistryId) -> Result<ConnectionCheck, AppError>;
 }
 
+/// Helm registries (administration) and their charts (for the chart picker).
+#[async_trait::async_trait]
+pub trait HelmRegistries: Send + Sync + 'static {
+    async fn list(&self) -> Result<Vec<HelmRegistry>, AppError>;
+    async fn names(&self) -> Result<Vec<HelmRegistryName>, AppError>;
+    async fn save(&self, actor: &CurrentUser, input: HelmRegistryInput) -> Result<HelmRegistry, AppError>;
+    async fn delete(&self, actor: &CurrentUser, id: HelmRegistryId) -> Result<(), AppError>;
+    /// The registry's charts and versions; `refresh` skips the short-lived cache.
+    async fn charts(&self, id: HelmRegistryId, refresh: bool) -> Result<ChartList, AppError>;
+}
+
 /// Projects and their versions.
 #[async_trait::async_trait]
 pub trait Projects: Send + Sync + 'static {
@@ -107,6 +118,7 @@ pub struct ServerCtx {
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,
+    pub helm_registries: Arc<dyn HelmRegistries>,
 }
 
 fn ctx() -> Result<ServerCtx, AppError> {
@@ -133,6 +145,11 @@ pub fn activity() -> Result<Arc<dyn ActivityLog>, AppError> {
 /// The projects port.
 pub fn projects() -> Result<Arc<dyn Projects>, AppError> {
     ctx().map(|c| c.projects)
+}
+
+/// The Helm registries port.
+pub fn helm_registries() -> Result<Arc<dyn HelmRegistries>, AppError> {
+    ctx().map(|c| c.helm_registries)
 }
 
 /// The request's session.

@@ -57,6 +57,22 @@ pub struct Config {
     /// Projects polled at the same time (at most half of them from one registry).
     #[arg(long, env = "ONEKO_POLL_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub poll_concurrency: u64,
+
+    /// The helm v4 binary that renders charts.
+    #[arg(long, env = "ONEKO_HELM", default_value = "helm")]
+    pub helm: PathBuf,
+
+    /// Seconds a helm call (pull, template) may take before it is stopped.
+    #[arg(long, env = "ONEKO_HELM_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub helm_timeout: u64,
+
+    /// The Google Cloud Storage JSON API endpoint (an emulator's URL for testing).
+    #[arg(
+        long,
+        env = "ONEKO_GCS_ENDPOINT",
+        default_value = "https://storage.googleapis.com"
+    )]
+    pub gcs_endpoint: String,
 }
 
 /// How logs are written.
@@ -97,6 +113,9 @@ impl Config {
             login_backoff_ms: 2000,
             poll_interval: 60,
             poll_concurrency: 8,
+            helm: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bin/helm"),
+            helm_timeout: 60,
+            gcs_endpoint: "https://storage.googleapis.com".into(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     let ctx = ServerCtx {
         backend: state.backend.clone(),
         registries: state.registries.clone(),
+        helm_registries: state.helm_registries.clone(),
         activity: state.activity.clone(),
         projects: state.projects.clone(),
     };

@@ -21,6 +21,7 @@ use crate::{
     auth::throttle::LoginThrottle,
     backend::SqlBackend,
     config::Config,
+    helm::{HelmConfig, registries::SqlHelmRegistries},
     projects::{SqlProjects, poller::Poller, webhook::Hooks},
     registry::SqlRegistries,
     secrets::SecretBox,
@@ -93,8 +94,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let secrets = SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
     let registries = Arc::new(SqlRegistries {
         db: db.clone(),
-        secrets,
+        secrets: secrets.clone(),
     });
+    let helm_registries = Arc::new(SqlHelmRegistries::new(
+        db.clone(),
+        secrets,
+        HelmConfig {
+            binary: config.helm.clone(),
+            timeout: Duration::from_secs(config.helm_timeout),
+        },
+        config.data_dir.join("cache"),
+        config.gcs_endpoint.clone(),
+    ));
     let poller = Arc::new(Poller::new(
         db.clone(),
         registries.clone(),
@@ -108,7 +119,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         projects: Arc::new(SqlProjects {
             db: db.clone(),
             poller: poller.clone(),
+            helm: helm_registries.clone(),
         }),
+        helm_registries,
         hooks: Hooks {
             db: db.clone(),
             registries,

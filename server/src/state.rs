@@ -2,7 +2,7 @@
 
 use crate::projects::webhook::Hooks;
 use crate::{config::Config, session_store::DbSessionStore};
-use app::ssr::{ActivityLog, Backend, Projects, Registries};
+use app::ssr::{ActivityLog, Backend, HelmRegistries, Projects, Registries};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
@@ -18,6 +18,7 @@ pub struct AppState {
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,
+    pub helm_registries: Arc<dyn HelmRegistries>,
     pub hooks: Hooks,
     pub sessions: DbSessionStore,
 }

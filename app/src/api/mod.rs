@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod helm;
 pub mod projects;
 pub mod registries;
 pub mod users;

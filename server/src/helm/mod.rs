@@ -4,6 +4,10 @@
 //! `--password-stdin` (never argv, never logs) and vanish with the directory; every call has a
 //! timeout and its stderr becomes the error.
 
+pub mod gcs;
+pub mod index;
+pub mod registries;
+
 use std::{
     fmt,
     path::{Path, PathBuf},
@@ -253,6 +257,7 @@ impl HelmRun {
         host: &str,
         credentials: &HelmCredentials,
         plain_http: bool,
+        ca_pem: Option<&str>,
     ) -> Result<(), HelmError> {
         let stdin = self.private_file("registry.password", credentials.password.as_bytes())?;
         let mut args: Vec<String> = vec![
@@ -266,6 +271,10 @@ impl HelmRun {
         if plain_http {
             args.push("--plain-http".into());
         }
+        if let Some(pem) = ca_pem {
+            let ca = self.private_file("registry.ca.pem", pem.as_bytes())?;
+            args.extend(["--ca-file".into(), ca.display().to_string()]);
+        }
         let result = self.run(&args, Some(&stdin)).await.map(|_| ());
         let _ = std::fs::remove_file(stdin);
         result
@@ -277,6 +286,7 @@ impl HelmRun {
         chart: &str,
         version: Option<&str>,
         plain_http: bool,
+        ca_pem: Option<&str>,
     ) -> Result<PathBuf, HelmError> {
         let dest = self
             .home
@@ -294,6 +304,13 @@ impl HelmRun {
         }
         if plain_http {
             args.push("--plain-http".into());
+        }
+        if let Some(pem) = ca_pem {
+            let ca = self.private_file(
+                &format!("pull-ca-{:08x}.pem", rand::random::<u32>()),
+                pem.as_bytes(),
+            )?;
+            args.extend(["--ca-file".into(), ca.display().to_string()]);
         }
         self.run(&args, None).await?;
         let entry = std::fs::read_dir(&dest)

@@ -373,6 +373,8 @@ pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &Versio
                     },
                     origin: origin.into(),
                     values: rt.values,
+                    manifests: None,
+                    manifests_error: None,
                 })
                 .collect(),
             namespace,

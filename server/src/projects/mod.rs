@@ -9,15 +9,16 @@ use crate::{
     activity::{self, Entry},
     auth::Validator,
     backend::internal,
-    db::entity::{docker_registry, project, project_version},
+    db::entity::{docker_registry, helm_registry, project, project_version},
     registry::tags::TagFilter,
 };
 use app::{
     error::AppError,
     model::{
-        ConfigPreview, CurrentUser, DockerRegistryId, Lifetime, PollReport, PollStatus, Project,
-        ProjectConfig, ProjectId, ProjectInput, ProjectVersion, RedeployPolicy, RegistryName, Severity,
-        VersionDetail, VersionId, VersionInput, VersionOverrides, VersionPage, VersionQuery, VersionSort,
+        ConfigPreview, ConfigTemplate, CurrentUser, DockerRegistryId, Lifetime, PollReport, PollStatus,
+        Project, ProjectConfig, ProjectId, ProjectInput, ProjectVersion, RedeployPolicy, RegistryName,
+        Severity, VersionDetail, VersionId, VersionInput, VersionOverrides, VersionPage, VersionQuery,
+        VersionSort,
     },
     ssr::Projects,
 };
@@ -55,6 +56,8 @@ pub const VERSION_PAGE_SIZE: u64 = 50;
 pub struct SqlProjects {
     pub db: DatabaseConnection,
     pub poller: Arc<Poller>,
+    /// Pulls and renders charts for "Show configuration".
+    pub helm: Arc<crate::helm::registries::SqlHelmRegistries>,
 }
 
 /// A validated form.
@@ -164,6 +167,31 @@ fn version_model(v: project_version::Model, project_policy: RedeployPolicy) -> P
 }
 
 impl SqlProjects {
+    /// Every template names an existing Helm registry (or none yet).
+    async fn check_helm_registries(
+        &self,
+        prefix: &str,
+        templates: &[ConfigTemplate],
+    ) -> Result<(), AppError> {
+        let known: std::collections::HashSet<i64> = helm_registry::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("reading Helm registries", e))?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let mut v = crate::auth::Validator::default();
+        for (i, t) in templates.iter().enumerate() {
+            if let Some(id) = t.helm_registry.filter(|id| !known.contains(id)) {
+                v.fail(
+                    &format!("{prefix}[{i}].helm_registry"),
+                    format!("Helm registry {id} does not exist (any more); choose another."),
+                );
+            }
+        }
+        v.finish()
+    }
+
     async fn to_models(&self, projects: Vec<project::Model>) -> Result<Vec<Project>, AppError> {
         let db_err = |e| internal("reading projects", e);
         let registries: HashMap<i64, String> = docker_registry::Entity::find()
@@ -551,6 +579,7 @@ impl Projects for SqlProjects {
     ) -> Result<ProjectConfig, AppError> {
         let db_err = |e| internal("saving project configuration", e);
         let valid = config::validate_project_config(new)?;
+        self.check_helm_registries("templates", &valid.templates).await?;
         let txn = self.db.begin().await.map_err(db_err)?;
         let p = project::Entity::find_by_id(id.0)
             .one(&txn)
@@ -620,6 +649,8 @@ impl Projects for SqlProjects {
         let project_config: ProjectConfig =
             config::parse_stored(p.config.as_deref(), "project configuration");
         let overrides = config::validate_overrides(input.overrides, &project_config)?;
+        self.check_helm_registries("overrides.templates", &overrides.templates)
+            .await?;
         let message = format!("Settings of {}:{} changed", p.name, v.name);
         self.store_version(
             actor,
@@ -685,7 +716,42 @@ impl Projects for SqlProjects {
             image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
             image_digest: v.digest.clone(),
         };
-        Ok(config::preview(&facts, &project_config, &overrides))
+        let mut preview = config::preview(&facts, &project_config, &overrides);
+        let merged = config::merge_templates(&project_config.templates, &overrides.templates);
+        for rendered in &mut preview.templates {
+            let Some((t, _)) = merged.iter().find(|(t, _)| t.name == rendered.name) else {
+                continue;
+            };
+            let Some(registry) = t.helm_registry else {
+                rendered.manifests_error = Some(
+                    "No Helm registry is chosen for this template, so there is no chart to render.".into(),
+                );
+                continue;
+            };
+            let result = match self
+                .helm
+                .fetch_chart(registry, &t.chart_name, &t.chart_version)
+                .await
+            {
+                Ok(chart) => {
+                    rendered.chart = format!("{} {}", t.chart_name, chart.version);
+                    self.helm
+                        .template(
+                            &chart,
+                            &rendered.release_name,
+                            &preview.namespace,
+                            &rendered.values,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(m) => rendered.manifests = Some(m),
+                Err(e) => rendered.manifests_error = Some(e),
+            }
+        }
+        Ok(preview)
     }
 }
 

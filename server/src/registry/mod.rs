@@ -425,7 +425,7 @@ impl Registries for SqlRegistries {
 
 /// Whether `pem` holds at least one certificate and nothing unreadable (checked by parsing
 /// each certificate into a trust store, as the TLS client will).
-fn is_pem_certificate(pem: &str) -> bool {
+pub(crate) fn is_pem_certificate(pem: &str) -> bool {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let mut store = rustls::RootCertStore::empty();
     let mut found = false;

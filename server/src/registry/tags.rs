@@ -398,6 +398,90 @@ impl TagClient {
         )))
     }
 
+    /// The registry's repositories under `prefix` (`/v2/_catalog`, paged by `Link`). Many public
+    /// registries refuse the catalog; the error says so.
+    pub async fn catalog(&self, prefix: &str) -> Result<Vec<String>, TagError> {
+        let what = "listing the registry's repositories";
+        let mut url = self.url("v2/_catalog")?;
+        url.query_pairs_mut().append_pair("n", &PAGE_SIZE.to_string());
+        let mut all = vec![];
+        for _ in 0..100 {
+            let resp = self
+                .send(Method::GET, url.clone(), &[], "registry:catalog:*", what)
+                .await?;
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|h| h.to_str().ok())
+                .and_then(next_link)
+                .map(str::to_owned);
+            let body = read_limited(resp, MAX_BODY)
+                .await
+                .map_err(|e| TagError(format!("{what}: {e}")))?;
+            let page: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+                TagError(format!(
+                    "{what}: {} answered something that is not a catalog",
+                    self.registry()
+                ))
+            })?;
+            all.extend(
+                page["repositories"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str())
+                    .filter(|r| prefix.is_empty() || r.starts_with(&format!("{prefix}/")))
+                    .map(str::to_owned),
+            );
+            match next {
+                Some(n) => url = self.url(n.trim_start_matches('/'))?,
+                None => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// The manifest digest and the Helm chart metadata (`Chart.yaml` as JSON) of an OCI chart;
+    /// `None` when `repository:tag` is not a Helm chart.
+    pub async fn chart_config(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<(String, serde_json::Value)>, TagError> {
+        let what = format!("reading the chart {repository}:{tag}");
+        let scope = format!("repository:{repository}:pull");
+        let url = self.url(&format!("v2/{repository}/manifests/{tag}"))?;
+        let resp = self
+            .send(Method::GET, url, &[manifest::OCI_IMAGE_MEDIA_TYPE], &scope, &what)
+            .await?;
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        let body = read_limited(resp, MAX_BODY)
+            .await
+            .map_err(|e| TagError(format!("{what}: {e}")))?;
+        use sha2::Digest as _;
+        let digest =
+            header_digest.unwrap_or_else(|| format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body))));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| TagError(format!("{what}: {e}")))?;
+        if doc["config"]["mediaType"] != "application/vnd.cncf.helm.config.v1+json" {
+            return Ok(None);
+        }
+        let Some(config_digest) = doc["config"]["digest"].as_str() else {
+            return Ok(None);
+        };
+        let url = self.url(&format!("v2/{repository}/blobs/{config_digest}"))?;
+        let resp = self.send(Method::GET, url, &[], &scope, &what).await?;
+        let body = read_limited(resp, 1 << 20)
+            .await
+            .map_err(|e| TagError(format!("{what}: {e}")))?;
+        let config = serde_json::from_slice(&body).map_err(|e| TagError(format!("{what}: {e}")))?;
+        Ok(Some((digest, config)))
+    }
+
     /// When the image behind `repository:tag` was built, if its config says.
     pub async fn created(&self, repository: &str, tag: &str) -> Result<Option<DateTime<Utc>>, TagError> {
         let what = format!("reading the manifest of {repository}:{tag}");

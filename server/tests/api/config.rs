@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-async fn setup(server: &TestServer, reg: &LocalRegistry) -> (Api, Api, Value, Value) {
+pub async fn setup(server: &TestServer, reg: &LocalRegistry) -> (Api, Api, Value, Value) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     push_image(
         (&pusher(reg), &RegistryAuth::Anonymous, &host(reg)),

@@ -15,17 +15,17 @@ use server::helm::{HelmConfig, HelmCredentials, HelmError, HelmRun, TemplateOpts
 use std::{path::PathBuf, time::Duration};
 use tower_http::services::ServeDir;
 
-const USER: &str = "chart-reader";
-const PASSWORD: &str = "p@ss!$word@x `'\"";
+pub const USER: &str = "chart-reader";
+pub const PASSWORD: &str = "p@ss!$word@x `'\"";
 const VERSION: &str = "1.2.3+build.5";
 
-fn helm_binary() -> PathBuf {
+pub fn helm_binary() -> PathBuf {
     std::env::var_os("HELM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bin/helm"))
 }
 
-fn config(timeout: Duration) -> HelmConfig {
+pub fn config(timeout: Duration) -> HelmConfig {
     HelmConfig {
         binary: helm_binary(),
         timeout,
@@ -34,11 +34,18 @@ fn config(timeout: Duration) -> HelmConfig {
 
 /// `helm create` + `helm package` into `dir/charts`; returns the archive.
 async fn package_demo_chart(run: &HelmRun, dir: &std::path::Path) -> PathBuf {
+    package_chart(run, dir, VERSION).await
+}
+
+/// Packages helm's starter chart `demo` at `version` into `dir/charts`; returns the archive.
+pub async fn package_chart(run: &HelmRun, dir: &std::path::Path, version: &str) -> PathBuf {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
-    run.run(&["create".into(), src.join("demo").display().to_string()], None)
-        .await
-        .unwrap();
+    if !src.join("demo").exists() {
+        run.run(&["create".into(), src.join("demo").display().to_string()], None)
+            .await
+            .unwrap();
+    }
     let charts = dir.join("charts");
     std::fs::create_dir_all(&charts).unwrap();
     let out = run
@@ -47,7 +54,7 @@ async fn package_demo_chart(run: &HelmRun, dir: &std::path::Path) -> PathBuf {
                 "package".into(),
                 src.join("demo").display().to_string(),
                 "--version".into(),
-                VERSION.into(),
+                version.into(),
                 "--destination".into(),
                 charts.display().to_string(),
             ],
@@ -56,10 +63,10 @@ async fn package_demo_chart(run: &HelmRun, dir: &std::path::Path) -> PathBuf {
         .await
         .unwrap();
     assert!(out.contains("Successfully packaged"), "{out}");
-    charts.join(format!("demo-{VERSION}.tgz"))
+    charts.join(format!("demo-{version}.tgz"))
 }
 
-async fn basic_auth(req: Request, next: Next) -> Response {
+pub async fn basic_auth(req: Request, next: Next) -> Response {
     let expected = format!("Basic {}", STANDARD.encode(format!("{USER}:{PASSWORD}")));
     match req
         .headers()
@@ -130,7 +137,7 @@ async fn chart_repository_with_basic_auth_pull_and_template() {
     // The password went through a private file that is gone again; helm's own repository file
     // lives in the session directory, which is removed with the session.
     assert!(!run.dir().join("team.password").exists());
-    let archive = run.pull("team/demo", Some(VERSION), false).await.unwrap();
+    let archive = run.pull("team/demo", Some(VERSION), false, None).await.unwrap();
     assert!(
         archive
             .file_name()
@@ -191,7 +198,7 @@ async fn oci_chart_in_the_local_registry() {
     .unwrap();
     let fresh = HelmRun::new(config(Duration::from_secs(60))).unwrap();
     let pulled = fresh
-        .pull(&format!("{oci}/demo"), Some(VERSION), true)
+        .pull(&format!("{oci}/demo"), Some(VERSION), true, None)
         .await
         .unwrap();
     let manifests = fresh.template(template_opts(&pulled), "").await.unwrap();

@@ -6,6 +6,7 @@ mod config;
 mod fixtures;
 mod harness;
 mod helm;
+mod helm_registries;
 mod projects;
 mod registries;
 mod roles;

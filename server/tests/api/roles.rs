@@ -60,6 +60,20 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
             "skip_tls_verify": false}}),
         ),
         ("delete_docker_registry", Access::Admin, json!({"id": 999999})),
+        ("list_helm_registries", Access::Admin, json!({})),
+        ("list_helm_registry_names", Access::Doer, json!({})),
+        (
+            "save_helm_registry",
+            Access::Admin,
+            json!({"registry": {"id": null, "name": "", "kind": "http", "url": "",
+            "username": "", "secret": null, "ca_pem": "", "plain_http": false}}),
+        ),
+        ("delete_helm_registry", Access::Admin, json!({"id": 999999})),
+        (
+            "list_charts",
+            Access::Doer,
+            json!({"id": 999999, "refresh": false}),
+        ),
         ("test_docker_registry", Access::Admin, json!({"id": 999999})),
         (
             "list_activity",

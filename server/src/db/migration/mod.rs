@@ -7,6 +7,7 @@ mod m20261128_000001_users_sessions;
 mod m20261128_000002_registries_activity;
 mod m20261128_000003_projects_versions;
 mod m20261128_000004_configuration;
+mod m20261128_000005_helm_registries;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_registries_activity::Migration),
             Box::new(m20261128_000003_projects_versions::Migration),
             Box::new(m20261128_000004_configuration::Migration),
+            Box::new(m20261128_000005_helm_registries::Migration),
         ]
     }
 }

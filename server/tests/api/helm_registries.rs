@@ -1,0 +1,358 @@
+//! Helm registries end to end: an ADMIN adds a chart repository (loopback HTTP with Basic auth,
+//! charts packaged and indexed by the test) and an OCI registry (Debian's docker-registry, chart
+//! pushed with `helm push`); DOERs list their charts; "Show configuration" pulls the chart once
+//! per digest and renders the manifests with real helm; a used registry cannot be deleted.
+
+use crate::{
+    config::setup,
+    fixtures::LocalRegistry,
+    harness::{Api, TestServer},
+    helm::{PASSWORD, USER, basic_auth, config as helm_config, package_chart},
+};
+use axum::{Router, extract::Request, middleware::Next, response::Response};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::helm::HelmRun;
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+use tower_http::services::ServeDir;
+
+/// A chart repository on loopback behind Basic auth; counts archive downloads.
+struct ChartRepo {
+    url: String,
+    downloads: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ChartRepo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn chart_repo(dir: &Path, versions: &[&str]) -> ChartRepo {
+    let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
+    for v in versions {
+        package_chart(&run, dir, v).await;
+    }
+    let charts = dir.join("charts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    run.run(
+        &[
+            "repo".into(),
+            "index".into(),
+            charts.display().to_string(),
+            "--url".into(),
+            url.clone(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    let downloads = Arc::new(AtomicUsize::new(0));
+    let counter = downloads.clone();
+    let app = Router::new()
+        .fallback_service(ServeDir::new(charts))
+        .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+            let counter = counter.clone();
+            async move {
+                if req.uri().path().ends_with(".tgz") {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                let resp: Response = next.run(req).await;
+                resp
+            }
+        }))
+        .layer(axum::middleware::from_fn(basic_auth));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    ChartRepo { url, downloads, task }
+}
+
+async fn save_registry(admin: &Api, body: Value) -> (StatusCode, Value) {
+    admin
+        .call("save_helm_registry", json!({ "registry": body }))
+        .await
+}
+
+fn template(registry: &Value, version: &str) -> Value {
+    json!({"url_templates": [], "variables": [
+            {"name": "REPLICAS", "label": "Replicas", "default_value": "3", "use_values": false,
+             "values": [], "show_on_dashboard": false}],
+        "templates": [{"name": "web", "description": "", "helm_registry": registry["id"],
+            "chart_name": "demo", "chart_version": version,
+            "content": "replicaCount: {{ REPLICAS }}\nimage:\n  repository: {{ IMAGE_REPOSITORY }}\n  tag: \"{{ IMAGE_TAG }}\"\n"}]})
+}
+
+#[tokio::test]
+async fn chart_repository_listing_preview_and_delete_protection() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = chart_repo(work.path(), &["1.0.0", "1.2.3+build.5", "2.0.0-rc.1"]).await;
+    let server = TestServer::start().await;
+    let reg = LocalRegistry::start(None, None);
+    let (doer, viewer, project, version) = setup(&server, &reg).await;
+    let admin = server.admin().await;
+
+    // Plain http needs the switch; a username needs a password.
+    let (status, body) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Team charts", "kind": "http", "url": repo.url, "username": USER,
+            "secret": null, "ca_pem": "", "plain_http": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<&str> = body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["url", "secret"], "{body}");
+
+    let (status, registry) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Team charts", "kind": "http", "url": repo.url, "username": USER,
+            "secret": PASSWORD, "ca_pem": "", "plain_http": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{registry}");
+    assert_eq!(registry["secret_set"], true);
+    assert!(
+        !registry.to_string().contains(PASSWORD),
+        "the password never comes back"
+    );
+
+    // DOERs see names and charts; VIEWERs do not.
+    let (status, names) = doer.call("list_helm_registry_names", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names[0]["name"], "Team charts");
+    let (status, _) = viewer
+        .call("list_charts", json!({"id": registry["id"], "refresh": false}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, list) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": false}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["charts"][0]["name"], "demo");
+    let versions: Vec<&str> = list["charts"][0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["2.0.0-rc.1", "1.2.3+build.5", "1.0.0"]);
+    assert_eq!(list["charts"][0]["versions"][0]["app_version"], "1.16.0");
+    assert_eq!(
+        list["charts"][0]["versions"][0]["description"],
+        "A Helm chart for Kubernetes"
+    );
+    // Cached for a minute; refresh reads again.
+    let (_, again) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": false}))
+        .await;
+    assert_eq!(again["fetched_at"], list["fetched_at"]);
+    let (_, fresh) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": true}))
+        .await;
+    assert_ne!(fresh["fetched_at"], list["fetched_at"]);
+
+    // A template on the registry: blank version means the newest stable release.
+    let (status, body) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": template(&registry, "")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let t = &preview["templates"][0];
+    assert_eq!(t["chart"], "demo 1.2.3+build.5", "{preview}");
+    assert_eq!(t["manifests_error"], Value::Null, "{preview}");
+    let manifests = t["manifests"].as_str().unwrap();
+    assert!(manifests.contains("kind: Deployment"), "{manifests}");
+    assert!(manifests.contains("replicas: 3"), "{manifests}");
+    assert!(
+        manifests.contains("tag: \"Feature_Login-2.0\"") || manifests.contains(":Feature_Login-2.0\""),
+        "{manifests}"
+    );
+    assert!(
+        manifests.contains(&format!("namespace: {}", preview["namespace"].as_str().unwrap()))
+            || !manifests.contains("namespace:")
+    );
+    assert_eq!(repo.downloads.load(Ordering::SeqCst), 1);
+    // The pulled chart is cached by digest: a second preview downloads nothing.
+    let (_, again) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    assert_eq!(again["templates"][0]["manifests"], t["manifests"]);
+    assert_eq!(repo.downloads.load(Ordering::SeqCst), 1);
+
+    // A version the repository does not have is named, with the ones it has.
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": template(&registry, "9.9.9")}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let err = preview["templates"][0]["manifests_error"].as_str().unwrap();
+    assert!(
+        err.contains("has no version 9.9.9 of chart demo; it has 2.0.0-rc.1, 1.2.3+build.5, 1.0.0"),
+        "{err}"
+    );
+    assert_eq!(
+        preview["templates"][0]["values"], t["values"],
+        "values still render"
+    );
+
+    // An unknown registry id is refused on save.
+    let mut bad = template(&registry, "");
+    bad["templates"][0]["helm_registry"] = json!(999_999);
+    let (status, body) = doer
+        .call("save_project_config", json!({"id": project["id"], "config": bad}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "templates[0].helm_registry");
+
+    // A registry in use cannot be deleted; the answer names the user.
+    let (status, body) = admin
+        .call("delete_helm_registry", json!({"id": registry["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("project Shop (template web)"),
+        "{body}"
+    );
+
+    // A wrong password: the listing fails with the reason, never the password.
+    let mut changed = registry.clone();
+    changed["secret"] = json!("not-the-password");
+    changed["kind"] = json!("http");
+    changed["username"] = json!(USER);
+    changed["ca_pem"] = json!("");
+    let (status, body) = save_registry(&admin, changed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": true}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("401") || message.to_lowercase().contains("unauthorized"),
+        "{message}"
+    );
+    assert!(!message.contains("not-the-password"), "{message}");
+
+    // Once no template uses it, it can be deleted.
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": {"url_templates": [], "templates": [], "variables": []}}),
+    )
+    .await;
+    let (status, body) = admin
+        .call("delete_helm_registry", json!({"id": registry["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, log) = admin
+        .call(
+            "list_activity",
+            json!({"query": {"kind": "helm_registry", "project": null, "page": 0}}),
+        )
+        .await;
+    let kinds: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "helm_registry.created",
+        "helm_registry.changed",
+        "helm_registry.deleted",
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn oci_registry_listing_and_preview() {
+    let work = tempfile::tempdir().unwrap();
+    let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
+    let server = TestServer::start().await;
+    let reg = LocalRegistry::start(None, None);
+    let host = reg.url.trim_start_matches("http://").to_owned();
+    for v in ["0.9.0", "1.2.3+build.5"] {
+        let archive = package_chart(&run, work.path(), v).await;
+        run.run(
+            &[
+                "push".into(),
+                archive.display().to_string(),
+                format!("oci://{host}/charts"),
+                "--plain-http".into(),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let (doer, viewer, project, version) = setup(&server, &reg).await;
+    let admin = server.admin().await;
+    let (status, registry) = save_registry(
+        &admin,
+        json!({"id": null, "name": "OCI charts", "kind": "oci", "url": format!("oci://{host}/charts"),
+            "username": "", "secret": null, "ca_pem": "", "plain_http": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{registry}");
+    let (status, list) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": false}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    // The image repository team/shop is not under charts/ and is not listed.
+    assert_eq!(list["charts"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["charts"][0]["name"], "demo");
+    assert_eq!(list["charts"][0]["versions"][0]["version"], "1.2.3+build.5");
+    assert_eq!(list["charts"][0]["versions"][1]["version"], "0.9.0");
+    assert_eq!(list["charts"][0]["versions"][0]["app_version"], "1.16.0");
+
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": template(&registry, "")}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let t = &preview["templates"][0];
+    assert_eq!(t["chart"], "demo 1.2.3+build.5", "{preview}");
+    assert!(
+        t["manifests"].as_str().unwrap().contains("kind: Service"),
+        "{preview}"
+    );
+
+    // An oci:// URL is required for the OCI kind.
+    let (status, body) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Bad", "kind": "oci", "url": format!("https://{host}/charts"),
+            "username": "", "secret": null, "ca_pem": "", "plain_http": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "url");
+}
