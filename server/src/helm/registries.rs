@@ -108,6 +108,9 @@ pub struct PulledChart {
     pub version: String,
 }
 
+/// A client and the registry settings (by `updated_at`) it was made for.
+type VersionedClient = (DateTime<Utc>, Arc<GcsClient>);
+
 struct CachedListing {
     updated_at: DateTime<Utc>,
     fetched: Instant,
@@ -123,6 +126,8 @@ pub struct SqlHelmRegistries {
     cache_dir: PathBuf,
     gcs_endpoint: String,
     listings: Mutex<HashMap<i64, CachedListing>>,
+    /// One client per bucket registry, so its OAuth token is reused until it expires.
+    gcs_clients: Mutex<HashMap<i64, VersionedClient>>,
 }
 
 fn to_model(m: helm_registry::Model) -> HelmRegistry {
@@ -296,6 +301,7 @@ impl SqlHelmRegistries {
             cache_dir,
             gcs_endpoint,
             listings: Mutex::new(HashMap::new()),
+            gcs_clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -327,9 +333,17 @@ impl SqlHelmRegistries {
         })
     }
 
-    fn gcs_client(&self, conn: &HelmConn) -> Result<GcsClient, String> {
+    fn gcs_client(&self, conn: &HelmConn) -> Result<Arc<GcsClient>, String> {
+        let mut clients = self.gcs_clients.lock().unwrap();
+        if let Some((updated_at, c)) = clients.get(&conn.id)
+            && *updated_at == conn.updated_at
+        {
+            return Ok(c.clone());
+        }
         let key = conn.secret.as_deref().map(ServiceAccountKey::parse).transpose()?;
-        GcsClient::new(&self.gcs_endpoint, key)
+        let client = Arc::new(GcsClient::new(&self.gcs_endpoint, key)?);
+        clients.insert(conn.id, (conn.updated_at, client.clone()));
+        Ok(client)
     }
 
     /// Reads the registry's charts (no cache).

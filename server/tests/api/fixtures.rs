@@ -106,7 +106,7 @@ impl LocalRegistry {
             .stderr(Stdio::null())
             .spawn()
             .expect("docker-registry (Debian package docker-registry) is installed");
-        wait_for_port(port, d);
+        wait_for_port(port, &d.join("docker-registry config.yml"));
         let scheme = if tls.is_some() { "https" } else { "http" };
         LocalRegistry {
             url: format!("{scheme}://127.0.0.1:{port}"),
@@ -121,7 +121,7 @@ fn wait_for_port(port: u16, dir: &Path) {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "docker-registry did not start (config in {})",
+            "{} did not start on port {port}",
             dir.display()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -332,4 +332,48 @@ async fn proxy_registry(
     }
     resp.body(axum::body::Body::from(up.bytes().await.unwrap()))
         .unwrap()
+}
+
+/// PyPI's `gcp-storage-emulator` on a loopback port with an in-memory bucket; killed on drop.
+pub struct GcsEmulator {
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for GcsEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GcsEmulator {
+    pub fn start(bucket: &str) -> Self {
+        let port = free_port();
+        let child = Command::new("gcp-storage-emulator")
+            .args(["start", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--in-memory", "--quiet", "--default-bucket", bucket])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gcp-storage-emulator (PyPI) is installed");
+        wait_for_port(port, Path::new("gcp-storage-emulator"));
+        GcsEmulator {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    /// Uploads `content` as `gs://bucket/name` through the JSON API.
+    pub async fn put(&self, bucket: &str, name: &str, content: Vec<u8>) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/upload/storage/v1/b/{bucket}/o", self.url))
+            .query(&[("uploadType", "media"), ("name", name)])
+            .body(content)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "upload of {name}: {}", resp.status());
+    }
 }

@@ -356,3 +356,222 @@ async fn oci_registry_listing_and_preview() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["fields"][0]["field"], "url");
 }
+
+/// An OAuth token endpoint that checks the JWT assertion's RS256 signature (with the public half
+/// of the test key) and claims, as Google's does; counts the tokens it hands out.
+async fn token_endpoint(
+    public_key_der: Vec<u8>,
+    email: &'static str,
+) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    use axum::{Form, Json, routing::post};
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let issued = Arc::new(AtomicUsize::new(0));
+    let (count, audience) = (issued.clone(), url.clone());
+    let app = Router::new().route(
+        "/token",
+        post(move |Form(form): Form<std::collections::HashMap<String, String>>| {
+            let (count, audience, key) = (count.clone(), audience.clone(), public_key_der.clone());
+            async move {
+                let refuse = |why: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant", "error_description": why})));
+                if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+                    return refuse("grant_type");
+                }
+                let assertion = form.get("assertion").cloned().unwrap_or_default();
+                let parts: Vec<&str> = assertion.split('.').collect();
+                if parts.len() != 3 {
+                    return refuse("not a JWT");
+                }
+                let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap_or_default();
+                let key = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key);
+                if key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature).is_err() {
+                    return refuse("bad signature");
+                }
+                let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+                if claims["iss"] != email || claims["aud"] != audience.as_str() || !claims["scope"].as_str().unwrap().contains("devstorage") {
+                    return refuse("claims");
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                (StatusCode::OK, Json(json!({"access_token": format!("token-{n}"), "expires_in": 3600, "token_type": "Bearer"})))
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, issued, task)
+}
+
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test]
+async fn gcs_bucket_with_a_service_account_key() {
+    const EMAIL: &str = "o-neko@test-project.iam.gserviceaccount.com";
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("key.pem");
+    let key_path = key_file.display().to_string();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &key_path,
+    ]);
+    let public = openssl(&["rsa", "-in", &key_path, "-RSAPublicKey_out", "-outform", "DER"]);
+    let (token_uri, issued, token_task) = token_endpoint(public, EMAIL).await;
+
+    // Charts in gs://charts/team, indexed with gs:// URLs as the helm-gcs plugin writes them,
+    // plus one archive whose bytes do not match the index.
+    let gcs = crate::fixtures::GcsEmulator::start("charts");
+    let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
+    for v in ["1.0.0", "1.1.0"] {
+        package_chart(&run, work.path(), v).await;
+    }
+    let charts = work.path().join("charts");
+    run.run(
+        &[
+            "repo".into(),
+            "index".into(),
+            charts.display().to_string(),
+            "--url".into(),
+            "gs://charts/team".into(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    gcs.put(
+        "charts",
+        "team/index.yaml",
+        std::fs::read(charts.join("index.yaml")).unwrap(),
+    )
+    .await;
+    gcs.put(
+        "charts",
+        "team/demo-1.1.0.tgz",
+        std::fs::read(charts.join("demo-1.1.0.tgz")).unwrap(),
+    )
+    .await;
+    gcs.put(
+        "charts",
+        "team/demo-1.0.0.tgz",
+        b"not the chart that was indexed".to_vec(),
+    )
+    .await;
+
+    let endpoint = gcs.url.clone();
+    let server = TestServer::start_with(|c| c.gcs_endpoint = endpoint).await;
+    let reg = LocalRegistry::start(None, None);
+    let (doer, viewer, project, version) = setup(&server, &reg).await;
+    let admin = server.admin().await;
+    let key = json!({"type": "service_account", "client_email": EMAIL,
+        "private_key": std::fs::read_to_string(&key_file).unwrap(), "token_uri": token_uri});
+
+    // A key that is no key is refused with the reason.
+    let (status, body) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Bucket", "kind": "gcs", "url": "gs://charts/team", "username": "",
+            "secret": "{\"client_email\": \"x@y\"}", "ca_pem": "", "plain_http": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "secret");
+
+    let (status, registry) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Bucket", "kind": "gcs", "url": "gs://charts/team", "username": "",
+            "secret": key.to_string(), "ca_pem": "", "plain_http": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{registry}");
+    assert_eq!(registry["secret_set"], true);
+    assert!(!registry.to_string().contains("PRIVATE KEY"));
+
+    let (status, list) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let versions: Vec<&str> = list["charts"][0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.1.0", "1.0.0"]);
+
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": template(&registry, "")}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let t = &preview["templates"][0];
+    assert_eq!(t["chart"], "demo 1.1.0", "{preview}");
+    assert!(
+        t["manifests"].as_str().unwrap().contains("kind: Deployment"),
+        "{preview}"
+    );
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "one token, reused for index and archive"
+    );
+
+    // The archive must match the digest the index records.
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": template(&registry, "1.0.0")}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let err = preview["templates"][0]["manifests_error"].as_str().unwrap();
+    assert!(err.contains("does not match the digest in the index"), "{err}");
+
+    // A key the token endpoint refuses (another key pair) fails with the endpoint's reason.
+    let other = work.path().join("other.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &other.display().to_string(),
+    ]);
+    let mut wrong = key.clone();
+    wrong["private_key"] = json!(std::fs::read_to_string(&other).unwrap());
+    let mut changed = registry.clone();
+    changed["secret"] = json!(wrong.to_string());
+    changed["username"] = json!("");
+    changed["ca_pem"] = json!("");
+    let (status, body) = save_registry(&admin, changed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = doer
+        .call("list_charts", json!({"id": registry["id"], "refresh": true}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("refused the service account") && message.contains("bad signature"),
+        "{message}"
+    );
+    token_task.abort();
+}
