@@ -543,6 +543,22 @@ pub struct ProjectInput {
     pub poll_interval_secs: String,
 }
 
+/// "Import project": an export (the original O-Neko's JSON format or ours), and choices that
+/// override what it says: a new name (empty keeps the export's) and the Docker registry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProjectImport {
+    pub json: String,
+    pub name: String,
+    pub registry: Option<DockerRegistryId>,
+}
+
+/// The imported project and what needs attention (e.g. unknown Helm registries).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub project: Project,
+    pub warnings: Vec<String>,
+}
+
 /// One version of a project: an image tag.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectVersion {

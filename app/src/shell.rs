@@ -7,6 +7,7 @@ use crate::{
     pages::{
         account::AccountPage,
         activity::ActivityPage,
+        admin_helm::HelmRegistriesPage,
         admin_registries::DockerRegistriesPage,
         admin_users::UsersPage,
         login::{LoginPage, LogoutPage},

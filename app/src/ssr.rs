@@ -6,8 +6,9 @@ use crate::{
     model::{
         ActivityPage, ActivityQuery, ChartList, ConfigPreview, ConnectionCheck, CurrentUser, DockerRegistry,
         DockerRegistryId, DockerRegistryInput, HelmRegistry, HelmRegistryId, HelmRegistryInput,
-        HelmRegistryName, NewUser, PollReport, Project, ProjectConfig, ProjectId, ProjectInput, RegistryName,
-        Role, User, UserId, UserUpdate, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
+        HelmRegistryName, ImportReport, NewUser, PollReport, Project, ProjectConfig, ProjectId,
+        ProjectImport, ProjectInput, RegistryName, Role, User, UserId, UserUpdate, VersionDetail, VersionId,
+        VersionInput, VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -103,6 +104,17 @@ pub trait Projects: Send + Sync + 'static {
     ) -> Result<VersionDetail, AppError>;
     /// What would be deployed for the version, rendered.
     async fn preview(&self, id: VersionId) -> Result<ConfigPreview, AppError>;
+    /// Checks a template as it is typed; `Some` is the problem in words.
+    async fn check_template(
+        &self,
+        name: String,
+        content: String,
+        variables: Vec<String>,
+    ) -> Result<Option<String>, AppError>;
+    /// The project as JSON in the original O-Neko's export format.
+    async fn export(&self, id: ProjectId) -> Result<String, AppError>;
+    /// Creates a project from an export.
+    async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError>;
 }
 
 /// The activity log.

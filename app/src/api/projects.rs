@@ -3,8 +3,8 @@
 use crate::{
     error::AppError,
     model::{
-        ConfigPreview, PollReport, Project, ProjectConfig, ProjectId, ProjectInput, VersionDetail, VersionId,
-        VersionInput, VersionPage, VersionQuery,
+        ConfigPreview, ImportReport, PollReport, Project, ProjectConfig, ProjectId, ProjectImport,
+        ProjectInput, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -107,4 +107,33 @@ pub async fn preview_configuration(id: VersionId) -> Result<ConfigPreview, AppEr
     use crate::{model::Role, ssr::*};
     authorize(Role::Viewer).await?;
     projects()?.preview(id).await
+}
+
+/// The project as JSON in the original O-Neko's export format (version 1), plus our additions.
+#[server(endpoint = "export_project", input = Json)]
+pub async fn export_project(id: ProjectId) -> Result<String, AppError> {
+    use crate::{model::Role, ssr::*};
+    authorize(Role::Viewer).await?;
+    projects()?.export(id).await
+}
+
+/// Creates a project from an export; ids are not taken over, names and registries are checked.
+#[server(endpoint = "import_project", input = Json)]
+pub async fn import_project(import: ProjectImport) -> Result<ImportReport, AppError> {
+    use crate::{model::Role, ssr::*};
+    let me = authorize(Role::Doer).await?;
+    projects()?.import(&me, import).await
+}
+
+/// Checks a configuration template while it is edited: syntax, unknown variables (beyond the
+/// built-ins and `variables`) and whether it renders to a YAML mapping. `None`: no problem found.
+#[server(endpoint = "check_template", input = Json)]
+pub async fn check_template(
+    name: String,
+    content: String,
+    variables: Vec<String>,
+) -> Result<Option<String>, AppError> {
+    use crate::{model::Role, ssr::*};
+    authorize(Role::Doer).await?;
+    projects()?.check_template(name, content, variables).await
 }

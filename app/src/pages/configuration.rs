@@ -3,12 +3,18 @@
 //! changes, so typing never loses focus.
 
 use crate::{
-    api::projects::{SaveProjectConfig, get_project_config},
+    api::{
+        helm::{list_charts, list_helm_registry_names},
+        projects::{CheckTemplate, SaveProjectConfig, get_project_config},
+    },
     components::{ActionResult, ErrorBox, action_error},
     error::AppError,
-    model::{ConfigTemplate, ProjectConfig, ProjectId, TemplateVariable},
+    model::{
+        ChartList, ConfigTemplate, HelmRegistryId, HelmRegistryName, ProjectConfig, ProjectId,
+        TemplateVariable,
+    },
 };
-use leptos::prelude::*;
+use leptos::{leptos_dom::helpers::TimeoutHandle, prelude::*};
 
 /// The message of a field error whose name is computed (e.g. `templates[2].content`).
 #[component]
@@ -34,6 +40,23 @@ pub fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The Helm registries a DOER may choose from: one browser-side read per page, shared by every
+/// template editor through context.
+pub fn helm_registry_names(editable: bool) -> LocalResource<Result<Vec<HelmRegistryName>, AppError>> {
+    if let Some(r) = use_context::<LocalResource<Result<Vec<HelmRegistryName>, AppError>>>() {
+        return r;
+    }
+    let r = LocalResource::new(move || async move {
+        if editable {
+            list_helm_registry_names().await
+        } else {
+            Ok(vec![])
+        }
+    });
+    provide_context(r);
+    r
+}
+
 /// One configuration template, edited in `list[i]`. `prefix` names fields in errors and ids.
 #[component]
 pub fn TemplateEditor(
@@ -45,6 +68,9 @@ pub fn TemplateEditor(
     /// A note shown in the heading, e.g. "overrides the project's template".
     #[prop(optional, into)]
     note: Option<Signal<String>>,
+    /// The user variables the template may use (checked as it is typed).
+    #[prop(into)]
+    variables: Signal<Vec<String>>,
 ) -> impl IntoView {
     let get =
         move |f: fn(&ConfigTemplate) -> String| move || list.with(|l| l.get(i).map(f).unwrap_or_default());
@@ -60,6 +86,75 @@ pub fn TemplateEditor(
     };
     let id = move |f: &str| format!("{prefix}-{i}-{f}");
     let field = move |f: &str| format!("{prefix}[{i}].{f}");
+    let names = helm_registry_names(editable);
+    // Checked on the server as it is typed (the same renderer as saving), 400 ms after the last
+    // keystroke.
+    let check = ServerAction::<CheckTemplate>::new();
+    let content = Memo::new(move |_| list.with(|l| l.get(i).map(|t| (t.name.clone(), t.content.clone()))));
+    let timer = StoredValue::new(None::<TimeoutHandle>);
+    Effect::new(move |_| {
+        let Some((name, content)) = content.get() else {
+            return;
+        };
+        let variables = variables.get();
+        if !editable {
+            return;
+        }
+        if let Some(h) = timer.get_value() {
+            h.clear();
+        }
+        let h = set_timeout_with_handle(
+            move || {
+                check.dispatch(CheckTemplate {
+                    name,
+                    content,
+                    variables,
+                });
+            },
+            std::time::Duration::from_millis(400),
+        )
+        .ok();
+        timer.set_value(h);
+    });
+    let check_message = move || match check.value().get() {
+        Some(Ok(Some(problem))) => Some((true, problem)),
+        Some(Ok(None)) => Some((false, "No problems found.".to_string())),
+        _ => None,
+    };
+    let registry = Memo::new(move |_| list.with(|l| l.get(i).and_then(|t| t.helm_registry)));
+    let refresh = RwSignal::new(0u32);
+    // Charts of the chosen registry, read in the browser only (the picker is a convenience;
+    // the chart field accepts any name).
+    let charts = LocalResource::new(move || {
+        let chosen = registry.get();
+        let refresh = refresh.get() > 0;
+        async move {
+            match chosen {
+                Some(r) if editable => list_charts(HelmRegistryId(r), refresh).await,
+                _ => Err(AppError::not_found("Helm registry")),
+            }
+        }
+    });
+    let chart_list = move || charts.get().and_then(Result::ok);
+    let chart_versions = move || -> Vec<(String, String)> {
+        let chosen = list.with(|l| l.get(i).map(|t| t.chart_name.clone()).unwrap_or_default());
+        chart_list()
+            .and_then(|l: ChartList| l.charts.into_iter().find(|c| c.name == chosen))
+            .map(|c| {
+                c.versions
+                    .into_iter()
+                    .map(|v| {
+                        let label = if v.app_version.is_empty() {
+                            String::new()
+                        } else {
+                            format!("app {}", v.app_version)
+                        };
+                        (v.version, label)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let heading = move || {
         let name = list.with(|l| l.get(i).map(|t| t.name.clone()).unwrap_or_default());
         let name = if name.is_empty() {
@@ -82,24 +177,78 @@ pub fn TemplateEditor(
                     <DynFieldMessage error field=field("name") id=id("name-error")/>
                 </div>
                 <div>
+                    <label for=id("registry")>"Helm registry"</label>
+                    <select id=id("registry") prop:value=move || registry.get().map(|r| r.to_string()).unwrap_or_default()
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev).parse().ok();
+                            list.update(|l| if let Some(t) = l.get_mut(i) { t.helm_registry = v });
+                        }>
+                        <option value="">"— choose —"</option>
+                        {move || {
+                            let known = names.get().and_then(Result::ok).unwrap_or_default();
+                            let current = registry.get();
+                            let mut options: Vec<(i64, String)> = known.iter().map(|n| (n.id.0, format!("{} ({})", n.name, n.kind.label()))).collect();
+                            if let Some(c) = current.filter(|c| !known.iter().any(|n| n.id.0 == *c)) {
+                                options.push((c, format!("Helm registry #{c}")));
+                            }
+                            options.into_iter().map(|(v, label)| view! {
+                                <option value=v.to_string() selected=move || registry.get() == Some(v)>{label}</option>
+                            }).collect_view()
+                        }}
+                    </select>
+                    <DynFieldMessage error field=field("helm_registry") id=id("registry-error")/>
+                </div>
+                <div>
                     <label for=id("chart")>"Chart"</label>
-                    <input id=id("chart") type="text" placeholder="e.g. nginx" prop:value=get(|t| t.chart_name.clone())
-                        on:input=set(|t, v| t.chart_name = v)/>
+                    <input id=id("chart") type="text" placeholder="e.g. nginx" list=id("charts") autocomplete="off"
+                        prop:value=get(|t| t.chart_name.clone()) on:input=set(|t, v| t.chart_name = v)/>
+                    <datalist id=id("charts")>
+                        {move || chart_list().map(|l| l.charts.into_iter().map(|c| {
+                            let description = c.versions.first().map(|v| v.description.clone()).unwrap_or_default();
+                            view! { <option value=c.name.clone()>{description}</option> }
+                        }).collect_view())}
+                    </datalist>
                     <DynFieldMessage error field=field("chart_name") id=id("chart-error")/>
                 </div>
                 <div>
                     <label for=id("chart-version")>"Chart version"</label>
-                    <input id=id("chart-version") type="text" placeholder="latest" prop:value=get(|t| t.chart_version.clone())
-                        on:input=set(|t, v| t.chart_version = v)/>
+                    <input id=id("chart-version") type="text" placeholder="latest" list=id("chart-versions") autocomplete="off"
+                        prop:value=get(|t| t.chart_version.clone()) on:input=set(|t, v| t.chart_version = v)/>
+                    <datalist id=id("chart-versions")>
+                        {move || chart_versions().into_iter().map(|(v, label)| view! { <option value=v>{label}</option> }).collect_view()}
+                    </datalist>
                     <DynFieldMessage error field=field("chart_version") id=id("chart-version-error")/>
                 </div>
             </div>
+            <Show when=move || editable && registry.get().is_some()>
+                <p class="hint" aria-live="polite">
+                    {move || match charts.get() {
+                        None => "Reading the registry's charts…".to_string(),
+                        Some(Err(e)) => format!("Charts could not be listed: {e}"),
+                        Some(Ok(l)) => {
+                            let chosen = list.with(|l| l.get(i).map(|t| t.chart_name.clone()).unwrap_or_default());
+                            match l.charts.iter().find(|c| c.name == chosen) {
+                                Some(c) => format!("{}: {} version{}, newest {}.", c.name, c.versions.len(), if c.versions.len() == 1 { "" } else { "s" },
+                                    c.versions.first().map(|v| format!("{} (app {})", v.version, v.app_version)).unwrap_or_default()),
+                                None => format!("{} charts in this registry (as of {}).", l.charts.len(), l.fetched_at.format("%H:%M:%S UTC")),
+                            }
+                        }
+                    }}
+                    " "
+                    <button type="button" class="secondary" aria-label=move || format!("Refresh charts for {}", heading())
+                        on:click=move |_| refresh.update(|n| *n += 1)>"Refresh charts"</button>
+                </p>
+            </Show>
             <label for=id("description")>"Description"</label>
             <input id=id("description") type="text" prop:value=get(|t| t.description.clone())
                 on:input=set(|t, v| t.description = v)/>
             <label for=id("content")>"Values (YAML with {{ VARIABLES }})"</label>
             <textarea id=id("content") rows="10" spellcheck="false" prop:value=get(|t| t.content.clone())
-                on:input=set(|t, v| t.content = v)></textarea>
+                aria-describedby=id("content-check") on:input=set(|t, v| t.content = v)></textarea>
+            <p id=id("content-check") aria-live="polite"
+                class=move || if check_message().is_some_and(|(bad, _)| bad) { "field-error" } else { "hint" }>
+                {move || check_message().map(|(_, m)| m)}
+            </p>
             <DynFieldMessage error field=field("content") id=id("content-error")/>
             <Show when=move || editable>
                 <button type="button" class="secondary"
@@ -137,11 +286,15 @@ fn ConfigForm(
     save: ServerAction<SaveProjectConfig>,
     can_edit: bool,
 ) -> impl IntoView {
+    // Provided here so that all template editors share one read.
+    helm_registry_names(can_edit);
     let urls = RwSignal::new(initial.url_templates.join("\n"));
     let templates = RwSignal::new(initial.templates);
     let variables = RwSignal::new(initial.variables);
     let error = action_error(save);
     let template_count = Memo::new(move |_| templates.with(Vec::len));
+    let variable_names =
+        Signal::derive(move || variables.with(|l| l.iter().map(|v| v.name.trim().to_string()).collect()));
     let variable_count = Memo::new(move |_| variables.with(Vec::len));
     view! {
         <form on:submit=move |ev| {
@@ -165,7 +318,7 @@ fn ConfigForm(
             <h3>"Configuration templates"</h3>
             <p class="hint">"Each template becomes one Helm release: the chart, and the values rendered from this YAML."</p>
             {move || (0..template_count.get()).map(|i| view! {
-                <TemplateEditor list=templates i prefix="templates" error editable=can_edit/>
+                <TemplateEditor list=templates i prefix="templates" error editable=can_edit variables=variable_names/>
             }).collect_view()}
             <Show when=move || can_edit>
                 <button type="button" class="secondary" on:click=move |_| templates.update(|l| l.push(ConfigTemplate::default()))>

@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod activity;
+pub mod admin_helm;
 pub mod admin_registries;
 pub mod admin_users;
 pub mod configuration;
+pub mod export;
 pub mod login;
 pub mod placeholder;
 pub mod projects;

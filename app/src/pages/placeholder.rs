@@ -22,13 +22,6 @@ pub fn DashboardPage() -> impl IntoView {
     what="deployed versions will be listed here once deploying is built."/> }
 }
 
-/// Helm registries (admin).
-#[component]
-pub fn HelmRegistriesPage() -> impl IntoView {
-    view! { <NotBuiltYet title="Helm registries" role=Role::Admin
-    what="Helm registry management is not built yet."/> }
-}
-
 /// Defined namespaces (admin).
 #[component]
 pub fn NamespacesPage() -> impl IntoView {

@@ -3,7 +3,9 @@
 
 use crate::{
     api::{
-        projects::{DeleteProject, PollProject, SaveProject, get_project, list_projects, list_versions},
+        projects::{
+            DeleteProject, ImportProject, PollProject, SaveProject, get_project, list_projects, list_versions,
+        },
         registries::list_docker_registry_names,
     },
     components::{ActionResult, ErrorBox, FieldMessage, Pager, RequireRole, action_error, page_caption},
@@ -11,7 +13,10 @@ use crate::{
         CurrentUser, Lifetime, PollStatus, Project, ProjectId, ProjectInput, RedeployPolicy, Role,
         VersionQuery, VersionSort,
     },
-    pages::configuration::ProjectConfiguration,
+    pages::{
+        configuration::ProjectConfiguration,
+        export::{ExportPanel, ImportForm},
+    },
 };
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -53,9 +58,11 @@ pub fn ProjectsPage() -> impl IntoView {
 #[component]
 fn ProjectList() -> impl IntoView {
     let me = expect_context::<CurrentUser>();
-    let projects = Resource::new(|| (), |_| list_projects());
+    let import = ServerAction::<ImportProject>::new();
+    let projects = Resource::new(move || import.version().get(), |_| list_projects());
     let search = RwSignal::new(String::new());
     let creating = RwSignal::new(false);
+    let importing = RwSignal::new(false);
     let can_edit = me.has(Role::Doer);
     view! {
         <h1>"Projects"</h1>
@@ -65,9 +72,15 @@ fn ProjectList() -> impl IntoView {
             <Show when=move || can_edit && !creating.get()>
                 <button type="button" on:click=move |_| creating.set(true)>"New project"</button>
             </Show>
+            <Show when=move || can_edit && !importing.get()>
+                <button type="button" class="secondary" on:click=move |_| importing.set(true)>"Import project"</button>
+            </Show>
         </div>
         <Show when=move || creating.get()>
             <ProjectForm editing=None on_done=Callback::new(move |_| creating.set(false))/>
+        </Show>
+        <Show when=move || importing.get()>
+            <ImportForm import on_done=Callback::new(move |_| importing.set(false))/>
         </Show>
         <Transition fallback=|| view! { <p>"Loading projects…"</p> }>
             {move || Suspend::new(async move {
@@ -424,6 +437,7 @@ fn ProjectDetail() -> impl IntoView {
         {move || id().map(|pid| view! {
             <Versions project=pid refresh=Signal::derive(move || poll.version().get() + tick.get() as usize)/>
             <ProjectConfiguration project=pid can_edit/>
+            <ExportPanel project=pid/>
         })}
     }
 }

@@ -9,7 +9,7 @@ use crate::{
         ConfigTemplate, CurrentUser, Lifetime, RedeployPolicy, Role, VersionDetail, VersionId, VersionInput,
         VersionOverrides,
     },
-    pages::configuration::{DynFieldMessage, TemplateEditor, lines},
+    pages::configuration::{DynFieldMessage, TemplateEditor, helm_registry_names, lines},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -161,6 +161,7 @@ fn lifetime_parts(l: Option<Lifetime>) -> (&'static str, String) {
 fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl IntoView {
     let vid = detail.version.id;
     let o = detail.overrides.clone();
+    helm_registry_names(true);
     let project_templates = StoredValue::new(detail.project_config.templates.clone());
     let policy = RwSignal::new(detail.version.redeploy_policy.as_str().to_string());
     let (kind, count) = lifetime_parts(o.lifetime);
@@ -188,6 +189,16 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
     );
     let templates = RwSignal::new(o.templates.clone());
     let template_count = Memo::new(move |_| templates.with(Vec::len));
+    let project_var_names: Vec<String> = project_vars.iter().map(|v| v.name.clone()).collect();
+    let variable_names = Signal::derive(move || {
+        let mut names = project_var_names.clone();
+        names.extend(
+            lines(&extras.get())
+                .into_iter()
+                .map(|l| l.split('=').next().unwrap_or_default().trim().to_string()),
+        );
+        names
+    });
     let error = action_error(save);
     let var_values_submit = var_values.clone();
     view! {
@@ -311,7 +322,7 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
                         "only in this version".to_string()
                     }
                 });
-                view! { <TemplateEditor list=templates i prefix="templates" error editable=true note/> }
+                view! { <TemplateEditor list=templates i prefix="templates" error editable=true note variables=variable_names/> }
             }).collect_view()}
             <button type="button" class="secondary" on:click=move |_| templates.update(|o| o.push(ConfigTemplate::default()))>
                 "Add template to this version"
@@ -371,6 +382,16 @@ fn Preview(id: VersionId, #[prop(into)] refresh: Signal<usize>) -> impl IntoView
                             {p.templates.iter().map(|t| view! {
                                 <h3>{format!("{} (release {}, chart {}, from {})", t.name, t.release_name, t.chart, t.origin)}</h3>
                                 <pre class="values" aria-label=format!("Values of {}", t.name)>{t.values.clone()}</pre>
+                                {t.manifests_error.clone().map(|e| view! {
+                                    <p class="error" role="status">{format!("No manifests for {}: {e}", t.name)}</p>
+                                })}
+                                {t.manifests.clone().map(|m| view! {
+                                    <details>
+                                        <summary>{format!("Kubernetes manifests of {} ({} objects, from helm template)", t.name,
+                                            m.lines().filter(|l| l.starts_with("kind:")).count())}</summary>
+                                        <pre class="values" aria-label=format!("Manifests of {}", t.name)>{m}</pre>
+                                    </details>
+                                })}
                             }).collect_view()}
                         </section>
                     }.into_any(),

@@ -2,6 +2,7 @@
 //! "Poll now" here; the polling itself in `poller`, push notifications in `webhook`.
 
 pub mod config;
+pub mod export;
 pub mod poller;
 pub mod webhook;
 
@@ -15,10 +16,10 @@ use crate::{
 use app::{
     error::AppError,
     model::{
-        ConfigPreview, ConfigTemplate, CurrentUser, DockerRegistryId, Lifetime, PollReport, PollStatus,
-        Project, ProjectConfig, ProjectId, ProjectInput, ProjectVersion, RedeployPolicy, RegistryName,
-        Severity, VersionDetail, VersionId, VersionInput, VersionOverrides, VersionPage, VersionQuery,
-        VersionSort,
+        ConfigPreview, ConfigTemplate, CurrentUser, DockerRegistryId, ImportReport, Lifetime, PollReport,
+        PollStatus, Project, ProjectConfig, ProjectId, ProjectImport, ProjectInput, ProjectVersion,
+        RedeployPolicy, RegistryName, Severity, VersionDetail, VersionId, VersionInput, VersionOverrides,
+        VersionPage, VersionQuery, VersionSort,
     },
     ssr::Projects,
 };
@@ -752,6 +753,137 @@ impl Projects for SqlProjects {
             }
         }
         Ok(preview)
+    }
+
+    async fn check_template(
+        &self,
+        name: String,
+        content: String,
+        variables: Vec<String>,
+    ) -> Result<Option<String>, AppError> {
+        if variables.len() > 1000 {
+            return Err(AppError::invalid("variables", "At most 1000 variables."));
+        }
+        let name = if name.trim().is_empty() {
+            "template".to_string()
+        } else {
+            name
+        };
+        Ok(crate::render::lint(&name, &content, &variables)
+            .err()
+            .map(|e| e.to_string()))
+    }
+
+    async fn export(&self, id: ProjectId) -> Result<String, AppError> {
+        let p = self.get(id).await?;
+        let row = project::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading project", e))?
+            .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
+        let config: ProjectConfig = config::parse_stored(row.config.as_deref(), "project configuration");
+        let helm_names = helm_registry::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("reading Helm registries", e))?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        serde_json::to_string_pretty(&export::export(&p, &config, &helm_names, Utc::now()))
+            .map_err(|e| internal("encoding the export", e))
+    }
+
+    async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError> {
+        let e: export::ProjectExport = serde_json::from_str(&input.json).map_err(|err| {
+            AppError::invalid("json", format!("This is not an O-Neko project export: {err}."))
+        })?;
+        if e.export_metadata.version != export::FORMAT_VERSION {
+            return Err(AppError::invalid(
+                "json",
+                format!(
+                    "Export format version {} is not supported; this O-Neko reads version {}.",
+                    e.export_metadata.version,
+                    export::FORMAT_VERSION
+                ),
+            ));
+        }
+        let db_err = |err| internal("importing project", err);
+        let docker = docker_registry::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let ext = e.oneko.as_ref();
+        // The choice in the form wins; else the registry of that name; else the same id (an
+        // export from this installation).
+        let registry = input.registry.map(|r| r.0).or_else(|| {
+            let by_name = ext
+                .and_then(|x| x.docker_registry_name.as_deref())
+                .and_then(|n| docker.iter().find(|d| d.name == n));
+            let by_id = e
+                .docker_registry_uuid
+                .as_deref()
+                .and_then(|u| u.parse::<i64>().ok())
+                .and_then(|id| docker.iter().find(|d| d.id == id));
+            by_name.or(by_id).map(|d| d.id)
+        });
+        let Some(registry) = registry else {
+            let named = ext
+                .and_then(|x| x.docker_registry_name.clone())
+                .or(e.docker_registry_uuid.clone())
+                .unwrap_or_default();
+            return Err(AppError::invalid(
+                "registry",
+                format!("The export's Docker registry ({named}) is not known here; choose one."),
+            ));
+        };
+        let helm = helm_registry::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let (config, warnings) = export::import_config(&e, |name, repo| {
+            helm.iter()
+                .find(|h| Some(h.name.as_str()) == name)
+                .or_else(|| {
+                    helm.iter()
+                        .find(|h| repo.is_some_and(|r| export::repo_name(&h.name) == r))
+                })
+                .map(|h| h.id)
+        });
+        let lifetime = match ext.and_then(|x| x.lifetime.clone()) {
+            Some(l) => l,
+            None => export::lifetime_in(e.default_lifetime_behaviour.as_ref())
+                .map_err(|err| AppError::invalid("json", format!("The export's lifetime: {err}.")))?,
+        };
+        let redeploy_policy = match e.new_versions_deployment_behaviour.as_deref() {
+            Some("manually" | "manual") => RedeployPolicy::Manual,
+            _ => RedeployPolicy::Automatic,
+        };
+        let name = if input.name.trim().is_empty() {
+            e.name.clone()
+        } else {
+            input.name.clone()
+        };
+        // Everything is checked before anything is created.
+        let config = config::validate_project_config(config)?;
+        let project_input = ProjectInput {
+            id: None,
+            name,
+            registry: Some(DockerRegistryId(registry)),
+            image_repository: e.image_name.clone(),
+            redeploy_policy: redeploy_policy.as_str().into(),
+            lifetime,
+            tag_include: ext.map(|x| x.tag_include.clone()).unwrap_or_default(),
+            tag_exclude: ext.map(|x| x.tag_exclude.clone()).unwrap_or_default(),
+            ignore_signature_tags: ext.and_then(|x| x.ignore_signature_tags).unwrap_or(true),
+            poll_interval_secs: ext
+                .and_then(|x| x.poll_interval_secs)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        };
+        validate(&project_input)?;
+        let project = self.save(actor, project_input).await?;
+        self.save_config(actor, project.id, config).await?;
+        Ok(ImportReport { project, warnings })
     }
 }
 

@@ -290,6 +290,25 @@ fn yaml_kind(v: &serde_norway::Value) -> &'static str {
     }
 }
 
+/// Checks a template as it is typed: its syntax, that it uses only built-ins and the given
+/// variables, and that it renders to a YAML mapping when every variable holds a sample value.
+pub fn lint(name: &str, content: &str, variables: &[String]) -> Result<(), RenderError> {
+    let env = environment();
+    let mut ctx: BTreeMap<String, Value> = BUILTINS
+        .iter()
+        .map(|b| b.to_string())
+        .chain(variables.iter().cloned())
+        .map(|n| (n, Value::from("sample")))
+        .collect();
+    ctx.insert(
+        "URLS".into(),
+        Value::from_serialize(vec!["sample.example.com"; 16]),
+    );
+    ctx.insert("fn".into(), Value::from_object(helpers::Helpers));
+    let values = render_one(&env, name, content, &ctx)?;
+    check_values(name, &values)
+}
+
 /// Renders every template of a version.
 pub fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
     let env = environment();

@@ -247,3 +247,26 @@ proptest! {
         prop_assert_eq!(&out.templates[0].values, &format!("v: \"{expected}\"\ntag: \"{tag}\"\n"));
     }
 }
+
+#[test]
+fn lint_names_unknown_variables_and_yaml_errors() {
+    let vars = vec!["BACKEND".to_string()];
+    assert!(
+        lint(
+            "web",
+            "backend: {{ BACKEND }}\nhost: {{ URLS[0] }}\ntag: {{ fn.lowerCase(IMAGE_TAG) }}\n",
+            &vars
+        )
+        .is_ok()
+    );
+    let e = lint("web", "backend: {{ BACKND }}\n", &vars)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BACKND"), "{e}");
+    let e = lint("web", "a: 1\n b: {{ BACKEND }}\n", &vars)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("valid YAML (line 2"), "{e}");
+    let e = lint("web", "a: {{ BACKEND\n", &vars).unwrap_err().to_string();
+    assert!(e.contains("line 1"), "{e}");
+}

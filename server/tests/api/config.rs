@@ -280,3 +280,128 @@ async fn configuration_overrides_select_variables_and_preview() {
         "{log}"
     );
 }
+
+/// Export in the original's format, import it back (as a copy, into another registry choice),
+/// and import an export written by the original O-Neko.
+#[tokio::test]
+async fn export_and_import() {
+    let server = TestServer::start().await;
+    let reg = LocalRegistry::start(None, None);
+    let (doer, viewer, project, _) = setup(&server, &reg).await;
+    let (status, body) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": config()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, exported) = viewer.call("export_project", json!({"id": project["id"]})).await;
+    assert_eq!(status, StatusCode::OK, "{exported}");
+    let text = exported.as_str().unwrap().to_owned();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["name"], "Shop");
+    assert_eq!(doc["imageName"], "team/shop");
+    assert_eq!(doc["newVersionsDeploymentBehaviour"], "automatically");
+    assert_eq!(
+        doc["defaultLifetimeBehaviour"],
+        json!({"type": "DAYS", "value": 2})
+    );
+    assert_eq!(doc["exportMetadata"]["version"], 1);
+    assert_eq!(doc["templateVariables"][0]["useValues"], true);
+    assert_eq!(doc["defaultConfigurationTemplates"][1]["chartName"], "worker");
+
+    // The same name is taken: the import says so and creates nothing.
+    let (status, body) = doer
+        .call(
+            "import_project",
+            json!({"import": {"json": text, "name": "", "registry": null}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "name");
+    // VIEWERs may export but not import.
+    let (status, _) = viewer
+        .call(
+            "import_project",
+            json!({"import": {"json": text, "name": "Copy", "registry": null}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, report) = doer
+        .call(
+            "import_project",
+            json!({"import": {"json": text, "name": "Shop copy", "registry": null}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["warnings"], json!([]));
+    assert_eq!(report["project"]["registry"]["name"], "Local");
+    assert_eq!(report["project"]["lifetime"], json!({"kind": "days", "n": 2}));
+    let (_, copied) = doer
+        .call("get_project_config", json!({"id": report["project"]["id"]}))
+        .await;
+    let (_, original) = doer
+        .call("get_project_config", json!({"id": project["id"]}))
+        .await;
+    assert_eq!(copied, original, "the configuration survives the round trip");
+
+    // An export from the original O-Neko: UUIDs, a repo-prefixed chart name, an unknown registry.
+    let from_original = json!({
+        "name": "Legacy", "imageName": "team/shop", "newVersionsDeploymentBehaviour": "manually",
+        "urlTemplates": [], "dockerRegistryUUID": "0f1e2d3c-uuid", "status": "NotScheduled",
+        "defaultConfigurationTemplates": [{"id": "a-uuid", "name": "web", "description": "",
+            "content": "tag: {{ VERSION_NAME }}\n", "helmRegistryId": "b-uuid", "chartName": "stable/shop",
+            "chartVersion": ""}],
+        "templateVariables": [],
+        "defaultLifetimeBehaviour": {"type": "UNTIL_WEEKEND"},
+        "exportMetadata": {"version": 1, "exportedAt": "2024-01-01T00:00:00Z"}
+    })
+    .to_string();
+    let (status, body) = doer
+        .call(
+            "import_project",
+            json!({"import": {"json": from_original, "name": "", "registry": null}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["fields"][0]["field"], "registry",
+        "the unknown Docker registry must be chosen"
+    );
+    let (status, report) = doer
+        .call(
+            "import_project",
+            json!({"import": {"json": from_original, "name": "", "registry": project["registry"]["id"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["project"]["redeploy_policy"], "manual");
+    assert_eq!(report["project"]["lifetime"], json!({"kind": "until_weekend"}));
+    let warning = report["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("Helm registry 'stable' is not known here"),
+        "{warning}"
+    );
+
+    // Garbage and future versions are refused with the reason.
+    for (json, says) in [
+        ("not json".to_string(), "not an O-Neko project export"),
+        (
+            json!({"name": "X", "imageName": "a", "exportMetadata": {"version": 2}}).to_string(),
+            "version 2 is not supported",
+        ),
+    ] {
+        let (status, body) = doer
+            .call(
+                "import_project",
+                json!({"import": {"json": json, "name": "", "registry": null}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["fields"][0]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+}

@@ -115,6 +115,17 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
             json!({"id": 999999, "values": {}}),
         ),
         ("preview_configuration", Access::Viewer, json!({"id": 999999})),
+        ("export_project", Access::Viewer, json!({"id": 999999})),
+        (
+            "check_template",
+            Access::Doer,
+            json!({"name": "web", "content": "a: 1", "variables": []}),
+        ),
+        (
+            "import_project",
+            Access::Doer,
+            json!({"import": {"json": "{}", "name": "", "registry": null}}),
+        ),
     ]
 }
 
