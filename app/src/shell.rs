@@ -33,6 +33,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
+                // The YAML editor (CodeMirror), bundled from app/js/yaml-editor.js by tools/setup.sh.
+                <script src="/yaml-editor.js" defer></script>
                 <MetaTags/>
             </head>
             <body>

@@ -109,6 +109,8 @@ test("a DOER configures two templates and a select variable; a VIEWER switches i
   await hydrated(page);
   await expect(page.getByRole("button", { name: "Save configuration" })).toHaveCount(0);
   await expect(page.getByRole("group", { name: "web" }).getByLabel("Template name")).toBeDisabled();
+  await expect(page.getByRole("group", { name: "web" }).getByRole("textbox", { name: /^Values/ }))
+    .toHaveAttribute("contenteditable", "false");
   const refused = await page.request.post("/api/save_project_config", {
     data: { id: 1, config: { url_templates: [], templates: [], variables: [] } },
   });

@@ -73,6 +73,11 @@ test("an ADMIN adds an OCI Helm registry; its chart is picked in a template and 
   await expect(t.locator("#templates-0-content-check")).toContainText("IMAGE_TAGG");
   await t.getByLabel(/^Values/).fill("replicaCount: 2\nimage:\n  tag: \"{{ IMAGE_TAG }}\"\n");
   await expect(t.locator("#templates-0-content-check")).toHaveText("No problems found.");
+  // The values are edited in the YAML editor (CodeMirror); the textarea behind it is hidden.
+  const editor = t.getByRole("textbox", { name: /^Values/ });
+  await expect(editor).toHaveClass(/cm-content/);
+  await expect(editor.locator(".cm-line")).toHaveCount(4);
+  await expect(t.locator("textarea#templates-0-content")).toBeHidden();
   await page.getByRole("button", { name: "Save configuration" }).click();
   await expect(page.getByText("Configuration saved.")).toBeVisible();
   await page.screenshot({ path: shot("template-chart-picker"), fullPage: true });

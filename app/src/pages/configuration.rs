@@ -244,7 +244,9 @@ pub fn TemplateEditor(
                 on:input=set(|t, v| t.description = v)/>
             <label for=id("content")>"Values (YAML with {{ VARIABLES }})"</label>
             <textarea id=id("content") rows="10" spellcheck="false" prop:value=get(|t| t.content.clone())
-                aria-describedby=id("content-check") on:input=set(|t, v| t.content = v)></textarea>
+                data-yaml-editor="" aria-describedby=id("content-check") on:input=set(|t, v| t.content = v)></textarea>
+            // Filled by the YAML editor (app/js/yaml-editor.js) once the page has hydrated.
+            <div class="yaml-editor" data-yaml-editor-for=id("content")></div>
             <p id=id("content-check") aria-live="polite"
                 class=move || if check_message().is_some_and(|(bad, _)| bad) { "field-error" } else { "hint" }>
                 {move || check_message().map(|(_, m)| m)}
