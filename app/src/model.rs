@@ -316,6 +316,29 @@ pub struct ChartList {
     pub fetched_at: DateTime<Utc>,
 }
 
+/// A shared namespace an ADMIN defined, as it is in the cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefinedNamespace {
+    pub id: i64,
+    pub name: String,
+    /// `Active`, `Terminating`, `Missing` (deleted by someone else) or why it is unknown.
+    pub phase: String,
+    /// Projects that deploy into it.
+    pub used_by: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The cluster O-Neko deploys to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub connected: bool,
+    /// Where the connection comes from, or why there is none.
+    pub source: String,
+    /// The API server's version, e.g. `v1.35.0`, or why it could not be read.
+    pub version: String,
+}
+
 /// The result of "Test connection": which stage failed and why, in words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionCheck {
@@ -518,6 +541,8 @@ pub struct Project {
     pub ignore_signature_tags: bool,
     /// Seconds between polls; `None` uses the server's default.
     pub poll_interval_secs: Option<u32>,
+    /// The defined namespace all versions deploy into; `None`: one `on-` namespace per version.
+    pub namespace: Option<String>,
     pub poll: PollStatus,
     /// Versions whose tag still exists.
     pub versions: u64,
@@ -541,6 +566,9 @@ pub struct ProjectInput {
     pub ignore_signature_tags: bool,
     /// Seconds; empty uses the server's default.
     pub poll_interval_secs: String,
+    /// A defined namespace all versions deploy into; empty: one `on-` namespace per version.
+    #[serde(default)]
+    pub namespace: String,
 }
 
 /// "Import project": an export (the original O-Neko's JSON format or ours), and choices that

@@ -8,6 +8,7 @@ use crate::{
         account::AccountPage,
         activity::ActivityPage,
         admin_helm::HelmRegistriesPage,
+        admin_namespaces::NamespacesPage,
         admin_registries::DockerRegistriesPage,
         admin_users::UsersPage,
         login::{LoginPage, LogoutPage},

@@ -4,11 +4,11 @@
 use crate::{
     error::AppError,
     model::{
-        ActivityPage, ActivityQuery, ChartList, ConfigPreview, ConnectionCheck, CurrentUser, DockerRegistry,
-        DockerRegistryId, DockerRegistryInput, HelmRegistry, HelmRegistryId, HelmRegistryInput,
-        HelmRegistryName, ImportReport, NewUser, PollReport, Project, ProjectConfig, ProjectId,
-        ProjectImport, ProjectInput, RegistryName, Role, User, UserId, UserUpdate, VersionDetail, VersionId,
-        VersionInput, VersionPage, VersionQuery,
+        ActivityPage, ActivityQuery, ChartList, ClusterInfo, ConfigPreview, ConnectionCheck, CurrentUser,
+        DefinedNamespace, DockerRegistry, DockerRegistryId, DockerRegistryInput, HelmRegistry,
+        HelmRegistryId, HelmRegistryInput, HelmRegistryName, ImportReport, NewUser, PollReport, Project,
+        ProjectConfig, ProjectId, ProjectImport, ProjectInput, RegistryName, Role, User, UserId, UserUpdate,
+        VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -75,6 +75,15 @@ pub trait HelmRegistries: Send + Sync + 'static {
     async fn charts(&self, id: HelmRegistryId, refresh: bool) -> Result<ChartList, AppError>;
 }
 
+/// The cluster and the namespaces an ADMIN defines in it.
+#[async_trait::async_trait]
+pub trait Namespaces: Send + Sync + 'static {
+    async fn cluster(&self) -> ClusterInfo;
+    async fn list(&self) -> Result<Vec<DefinedNamespace>, AppError>;
+    async fn create(&self, actor: &CurrentUser, name: String) -> Result<DefinedNamespace, AppError>;
+    async fn delete(&self, actor: &CurrentUser, id: i64) -> Result<(), AppError>;
+}
+
 /// Projects and their versions.
 #[async_trait::async_trait]
 pub trait Projects: Send + Sync + 'static {
@@ -131,6 +140,7 @@ pub struct ServerCtx {
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,
     pub helm_registries: Arc<dyn HelmRegistries>,
+    pub namespaces: Arc<dyn Namespaces>,
 }
 
 fn ctx() -> Result<ServerCtx, AppError> {
@@ -162,6 +172,11 @@ pub fn projects() -> Result<Arc<dyn Projects>, AppError> {
 /// The Helm registries port.
 pub fn helm_registries() -> Result<Arc<dyn HelmRegistries>, AppError> {
     ctx().map(|c| c.helm_registries)
+}
+
+/// The namespaces port.
+pub fn namespaces() -> Result<Arc<dyn Namespaces>, AppError> {
+    ctx().map(|c| c.namespaces)
 }
 
 /// The request's session.

@@ -31,7 +31,7 @@ test("a DOER configures two templates and a select variable; a VIEWER switches i
   await hydrated(page);
   await page.getByRole("button", { name: "New project" }).click();
   const name = `Conf ${suffix}`;
-  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Name", { exact: true }).fill(name);
   await page.getByLabel("Docker registry").selectOption({ label: registryName });
   await page.getByLabel("Image repository").fill(repo);
   await page.getByRole("button", { name: "Save project" }).click();

@@ -32,7 +32,7 @@ test("a DOER creates a project, its tags become versions, Poll now finds a new o
   await hydrated(page);
   await page.getByRole("button", { name: "New project" }).click();
   const name = `Shop ${suffix}`;
-  await page.getByLabel("Name").fill(name);
+  await page.getByLabel("Name", { exact: true }).fill(name);
   await page.getByLabel("Docker registry").selectOption({ label: registryName });
   await page.getByLabel("Image repository").fill(`registry.example.com/${repo}:main`);
   await page.getByRole("button", { name: "Save project" }).click();

@@ -13,7 +13,7 @@ use app::{
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::{net::IpAddr, sync::Arc};
 
@@ -277,7 +277,7 @@ impl Backend for SqlBackend {
         let email = v.email("email", &update.email);
         v.finish()?;
         let role = role.unwrap_or(Role::Viewer);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let admins = admins_locked(&txn).await.map_err(db_err)?;
         let target = user::Entity::find_by_id(update.id.0)
             .one(&txn)
@@ -324,7 +324,7 @@ impl Backend for SqlBackend {
     }
 
     async fn delete_user(&self, actor: &CurrentUser, id: UserId) -> Result<(), AppError> {
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let admins = admins_locked(&txn).await.map_err(db_err)?;
         let target = user::Entity::find_by_id(id.0)
             .one(&txn)

@@ -73,6 +73,11 @@ pub struct Config {
         default_value = "https://storage.googleapis.com"
     )]
     pub gcs_endpoint: String,
+
+    /// Kubeconfig of the cluster to deploy to [default: in-cluster service account when running
+    /// in a pod, else ~/.kube/config if it exists, else no cluster].
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// How logs are written.
@@ -116,6 +121,7 @@ impl Config {
             helm: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bin/helm"),
             helm_timeout: 60,
             gcs_endpoint: "https://storage.googleapis.com".into(),
+            kubeconfig: None,
         }
     }
 }

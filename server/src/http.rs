@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         backend: state.backend.clone(),
         registries: state.registries.clone(),
         helm_registries: state.helm_registries.clone(),
+        namespaces: state.namespaces.clone(),
         activity: state.activity.clone(),
         projects: state.projects.clone(),
     };

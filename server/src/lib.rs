@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod auth;
 pub mod backend;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod helm;
@@ -112,6 +113,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Duration::from_secs(config.poll_interval),
         config.poll_concurrency as usize,
     ));
+    let cluster = match cluster::Cluster::connect(config.kubeconfig.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the cluster configuration cannot be used");
+            cluster::Cluster::none(format!("the cluster configuration cannot be used: {e}"))
+        }
+    };
+    tracing::info!(cluster = %cluster.source, "cluster");
     let state = AppState {
         backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
         registries: registries.clone(),
@@ -122,6 +131,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             helm: helm_registries.clone(),
         }),
         helm_registries,
+        namespaces: Arc::new(cluster::namespaces::SqlNamespaces {
+            db: db.clone(),
+            cluster,
+        }),
         hooks: Hooks {
             db: db.clone(),
             registries,

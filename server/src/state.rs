@@ -2,7 +2,7 @@
 
 use crate::projects::webhook::Hooks;
 use crate::{config::Config, session_store::DbSessionStore};
-use app::ssr::{ActivityLog, Backend, HelmRegistries, Projects, Registries};
+use app::ssr::{ActivityLog, Backend, HelmRegistries, Namespaces, Projects, Registries};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
@@ -19,6 +19,7 @@ pub struct AppState {
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,
     pub helm_registries: Arc<dyn HelmRegistries>,
+    pub namespaces: Arc<dyn Namespaces>,
     pub hooks: Hooks,
     pub sessions: DbSessionStore,
 }

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod helm;
+pub mod namespaces;
 pub mod projects;
 pub mod registries;
 pub mod users;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod activity;
 pub mod admin_helm;
+pub mod admin_namespaces;
 pub mod admin_registries;
 pub mod admin_users;
 pub mod configuration;

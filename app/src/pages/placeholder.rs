@@ -21,10 +21,3 @@ pub fn DashboardPage() -> impl IntoView {
     view! { <NotBuiltYet title="Dashboard" role=Role::Viewer
     what="deployed versions will be listed here once deploying is built."/> }
 }
-
-/// Defined namespaces (admin).
-#[component]
-pub fn NamespacesPage() -> impl IntoView {
-    view! { <NotBuiltYet title="Namespaces" role=Role::Admin
-    what="namespace management is not built yet."/> }
-}

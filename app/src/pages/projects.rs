@@ -3,6 +3,7 @@
 
 use crate::{
     api::{
+        namespaces::list_namespaces,
         projects::{
             DeleteProject, ImportProject, PollProject, SaveProject, get_project, list_projects, list_versions,
         },
@@ -178,6 +179,8 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
             .map(|s| s.to_string())
             .unwrap_or_default(),
     );
+    let namespace = RwSignal::new(e.and_then(|p| p.namespace.clone()).unwrap_or_default());
+    let namespaces = LocalResource::new(list_namespaces);
     let error = action_error(save);
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -214,6 +217,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                         tag_exclude: exclude.get(),
                         ignore_signature_tags: ignore_signatures.get(),
                         poll_interval_secs: interval.get(),
+                        namespace: namespace.get(),
                     },
                 });
             }>
@@ -268,6 +272,26 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                             <input id="project-lifetime-count" type="number" min="1" bind:value=lifetime_count/>
                         </Show>
                         <FieldMessage error field="lifetime" id="project-lifetime-error"/>
+                    </div>
+                    <div>
+                        <label for="project-namespace">"Target namespace"</label>
+                        <select id="project-namespace" prop:value=move || namespace.get()
+                            on:change:target=move |ev| namespace.set(ev.target().value())>
+                            <option value="">"A new on- namespace per version"</option>
+                            {move || {
+                                let mut names: Vec<String> = namespaces.get().and_then(Result::ok).unwrap_or_default()
+                                    .into_iter().map(|n| n.name).collect();
+                                let current = namespace.get_untracked();
+                                if !current.is_empty() && !names.contains(&current) {
+                                    names.push(current);
+                                }
+                                names.into_iter().map(|n| {
+                                    let v = n.clone();
+                                    view! { <option value=n.clone() selected=move || namespace.get() == v>{format!("Shared: {n}")}</option> }
+                                }).collect_view()
+                            }}
+                        </select>
+                        <FieldMessage error field="namespace" id="project-namespace-error"/>
                     </div>
                     <div>
                         <label for="project-interval">"Poll interval in seconds"</label>
@@ -397,6 +421,7 @@ fn ProjectDetail() -> impl IntoView {
                                 <dt>"When the image changes"</dt><dd>{p.redeploy_policy.label()}</dd>
                                 <dt>"Default lifetime"</dt><dd>{p.lifetime.label()}</dd>
                                 <dt>"Tag filter"</dt><dd>{filter_text(&p)}</dd>
+                                <dt>"Deploys into"</dt><dd>{p.namespace.clone().map_or("a new on- namespace per version".to_string(), |n| format!("the shared namespace {n}"))}</dd>
                                 <dt>"Poll interval"</dt><dd>{p.poll_interval_secs.map_or("server default".to_string(), |s| format!("{s} s"))}</dd>
                                 <dt>"Tag polling"</dt><dd><span class=poll_class(&p.poll)>{poll_text(&p.poll)}</span>
                                     {p.poll.next_poll_at.map(|t| format!(" · next poll at {}", when(&t)))}</dd>

@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use sha2::Digest as _;
 use std::{
@@ -699,7 +699,7 @@ impl HelmRegistries for SqlHelmRegistries {
 
     async fn save(&self, actor: &CurrentUser, input: HelmRegistryInput) -> Result<HelmRegistry, AppError> {
         let db_err = |e| internal("saving Helm registry", e);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let existing = match input.id {
             Some(id) => Some(
                 helm_registry::Entity::find_by_id(id.0)
@@ -830,7 +830,7 @@ impl HelmRegistries for SqlHelmRegistries {
 
     async fn delete(&self, actor: &CurrentUser, id: HelmRegistryId) -> Result<(), AppError> {
         let db_err = |e| internal("deleting Helm registry", e);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let m = helm_registry::Entity::find_by_id(id.0)
             .one(&txn)
             .await

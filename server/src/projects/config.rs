@@ -316,11 +316,16 @@ pub struct VersionFacts {
     /// Registry host and repository, e.g. `registry.example.com/team/app`.
     pub image_repository: String,
     pub image_digest: Option<String>,
+    /// The project's defined namespace; `None`: the version's own `on-` namespace.
+    pub namespace: Option<String>,
 }
 
 /// Renders a version's effective configuration into a preview (an error is part of it).
 pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &VersionOverrides) -> ConfigPreview {
-    let namespace = version_namespace(&facts.project_name, &facts.version_name);
+    let namespace = facts
+        .namespace
+        .clone()
+        .unwrap_or_else(|| version_namespace(&facts.project_name, &facts.version_name));
     let merged = merge_templates(&project.templates, &overrides.templates);
     let req = RenderRequest {
         builtins: Builtins {

@@ -10,7 +10,7 @@ use crate::{
     activity::{self, Entry},
     auth::Validator,
     backend::internal,
-    db::entity::{docker_registry, helm_registry, project, project_version},
+    db::entity::{docker_registry, helm_registry, namespace, project, project_version},
     registry::tags::TagFilter,
 };
 use app::{
@@ -27,7 +27,7 @@ use chrono::Utc;
 use poller::{Poller, Refresh};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::{
     collections::{BTreeMap, HashMap},
@@ -238,6 +238,7 @@ impl SqlProjects {
                     redeploy_policy: p.redeploy_policy.parse().unwrap_or(RedeployPolicy::Manual),
                     lifetime: p.lifetime.parse().unwrap_or(Lifetime::Infinite),
                     poll_interval_secs: p.poll_interval_secs.and_then(|s| u32::try_from(s).ok()),
+                    namespace: p.namespace.clone(),
                     poll: PollStatus {
                         last_poll_at: p.last_poll_at,
                         last_ok_at: p.last_poll_ok_at,
@@ -302,7 +303,7 @@ impl SqlProjects {
         (kind, message): (&str, String),
     ) -> Result<VersionDetail, AppError> {
         let db_err = |e| internal("saving version", e);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let mut am: project_version::ActiveModel = v.into();
         am.overrides = Set(Some(
             serde_json::to_string(overrides).map_err(|e| internal("encoding overrides", e))?,
@@ -357,7 +358,24 @@ impl Projects for SqlProjects {
     async fn save(&self, actor: &CurrentUser, input: ProjectInput) -> Result<Project, AppError> {
         let db_err = |e| internal("saving project", e);
         let valid = validate(&input)?;
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let namespace = match input.namespace.trim() {
+            "" => None,
+            name => {
+                let known = namespace::Entity::find()
+                    .filter(namespace::Column::Name.eq(name))
+                    .one(&self.db)
+                    .await
+                    .map_err(db_err)?;
+                if known.is_none() {
+                    return Err(AppError::invalid(
+                        "namespace",
+                        format!("{name} is not a defined namespace; an ADMIN defines namespaces."),
+                    ));
+                }
+                Some(name.to_owned())
+            }
+        };
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let existing = match input.id {
             Some(id) => Some(
                 project::Entity::find_by_id(id.0)
@@ -402,6 +420,7 @@ impl Projects for SqlProjects {
                     tag_exclude: Set(input.tag_exclude.trim().to_owned()),
                     ignore_signature_tags: Set(input.ignore_signature_tags),
                     poll_interval_secs: Set(valid.poll_interval_secs),
+                    namespace: Set(namespace.clone()),
                     last_poll_at: Set(None),
                     last_poll_ok_at: Set(None),
                     last_poll_error: Set(None),
@@ -436,6 +455,7 @@ impl Projects for SqlProjects {
                 am.tag_exclude = Set(input.tag_exclude.trim().to_owned());
                 am.ignore_signature_tags = Set(input.ignore_signature_tags);
                 am.poll_interval_secs = Set(valid.poll_interval_secs);
+                am.namespace = Set(namespace.clone());
                 if source_changed {
                     // The next poll applies the new image or filter at once.
                     am.next_poll_at = Set(None);
@@ -473,7 +493,7 @@ impl Projects for SqlProjects {
 
     async fn delete(&self, actor: &CurrentUser, id: ProjectId) -> Result<(), AppError> {
         let db_err = |e| internal("deleting project", e);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let p = project::Entity::find_by_id(id.0)
             .one(&txn)
             .await
@@ -581,7 +601,7 @@ impl Projects for SqlProjects {
         let db_err = |e| internal("saving project configuration", e);
         let valid = config::validate_project_config(new)?;
         self.check_helm_registries("templates", &valid.templates).await?;
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let p = project::Entity::find_by_id(id.0)
             .one(&txn)
             .await
@@ -716,6 +736,7 @@ impl Projects for SqlProjects {
             version_name: v.name.clone(),
             image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
             image_digest: v.digest.clone(),
+            namespace: p.namespace.clone(),
         };
         let mut preview = config::preview(&facts, &project_config, &overrides);
         let merged = config::merge_templates(&project_config.templates, &overrides.templates);
@@ -879,6 +900,8 @@ impl Projects for SqlProjects {
                 .and_then(|x| x.poll_interval_secs)
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
+            // Namespaces belong to an installation; an import deploys per version until set.
+            namespace: String::new(),
         };
         validate(&project_input)?;
         let project = self.save(actor, project_input).await?;

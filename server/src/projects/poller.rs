@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
 };
 use std::{
     collections::{HashMap, HashSet},
@@ -324,7 +323,7 @@ impl Poller {
             tags_seen: tags.len() as u64,
             ..Default::default()
         };
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         for (tag, digest, created) in inspected {
             project_version::ActiveModel {
                 project_id: Set(p.id),
@@ -485,7 +484,7 @@ impl Poller {
         let backoff = base
             .saturating_mul(1u32 << (failures - 1).clamp(0, 10))
             .min(MAX_BACKOFF.max(base));
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         // Re-read: the project may have been edited or deleted while the poll ran.
         let Some(current) = project::Entity::find_by_id(p.id).one(&txn).await? else {
             return Ok(());

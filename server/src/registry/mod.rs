@@ -24,8 +24,7 @@ use app::{
 };
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
 
 /// Longest accepted password or token.
@@ -216,7 +215,7 @@ impl Registries for SqlRegistries {
         input: DockerRegistryInput,
     ) -> Result<DockerRegistry, AppError> {
         let db_err = |e| internal("saving registry", e);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let existing = match input.id {
             Some(id) => Some(
                 docker_registry::Entity::find_by_id(id.0)
@@ -372,7 +371,7 @@ impl Registries for SqlRegistries {
 
     async fn delete(&self, actor: &CurrentUser, id: DockerRegistryId) -> Result<(), AppError> {
         let db_err = |e| internal("deleting registry", e);
-        let txn = self.db.begin().await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let m = docker_registry::Entity::find_by_id(id.0)
             .one(&txn)
             .await

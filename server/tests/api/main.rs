@@ -7,6 +7,7 @@ mod fixtures;
 mod harness;
 mod helm;
 mod helm_registries;
+mod namespaces;
 mod projects;
 mod registries;
 mod roles;

@@ -116,6 +116,10 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
         ),
         ("preview_configuration", Access::Viewer, json!({"id": 999999})),
         ("export_project", Access::Viewer, json!({"id": 999999})),
+        ("get_cluster_info", Access::Viewer, json!({})),
+        ("list_namespaces", Access::Doer, json!({})),
+        ("create_namespace", Access::Admin, json!({"name": ""})),
+        ("delete_namespace", Access::Admin, json!({"id": 999999})),
         (
             "check_template",
             Access::Doer,

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod docker_registry;
 pub mod helm_registry;
+pub mod namespace;
 pub mod project;
 pub mod project_version;
 pub mod session;

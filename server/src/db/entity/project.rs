@@ -30,6 +30,8 @@ pub struct Model {
     pub next_poll_at: Option<DateTimeUtc>,
     /// `app::model::ProjectConfig` as JSON; `None` is the empty configuration.
     pub config: Option<String>,
+    /// An admin-defined namespace all versions deploy into; `None`: one `on-` namespace each.
+    pub namespace: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -8,6 +8,7 @@ mod m20261128_000002_registries_activity;
 mod m20261128_000003_projects_versions;
 mod m20261128_000004_configuration;
 mod m20261128_000005_helm_registries;
+mod m20261128_000006_namespaces;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_projects_versions::Migration),
             Box::new(m20261128_000004_configuration::Migration),
             Box::new(m20261128_000005_helm_registries::Migration),
+            Box::new(m20261128_000006_namespaces::Migration),
         ]
     }
 }

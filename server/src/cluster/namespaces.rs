@@ -1,0 +1,297 @@
+//! Defined namespaces (ADMIN): shared `on-` namespaces that projects may deploy into. Creating
+//! one creates the Kubernetes namespace, labelled as O-Neko's; deleting one deletes it, but only
+//! when no project uses it and only if it carries O-Neko's label.
+
+use super::{Cluster, MANAGED_BY, describe, status};
+use crate::{
+    activity::{self, Entry},
+    backend::internal,
+    db::entity::{namespace, project},
+};
+use app::{
+    error::AppError,
+    model::{ClusterInfo, CurrentUser, DefinedNamespace, Severity},
+    ssr::Namespaces,
+};
+use chrono::Utc;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api,
+    api::{DeleteParams, ObjectMeta, PostParams},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
+use std::collections::BTreeMap;
+
+/// Marks namespaces an ADMIN defined (as opposed to the per-version ones).
+pub const DEFINED_LABEL: &str = "o-neko.io/defined";
+
+/// The cluster name for what an ADMIN typed: lower case, runs of other characters become `-`,
+/// and the `on-` prefix added unless it is already there (never `on-on-`).
+pub fn defined_name(input: &str) -> Result<String, String> {
+    let mut s = String::new();
+    for c in input.trim().to_lowercase().chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            s.push(c);
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    let s = s.trim_matches('-');
+    if s.is_empty() {
+        return Err("Enter a name with letters or digits.".into());
+    }
+    let name = if s.starts_with("on-") {
+        s.to_owned()
+    } else {
+        format!("on-{s}")
+    };
+    if name.len() > 63 {
+        return Err(format!(
+            "'{name}' is longer than 63 characters, the limit for namespaces."
+        ));
+    }
+    Ok(name)
+}
+
+/// Defined namespaces over the database and the cluster.
+pub struct SqlNamespaces {
+    pub db: DatabaseConnection,
+    pub cluster: Cluster,
+}
+
+impl SqlNamespaces {
+    fn api(&self) -> Result<Api<Namespace>, AppError> {
+        let client = self.cluster.client().map_err(AppError::conflict)?;
+        Ok(Api::all(client))
+    }
+
+    fn upstream(message: String) -> AppError {
+        AppError::Upstream {
+            service: "Kubernetes".into(),
+            message,
+        }
+    }
+
+    async fn used_by(&self, name: &str) -> Result<Vec<String>, AppError> {
+        Ok(project::Entity::find()
+            .filter(project::Column::Namespace.eq(name))
+            .order_by_asc(project::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("reading projects", e))?
+            .into_iter()
+            .map(|p| p.name)
+            .collect())
+    }
+
+    async fn phase(&self, name: &str) -> String {
+        let Ok(api) = self.api() else {
+            return "Unknown (no cluster)".into();
+        };
+        match api.get_opt(name).await {
+            Ok(Some(ns)) => ns.status.and_then(|s| s.phase).unwrap_or_else(|| "Active".into()),
+            Ok(None) => "Missing (not in the cluster)".into(),
+            Err(e) => format!("Unknown ({})", describe(&e)),
+        }
+    }
+
+    async fn to_model(&self, m: namespace::Model) -> Result<DefinedNamespace, AppError> {
+        Ok(DefinedNamespace {
+            phase: self.phase(&m.name).await,
+            used_by: self.used_by(&m.name).await?,
+            id: m.id,
+            name: m.name,
+            created_by: m.created_by,
+            created_at: m.created_at,
+        })
+    }
+
+    async fn log(
+        &self,
+        actor: &CurrentUser,
+        kind: &str,
+        name: &str,
+        message: String,
+    ) -> Result<(), AppError> {
+        activity::record(
+            &self.db,
+            Entry {
+                actor: &actor.username,
+                kind,
+                subject: name,
+                message,
+                severity: Severity::Info,
+                project: None,
+            },
+        )
+        .await
+        .map_err(|e| internal("recording activity", e))
+    }
+}
+
+#[async_trait::async_trait]
+impl Namespaces for SqlNamespaces {
+    async fn cluster(&self) -> ClusterInfo {
+        match self.cluster.client() {
+            Err(why) => ClusterInfo {
+                connected: false,
+                source: why,
+                version: String::new(),
+            },
+            Ok(client) => ClusterInfo {
+                connected: true,
+                source: self.cluster.source.clone(),
+                version: match client.apiserver_version().await {
+                    Ok(v) => v.git_version,
+                    Err(e) => format!("unknown: {}", describe(&e)),
+                },
+            },
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<DefinedNamespace>, AppError> {
+        let rows = namespace::Entity::find()
+            .order_by_asc(namespace::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("listing namespaces", e))?;
+        let mut out = vec![];
+        for m in rows {
+            out.push(self.to_model(m).await?);
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, actor: &CurrentUser, name: String) -> Result<DefinedNamespace, AppError> {
+        let name = defined_name(&name).map_err(|m| AppError::invalid("name", m))?;
+        let exists = namespace::Entity::find()
+            .filter(namespace::Column::Name.eq(name.clone()))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading namespaces", e))?;
+        if exists.is_some() {
+            return Err(AppError::invalid("name", format!("{name} is already defined.")));
+        }
+        let api = self.api()?;
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(BTreeMap::from([
+                    (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+                    (DEFINED_LABEL.to_string(), "true".to_string()),
+                ])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            // Ours already (e.g. defined before a database restore): adopt it.
+            Err(e) if status(&e) == Some(409) => {
+                let current = api
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| Self::upstream(describe(&e)))?;
+                let ours = current
+                    .as_ref()
+                    .and_then(|n| n.metadata.labels.as_ref())
+                    .is_some_and(|l| l.get(DEFINED_LABEL).is_some_and(|v| v == "true"));
+                if !ours {
+                    return Err(AppError::invalid(
+                        "name",
+                        format!(
+                            "The cluster already has a namespace {name} that O-Neko did not create; choose another name."
+                        ),
+                    ));
+                }
+            }
+            Err(e) => return Err(Self::upstream(describe(&e))),
+        }
+        let m = namespace::ActiveModel {
+            name: Set(name.clone()),
+            created_by: Set(actor.username.clone()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| internal("saving namespace", e))?;
+        self.log(
+            actor,
+            "namespace.created",
+            &name,
+            format!("Namespace {name} defined and created in the cluster"),
+        )
+        .await?;
+        self.to_model(m).await
+    }
+
+    async fn delete(&self, actor: &CurrentUser, id: i64) -> Result<(), AppError> {
+        let m = namespace::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading namespace", e))?
+            .ok_or_else(|| AppError::not_found(format!("Namespace {id}")))?;
+        let users = self.used_by(&m.name).await?;
+        if !users.is_empty() {
+            return Err(AppError::conflict(format!(
+                "Namespace {} is used by these projects: {}. Give them another target first.",
+                m.name,
+                users.join(", ")
+            )));
+        }
+        let api = self.api()?;
+        if let Some(ns) = api
+            .get_opt(&m.name)
+            .await
+            .map_err(|e| Self::upstream(describe(&e)))?
+        {
+            let ours = ns
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1));
+            if ours {
+                match api.delete(&m.name, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(e) if status(&e) == Some(404) => {}
+                    Err(e) => return Err(Self::upstream(describe(&e))),
+                }
+            } else {
+                tracing::warn!(namespace = %m.name, "not labelled as O-Neko's: left in the cluster");
+            }
+        }
+        namespace::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .map_err(|e| internal("deleting namespace", e))?;
+        self.log(
+            actor,
+            "namespace.deleted",
+            &m.name,
+            format!("Namespace {} deleted with everything in it", m.name),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defined_name;
+
+    #[test]
+    fn names_get_one_prefix() {
+        assert_eq!(defined_name("deployments").unwrap(), "on-deployments");
+        assert_eq!(defined_name("on-deployments").unwrap(), "on-deployments");
+        assert_eq!(
+            defined_name("  Team A / Shop_Test ").unwrap(),
+            "on-team-a-shop-test"
+        );
+        assert_eq!(defined_name("ON-Shared").unwrap(), "on-shared");
+        assert!(defined_name("--- ").is_err());
+        assert!(defined_name(&"x".repeat(61)).is_err());
+        assert_eq!(defined_name(&"x".repeat(60)).unwrap().len(), 63);
+    }
+}
