@@ -699,6 +699,9 @@ pub struct VersionOverrides {
     pub templates: Vec<ConfigTemplate>,
     /// Values for the project's variables, and extra variables of this version only.
     pub values: std::collections::BTreeMap<String, String>,
+    /// `None`: as the project; `Some("")`: the version's own `on-` namespace; else a defined
+    /// namespace.
+    pub namespace: Option<String>,
 }
 
 /// A version with everything its page shows and edits.

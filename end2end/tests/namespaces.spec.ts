@@ -43,7 +43,7 @@ test("an ADMIN defines a shared namespace in the (simulated) cluster and deletes
   await expect(row).toContainText(project);
   await row.getByRole("button", { name: `Delete ${name}` }).click();
   await row.getByRole("button", { name: `Confirm delete ${name} and everything in it` }).click();
-  await expect(page.getByRole("alert")).toContainText(`is used by these projects: ${project}`);
+  await expect(page.getByRole("alert")).toContainText(`is used by these projects and versions: ${project}`);
   const p = await created.json();
   const back = await page.request.post("/api/save_project", {
     data: { project: { id: p.id, name: project, registry: p.registry.id, image_repository: p.image_repository,

@@ -4,7 +4,7 @@
 use crate::{backend::internal, db::entity::activity};
 use app::{
     error::AppError,
-    model::{ActivityPage, ActivityQuery, Severity},
+    model::{ActivityPage, ActivityQuery, CurrentUser, Severity},
     ssr::ActivityLog,
 };
 use chrono::Utc;
@@ -43,6 +43,30 @@ pub async fn record<C: ConnectionTrait>(c: &C, e: Entry<'_>) -> Result<(), sea_o
     .insert(c)
     .await
     .map(|_| ())
+}
+
+/// Records what a user did to something that belongs to no project (an Info entry); a failure
+/// is an internal error, so the caller's transaction rolls back with it.
+pub async fn user_action<C: ConnectionTrait>(
+    c: &C,
+    actor: &CurrentUser,
+    kind: &str,
+    subject: &str,
+    message: String,
+) -> Result<(), AppError> {
+    record(
+        c,
+        Entry {
+            actor: &actor.username,
+            kind,
+            subject,
+            message,
+            severity: Severity::Info,
+            project: None,
+        },
+    )
+    .await
+    .map_err(|e| internal("recording activity", e))
 }
 
 /// Reads the log from the database.

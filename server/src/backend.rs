@@ -1,13 +1,13 @@
 //! The server's implementation of `app::ssr::Backend`: users and authentication over SeaORM.
 
 use crate::{
-    activity::{self, Entry},
+    activity,
     auth::{self, Validator, throttle::LoginThrottle},
     db::entity::user,
 };
 use app::{
     error::AppError,
-    model::{CurrentUser, NewUser, Role, Severity, User, UserId, UserUpdate},
+    model::{CurrentUser, NewUser, Role, User, UserId, UserUpdate},
     ssr::{Backend, SessionUser},
 };
 use chrono::Utc;
@@ -36,19 +36,7 @@ async fn log_user<C: ConnectionTrait>(
     subject: &str,
     message: String,
 ) -> Result<(), AppError> {
-    activity::record(
-        c,
-        Entry {
-            actor: &actor.username,
-            kind,
-            subject,
-            message,
-            severity: Severity::Info,
-            project: None,
-        },
-    )
-    .await
-    .map_err(db_err)
+    activity::user_action(c, actor, kind, subject, message).await
 }
 
 /// Users and logins.

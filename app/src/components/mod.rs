@@ -113,3 +113,29 @@ pub fn Pager(
         </nav>
     }
 }
+
+/// A delete button that asks once more: "Delete" turns into "Confirm delete" and "Cancel".
+/// `confirm_label` is the confirm button's accessible name (default: "Confirm delete <name>").
+#[component]
+pub fn ConfirmDelete(
+    name: String,
+    #[prop(optional, into)] confirm_label: Option<String>,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let confirm_label = confirm_label.unwrap_or_else(|| format!("Confirm delete {name}"));
+    let labels = StoredValue::new((format!("Delete {name}"), confirm_label));
+    view! {
+        <Show when=move || !asking.get() fallback=move || view! {
+            <button type="button" class="danger" aria-label=labels.with_value(|l| l.1.clone())
+                on:click=move |_| {
+                    on_confirm.run(());
+                    asking.set(false);
+                }>"Confirm delete"</button>
+            <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
+        }>
+            <button type="button" class="danger" aria-label=labels.with_value(|l| l.0.clone())
+                on:click=move |_| asking.set(true)>"Delete"</button>
+        </Show>
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::{
     api::helm::{DeleteHelmRegistry, ListCharts, SaveHelmRegistry, list_helm_registries},
-    components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
+    components::{ActionResult, ConfirmDelete, ErrorBox, FieldMessage, RequireRole, action_error},
     model::{ChartList, HelmRegistry, HelmRegistryInput, HelmRegistryKind, Role},
 };
 use leptos::prelude::*;
@@ -131,7 +131,6 @@ fn HelmTable(registries: Vec<HelmRegistry>) -> impl IntoView {
                         (_, true) => format!("{} (password set)", r.username.clone().unwrap_or_default()),
                     };
                     let location = if r.plain_http { format!("{} (plain HTTP)", r.url) } else { r.url.clone() };
-                    let confirm = RwSignal::new(false);
                     let edit = StoredValue::new(r.clone());
                     view! {
                         <tr>
@@ -147,20 +146,9 @@ fn HelmTable(registries: Vec<HelmRegistry>) -> impl IntoView {
                                 </button>
                                 <button type="button" aria-label=format!("Edit {name}")
                                     on:click=move |_| actions.editing.set(Some(edit.get_value()))>"Edit"</button>
-                                <Show when=move || !confirm.get() fallback={
-                                    let name = name.clone();
-                                    move || view! {
-                                        <button type="button" class="danger" aria-label=format!("Confirm delete {name}")
-                                            on:click=move |_| {
-                                                actions.delete.dispatch(DeleteHelmRegistry { id });
-                                                confirm.set(false);
-                                            }>"Confirm delete"</button>
-                                        <button type="button" on:click=move |_| confirm.set(false)>"Cancel"</button>
-                                    }
-                                }>
-                                    <button type="button" class="danger" aria-label=format!("Delete {}", edit.with_value(|r| r.name.clone()))
-                                        on:click=move |_| confirm.set(true)>"Delete"</button>
-                                </Show>
+                                <ConfirmDelete name=name.clone() on_confirm=Callback::new(move |_| {
+                                    actions.delete.dispatch(DeleteHelmRegistry { id });
+                                })/>
                             </td>
                         </tr>
                     }

@@ -3,7 +3,7 @@
 
 use crate::{
     api::namespaces::{CreateNamespace, DeleteNamespace, get_cluster_info, list_namespaces},
-    components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
+    components::{ActionResult, ConfirmDelete, ErrorBox, FieldMessage, RequireRole, action_error},
     model::{DefinedNamespace, Role},
 };
 use leptos::prelude::*;
@@ -94,7 +94,6 @@ fn NamespaceTable(list: Vec<DefinedNamespace>, delete: ServerAction<DeleteNamesp
             </thead>
             <tbody>
                 {list.into_iter().map(|n| {
-                    let confirm = RwSignal::new(false);
                     let id = n.id;
                     let name = n.name.clone();
                     let used = if n.used_by.is_empty() { "No project".to_string() } else { n.used_by.join(", ") };
@@ -105,19 +104,9 @@ fn NamespaceTable(list: Vec<DefinedNamespace>, delete: ServerAction<DeleteNamesp
                             <td>{used}</td>
                             <td>{format!("{} by {}", n.created_at.format("%Y-%m-%d %H:%M UTC"), n.created_by)}</td>
                             <td class="actions">
-                                <Show when=move || !confirm.get() fallback={
-                                    let name = name.clone();
-                                    move || view! {
-                                        <button type="button" class="danger" aria-label=format!("Confirm delete {name} and everything in it")
-                                            on:click=move |_| { delete.dispatch(DeleteNamespace { id }); confirm.set(false); }>
-                                            "Confirm delete"
-                                        </button>
-                                        <button type="button" on:click=move |_| confirm.set(false)>"Cancel"</button>
-                                    }
-                                }>
-                                    <button type="button" class="danger" aria-label=format!("Delete {}", n.name)
-                                        on:click=move |_| confirm.set(true)>"Delete"</button>
-                                </Show>
+                                <ConfirmDelete name=name.clone()
+                                    confirm_label=format!("Confirm delete {name} and everything in it")
+                                    on_confirm=Callback::new(move |_| { delete.dispatch(DeleteNamespace { id }); })/>
                             </td>
                         </tr>
                     }

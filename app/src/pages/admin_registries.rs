@@ -3,7 +3,7 @@
 
 use crate::{
     api::registries::{DeleteDockerRegistry, SaveDockerRegistry, TestDockerRegistry, list_docker_registries},
-    components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
+    components::{ActionResult, ConfirmDelete, ErrorBox, FieldMessage, RequireRole, action_error},
     model::{DockerRegistry, DockerRegistryInput, RegistryAuth, Role},
 };
 use leptos::prelude::*;
@@ -114,7 +114,6 @@ fn RegistryTable(registries: Vec<DockerRegistry>) -> impl IntoView {
                         } else {
                             "System CAs".to_string()
                         };
-                        let confirm = RwSignal::new(false);
                         let edit = StoredValue::new(r.clone());
                         view! {
                             <tr>
@@ -134,20 +133,9 @@ fn RegistryTable(registries: Vec<DockerRegistry>) -> impl IntoView {
                                     </button>
                                     <button type="button" aria-label=format!("Edit {name}")
                                         on:click=move |_| actions.editing.set(Some(edit.get_value()))>"Edit"</button>
-                                    <Show when=move || !confirm.get() fallback={
-                                        let name = name.clone();
-                                        move || view! {
-                                            <button type="button" class="danger" aria-label=format!("Confirm delete {name}")
-                                                on:click=move |_| {
-                                                    actions.delete.dispatch(DeleteDockerRegistry { id });
-                                                    confirm.set(false);
-                                                }>"Confirm delete"</button>
-                                            <button type="button" on:click=move |_| confirm.set(false)>"Cancel"</button>
-                                        }
-                                    }>
-                                        <button type="button" class="danger" aria-label=format!("Delete {}", edit.with_value(|r| r.name.clone()))
-                                            on:click=move |_| confirm.set(true)>"Delete"</button>
-                                    </Show>
+                                    <ConfirmDelete name=name.clone() on_confirm=Callback::new(move |_| {
+                                        actions.delete.dispatch(DeleteDockerRegistry { id });
+                                    })/>
                                 </td>
                             </tr>
                         }

@@ -2,8 +2,11 @@
 //! (DOER+), and "Show configuration".
 
 use crate::{
-    api::projects::{PreviewConfiguration, SaveVersion, SetVersionSelectValues, get_version},
-    components::{ActionResult, ErrorBox, RequireRole, action_error},
+    api::{
+        namespaces::list_namespaces,
+        projects::{PreviewConfiguration, SaveVersion, SetVersionSelectValues, get_version},
+    },
+    components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
     error::AppError,
     model::{
         ConfigTemplate, CurrentUser, Lifetime, RedeployPolicy, Role, VersionDetail, VersionId, VersionInput,
@@ -189,6 +192,8 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
     );
     let templates = RwSignal::new(o.templates.clone());
     let template_count = Memo::new(move |_| templates.with(Vec::len));
+    let namespace = RwSignal::new(o.namespace.clone().unwrap_or_else(|| "inherit".into()));
+    let namespaces = LocalResource::new(list_namespaces);
     let project_var_names: Vec<String> = project_vars.iter().map(|v| v.name.clone()).collect();
     let variable_names = Signal::derive(move || {
         let mut names = project_var_names.clone();
@@ -232,6 +237,10 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
                         url_templates: lines(&urls.get()),
                         templates: templates.get(),
                         values,
+                        namespace: match namespace.get().as_str() {
+                            "inherit" => None,
+                            other => Some(other.to_string()),
+                        },
                     },
                 },
             });
@@ -258,6 +267,27 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
                         <label for="version-lifetime-count">{move || format!("Number of {}", lifetime_kind.get())}</label>
                         <input id="version-lifetime-count" type="number" min="1" bind:value=lifetime_count/>
                     </Show>
+                </div>
+                <div>
+                    <label for="version-namespace">"Namespace"</label>
+                    <select id="version-namespace" prop:value=move || namespace.get()
+                        on:change=move |ev| namespace.set(event_target_value(&ev))>
+                        <option value="inherit">"As the project"</option>
+                        <option value="">"Its own on- namespace"</option>
+                        {move || {
+                            let mut names: Vec<String> = namespaces.get().and_then(Result::ok).unwrap_or_default()
+                                .into_iter().map(|n| n.name).collect();
+                            let current = namespace.get_untracked();
+                            if !matches!(current.as_str(), "inherit" | "") && !names.contains(&current) {
+                                names.push(current);
+                            }
+                            names.into_iter().map(|n| {
+                                let v = n.clone();
+                                view! { <option value=n.clone() selected=move || namespace.get() == v>{format!("Shared: {n}")}</option> }
+                            }).collect_view()
+                        }}
+                    </select>
+                    <FieldMessage error field="overrides.namespace" id="version-namespace-error"/>
                 </div>
             </div>
             <h3>"Variable values"</h3>

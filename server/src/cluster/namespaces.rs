@@ -4,13 +4,13 @@
 
 use super::{Cluster, MANAGED_BY, describe, status};
 use crate::{
-    activity::{self, Entry},
+    activity,
     backend::internal,
-    db::entity::{namespace, project},
+    db::entity::{namespace, project, project_version},
 };
 use app::{
     error::AppError,
-    model::{ClusterInfo, CurrentUser, DefinedNamespace, Severity},
+    model::{ClusterInfo, CurrentUser, DefinedNamespace, VersionOverrides},
     ssr::Namespaces,
 };
 use chrono::Utc;
@@ -74,16 +74,37 @@ impl SqlNamespaces {
         }
     }
 
+    /// Projects that target the namespace, and versions whose override does.
     async fn used_by(&self, name: &str) -> Result<Vec<String>, AppError> {
-        Ok(project::Entity::find()
-            .filter(project::Column::Namespace.eq(name))
+        let db_err = |e| internal("reading projects", e);
+        let projects = project::Entity::find()
             .order_by_asc(project::Column::Name)
             .all(&self.db)
             .await
-            .map_err(|e| internal("reading projects", e))?
-            .into_iter()
-            .map(|p| p.name)
-            .collect())
+            .map_err(db_err)?;
+        let mut users: Vec<String> = projects
+            .iter()
+            .filter(|p| p.namespace.as_deref() == Some(name))
+            .map(|p| p.name.clone())
+            .collect();
+        let versions = project_version::Entity::find()
+            .filter(project_version::Column::Overrides.is_not_null())
+            .order_by_asc(project_version::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        for v in versions {
+            let o: VersionOverrides =
+                crate::projects::config::parse_stored(v.overrides.as_deref(), "version overrides");
+            if o.namespace.as_deref() == Some(name) {
+                let project = projects
+                    .iter()
+                    .find(|p| p.id == v.project_id)
+                    .map_or("?", |p| p.name.as_str());
+                users.push(format!("{project}:{}", v.name));
+            }
+        }
+        Ok(users)
     }
 
     async fn phase(&self, name: &str) -> String {
@@ -106,28 +127,6 @@ impl SqlNamespaces {
             created_by: m.created_by,
             created_at: m.created_at,
         })
-    }
-
-    async fn log(
-        &self,
-        actor: &CurrentUser,
-        kind: &str,
-        name: &str,
-        message: String,
-    ) -> Result<(), AppError> {
-        activity::record(
-            &self.db,
-            Entry {
-                actor: &actor.username,
-                kind,
-                subject: name,
-                message,
-                severity: Severity::Info,
-                project: None,
-            },
-        )
-        .await
-        .map_err(|e| internal("recording activity", e))
     }
 }
 
@@ -218,7 +217,8 @@ impl Namespaces for SqlNamespaces {
         .insert(&self.db)
         .await
         .map_err(|e| internal("saving namespace", e))?;
-        self.log(
+        activity::user_action(
+            &self.db,
             actor,
             "namespace.created",
             &name,
@@ -237,7 +237,7 @@ impl Namespaces for SqlNamespaces {
         let users = self.used_by(&m.name).await?;
         if !users.is_empty() {
             return Err(AppError::conflict(format!(
-                "Namespace {} is used by these projects: {}. Give them another target first.",
+                "Namespace {} is used by these projects and versions: {}. Give them another target first.",
                 m.name,
                 users.join(", ")
             )));
@@ -267,7 +267,8 @@ impl Namespaces for SqlNamespaces {
             .exec(&self.db)
             .await
             .map_err(|e| internal("deleting namespace", e))?;
-        self.log(
+        activity::user_action(
+            &self.db,
             actor,
             "namespace.deleted",
             &m.name,

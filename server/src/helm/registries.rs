@@ -8,7 +8,7 @@ use super::{
     index::{self, ChartIndex, Entry},
 };
 use crate::{
-    activity::{self, Entry as LogEntry},
+    activity,
     auth::Validator,
     backend::internal,
     db::entity::{
@@ -26,7 +26,7 @@ use app::{
     error::AppError,
     model::{
         ChartList, CurrentUser, HelmRegistry, HelmRegistryId, HelmRegistryInput, HelmRegistryKind,
-        HelmRegistryName, ProjectConfig, Severity, VersionOverrides,
+        HelmRegistryName, ProjectConfig, VersionOverrides,
     },
     ssr::HelmRegistries,
 };
@@ -649,28 +649,6 @@ impl SqlHelmRegistries {
         .await
         .map_err(|e| e.to_string())
     }
-
-    async fn log<C: ConnectionTrait>(
-        c: &C,
-        actor: &CurrentUser,
-        kind: &str,
-        subject: &str,
-        message: String,
-    ) -> Result<(), AppError> {
-        activity::record(
-            c,
-            LogEntry {
-                actor: &actor.username,
-                kind,
-                subject,
-                message,
-                severity: Severity::Info,
-                project: None,
-            },
-        )
-        .await
-        .map_err(|e| internal("recording activity", e))
-    }
 }
 
 #[async_trait::async_trait]
@@ -823,7 +801,7 @@ impl HelmRegistries for SqlHelmRegistries {
                 (m, "helm_registry.changed", message)
             }
         };
-        Self::log(&txn, actor, kind, &saved.name.clone(), message).await?;
+        activity::user_action(&txn, actor, kind, &saved.name.clone(), message).await?;
         txn.commit().await.map_err(db_err)?;
         Ok(to_model(saved))
     }
@@ -848,7 +826,7 @@ impl HelmRegistries for SqlHelmRegistries {
             .exec(&txn)
             .await
             .map_err(db_err)?;
-        Self::log(
+        activity::user_action(
             &txn,
             actor,
             "helm_registry.deleted",

@@ -672,6 +672,19 @@ impl Projects for SqlProjects {
         let overrides = config::validate_overrides(input.overrides, &project_config)?;
         self.check_helm_registries("overrides.templates", &overrides.templates)
             .await?;
+        if let Some(name) = overrides.namespace.as_deref().filter(|n| !n.is_empty()) {
+            let known = namespace::Entity::find()
+                .filter(namespace::Column::Name.eq(name))
+                .one(&self.db)
+                .await
+                .map_err(|e| internal("reading namespaces", e))?;
+            if known.is_none() {
+                return Err(AppError::invalid(
+                    "overrides.namespace",
+                    format!("{name} is not a defined namespace; an ADMIN defines namespaces."),
+                ));
+            }
+        }
         let message = format!("Settings of {}:{} changed", p.name, v.name);
         self.store_version(
             actor,
@@ -736,7 +749,12 @@ impl Projects for SqlProjects {
             version_name: v.name.clone(),
             image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
             image_digest: v.digest.clone(),
-            namespace: p.namespace.clone(),
+            // The version's choice wins: "" is its own namespace, a name a defined one.
+            namespace: match overrides.namespace.as_deref() {
+                Some("") => None,
+                Some(n) => Some(n.to_owned()),
+                None => p.namespace.clone(),
+            },
         };
         let mut preview = config::preview(&facts, &project_config, &overrides);
         let merged = config::merge_templates(&project_config.templates, &overrides.templates);

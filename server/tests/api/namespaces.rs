@@ -128,6 +128,34 @@ async fn defined_namespaces_in_the_simulated_cluster() {
         .await;
     assert_eq!(preview["namespace"], "on-shop-feature-login-20", "{preview}");
 
+    // A version may choose a defined namespace itself (and then holds on to it).
+    let save_version = |ns: serde_json::Value| {
+        json!({"version": {"id": version["id"], "redeploy_policy": "automatic",
+            "overrides": {"lifetime": null, "url_templates": [], "templates": [], "values": {}, "namespace": ns}}})
+    };
+    let (status, body) = doer.call("save_version", save_version(json!("on-nowhere"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "overrides.namespace");
+    let (status, body) = doer
+        .call("save_version", save_version(json!("on-shared-deployments")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    assert_eq!(preview["namespace"], "on-shared-deployments", "{preview}");
+    let (status, body) = admin.call("delete_namespace", json!({"id": list[0]["id"]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Shop:Feature_Login-2.0"),
+        "{body}"
+    );
+    let (status, _) = doer.call("save_version", save_version(json!(null))).await;
+    assert_eq!(status, StatusCode::OK);
+
     // Deleting removes it from the cluster (after its Terminating phase).
     let id = list[1]["id"].clone();
     let (status, body) = admin.call("delete_namespace", json!({"id": id})).await;
