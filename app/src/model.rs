@@ -547,6 +547,12 @@ pub struct Project {
     /// Versions whose tag still exists.
     pub versions: u64,
     pub deployed_versions: u64,
+    /// The worst state of its versions.
+    #[serde(default)]
+    pub state: DeployState,
+    /// The project is being deleted: its versions are being stopped first.
+    #[serde(default)]
+    pub deleting: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -601,8 +607,12 @@ pub struct ProjectVersion {
     pub first_seen_at: DateTime<Utc>,
     /// When the tag vanished from the registry.
     pub removed_at: Option<DateTime<Utc>>,
+    /// Desired state: the version should run.
     pub deployed: bool,
     pub redeploy_policy: RedeployPolicy,
+    /// Its deployment as the cluster has it.
+    #[serde(default)]
+    pub status: DeployStatus,
 }
 
 /// How a version list is sorted.
@@ -749,5 +759,207 @@ pub struct ConfigPreview {
     /// Fingerprint of the rendered result: a deployed version whose hash differs is outdated.
     pub hash: Option<String>,
     /// The rendering error, in words with template and line.
+    pub error: Option<String>,
+}
+
+/// The state of a version in the cluster, as every page shows it (always with words, never only
+/// a colour). Ordered by severity: the worst version decides a project's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployState {
+    /// Nothing of it runs.
+    #[default]
+    NotDeployed,
+    /// Every workload is available.
+    Running,
+    /// Being applied, or workloads are still rolling out.
+    Deploying,
+    /// Being removed from the cluster.
+    Stopping,
+    /// Applied, but workloads are unhealthy (the reason says why).
+    Degraded,
+    /// The last deploy failed (the reason says why).
+    Failed,
+}
+
+impl DeployState {
+    pub const ALL: [DeployState; 6] = [
+        DeployState::NotDeployed,
+        DeployState::Running,
+        DeployState::Deploying,
+        DeployState::Stopping,
+        DeployState::Degraded,
+        DeployState::Failed,
+    ];
+
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployState::NotDeployed => "not_deployed",
+            DeployState::Running => "running",
+            DeployState::Deploying => "deploying",
+            DeployState::Stopping => "stopping",
+            DeployState::Degraded => "degraded",
+            DeployState::Failed => "failed",
+        }
+    }
+
+    /// A label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeployState::NotDeployed => "Not deployed",
+            DeployState::Running => "Running",
+            DeployState::Deploying => "Deploying",
+            DeployState::Stopping => "Stopping",
+            DeployState::Degraded => "Degraded",
+            DeployState::Failed => "Failed",
+        }
+    }
+
+    /// The worst of two states (a project shows the worst of its versions).
+    pub fn worst(self, other: DeployState) -> DeployState {
+        self.max(other)
+    }
+}
+
+impl FromStr for DeployState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeployState::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown deployment state '{s}'"))
+    }
+}
+
+/// A version's deployment, as lists, the dashboard and the version page show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeployStatus {
+    pub state: DeployState,
+    /// Why: the deploy error, what is degraded, or what is in progress.
+    pub message: String,
+    /// Whether the version should run (the user's last request).
+    pub desired: bool,
+    /// A request waits for the one in progress to finish.
+    pub queued: bool,
+    pub namespace: Option<String>,
+    /// Who asked for the last deploy or stop (a username, `scheduler` or `webhook`).
+    pub requested_by: Option<String>,
+    /// When a user last deployed it (the lifetime counts from here).
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the last apply finished.
+    pub applied_at: Option<DateTime<Utc>>,
+    /// When it will be stopped; `None`: not planned.
+    pub stop_at: Option<DateTime<Utc>>,
+    /// The configuration (templates, variables, charts, image) changed since it was deployed.
+    pub outdated: bool,
+    /// The tag points at a newer image than the one deployed.
+    pub newer_image: bool,
+}
+
+/// A change of a version's status, pushed to every open page (server-sent events).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    pub project: ProjectId,
+    pub version: VersionId,
+    pub status: DeployStatus,
+}
+
+/// A container of a pod.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub image: String,
+    /// The image the container actually runs (`imageID`: repository and digest).
+    pub image_id: String,
+    pub ready: bool,
+    pub restarts: i32,
+    /// `running`, `waiting: ImagePullBackOff`, `terminated: Error (exit 1)`…
+    pub state: String,
+}
+
+/// A pod of a deployed version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodInfo {
+    pub name: String,
+    pub phase: String,
+    pub ready: u32,
+    pub total: u32,
+    pub restarts: i32,
+    /// Why it is not healthy, if it is not.
+    pub problem: Option<String>,
+    pub containers: Vec<ContainerInfo>,
+    pub created_at: Option<DateTime<Utc>>,
+    /// The external log viewer's link for this pod, when one is configured.
+    pub log_link: Option<String>,
+}
+
+/// A Kubernetes event about an object of the deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventInfo {
+    pub at: Option<DateTime<Utc>>,
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    pub reason: String,
+    /// `Pod/web-5d9c-x2x8q`.
+    pub object: String,
+    pub message: String,
+    pub count: i32,
+}
+
+/// What the version page shows of a deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentDetail {
+    pub status: DeployStatus,
+    pub pods: Vec<PodInfo>,
+    /// Newest first.
+    pub events: Vec<EventInfo>,
+    /// Rendered URL templates, then hosts of the deployment's Ingresses.
+    pub urls: Vec<String>,
+    /// `Kind/name` of the objects applied.
+    pub objects: Vec<String>,
+}
+
+/// A select variable on the dashboard, with the version's current value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashboardVariable {
+    pub name: String,
+    pub label: String,
+    pub values: Vec<String>,
+    pub current: String,
+}
+
+/// One row of the dashboard: a deployed (or deploying, stopping, failed) version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashboardRow {
+    pub project: ProjectId,
+    pub project_name: String,
+    pub version: VersionId,
+    pub version_name: String,
+    pub status: DeployStatus,
+    pub image_created_at: Option<DateTime<Utc>>,
+    pub urls: Vec<String>,
+    pub variables: Vec<DashboardVariable>,
+}
+
+/// A version found by the dashboard's search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionHit {
+    pub project: ProjectId,
+    pub project_name: String,
+    pub version: VersionId,
+    pub version_name: String,
+    pub image_created_at: Option<DateTime<Utc>>,
+    pub state: DeployState,
+}
+
+/// The outcome of a deploy or stop of one of several versions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    pub version: VersionId,
+    /// `project:tag`.
+    pub name: String,
+    /// `None`: accepted; else why not.
     pub error: Option<String>,
 }

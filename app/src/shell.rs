@@ -2,6 +2,7 @@
 
 use crate::{
     api::auth::{Logout, get_current_user},
+    components::deploy::LiveStatus,
     error::AppError,
     model::{CurrentUser, Role},
     pages::{
@@ -11,8 +12,8 @@ use crate::{
         admin_namespaces::NamespacesPage,
         admin_registries::DockerRegistriesPage,
         admin_users::UsersPage,
+        dashboard::DashboardPage,
         login::{LoginPage, LogoutPage},
-        placeholder::*,
         projects::{ProjectPage, ProjectsPage},
         version::VersionPage,
     },
@@ -66,6 +67,18 @@ pub fn App() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let user = Resource::new(move || refresh.get(), |_| get_current_user());
     provide_context(Auth { user, refresh });
+    // Status changes pushed by the server, once someone is logged in (effects run in the browser).
+    let live = LiveStatus::new();
+    provide_context(live);
+    let connected = StoredValue::new(false);
+    Effect::new(move |_| {
+        if let Some(Ok(Some(_))) = user.get()
+            && !connected.get_value()
+        {
+            connected.set_value(true);
+            live.connect();
+        }
+    });
 
     // Set only by client code: end-to-end tests wait for it to prove the WASM bundle hydrated.
     // Set from a timer, after the pending microtasks: suspended parts of the page (role-gated

@@ -10,6 +10,7 @@ use crate::{
         ProjectConfig, ProjectId, ProjectImport, ProjectInput, RegistryName, Role, User, UserId, UserUpdate,
         VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
+    model::{BatchOutcome, DashboardRow, DeployStatus, DeploymentDetail, VersionHit},
 };
 use leptos::prelude::*;
 use std::{net::IpAddr, sync::Arc};
@@ -90,7 +91,8 @@ pub trait Projects: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<Project>, AppError>;
     async fn get(&self, id: ProjectId) -> Result<Project, AppError>;
     async fn save(&self, actor: &CurrentUser, input: ProjectInput) -> Result<Project, AppError>;
-    async fn delete(&self, actor: &CurrentUser, id: ProjectId) -> Result<(), AppError>;
+    /// Deletes a project; with deployed versions only when `confirm`, stopping them first.
+    async fn delete(&self, actor: &CurrentUser, id: ProjectId, confirm: bool) -> Result<(), AppError>;
     /// Polls the project's tags now, checking every version's digest.
     async fn poll_now(&self, actor: &CurrentUser, id: ProjectId) -> Result<PollReport, AppError>;
     async fn versions(&self, query: VersionQuery) -> Result<VersionPage, AppError>;
@@ -126,6 +128,52 @@ pub trait Projects: Send + Sync + 'static {
     async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError>;
 }
 
+/// Deploying and stopping versions, and what runs.
+#[async_trait::async_trait]
+pub trait Deployments: Send + Sync + 'static {
+    /// Asks for the version to be deployed (or redeployed); the work runs in the background.
+    async fn deploy(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError>;
+    /// Asks for the version to be stopped; the work runs in the background.
+    async fn stop(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError>;
+    async fn status(&self, id: VersionId) -> Result<DeployStatus, AppError>;
+    /// Status, pods, events and URLs of a version.
+    async fn detail(&self, id: VersionId) -> Result<DeploymentDetail, AppError>;
+    /// Versions that run or are on their way (the dashboard), optionally of one project or
+    /// matching a text.
+    async fn dashboard(
+        &self,
+        project: Option<ProjectId>,
+        search: String,
+    ) -> Result<Vec<DashboardRow>, AppError>;
+    /// Versions of every project whose tag or project name contains `text`.
+    async fn search(&self, text: String) -> Result<Vec<VersionHit>, AppError>;
+    /// The last `tail` lines of a container's log.
+    async fn logs(
+        &self,
+        id: VersionId,
+        pod: String,
+        container: String,
+        tail: u32,
+    ) -> Result<String, AppError>;
+    /// Deploys (`deploy`) or stops several versions; each gets its own outcome.
+    async fn batch(&self, actor: &CurrentUser, ids: Vec<VersionId>, deploy: bool) -> Vec<BatchOutcome> {
+        let mut out = vec![];
+        for id in ids {
+            let result = if deploy {
+                self.deploy(actor, id).await
+            } else {
+                self.stop(actor, id).await
+            };
+            out.push(BatchOutcome {
+                version: id,
+                name: String::new(),
+                error: result.err().map(|e| e.to_string()),
+            });
+        }
+        out
+    }
+}
+
 /// The activity log.
 #[async_trait::async_trait]
 pub trait ActivityLog: Send + Sync + 'static {
@@ -141,6 +189,7 @@ pub struct ServerCtx {
     pub projects: Arc<dyn Projects>,
     pub helm_registries: Arc<dyn HelmRegistries>,
     pub namespaces: Arc<dyn Namespaces>,
+    pub deployments: Arc<dyn Deployments>,
 }
 
 fn ctx() -> Result<ServerCtx, AppError> {
@@ -177,6 +226,11 @@ pub fn helm_registries() -> Result<Arc<dyn HelmRegistries>, AppError> {
 /// The namespaces port.
 pub fn namespaces() -> Result<Arc<dyn Namespaces>, AppError> {
     ctx().map(|c| c.namespaces)
+}
+
+/// The deployments port.
+pub fn deployments() -> Result<Arc<dyn Deployments>, AppError> {
+    ctx().map(|c| c.deployments)
 }
 
 /// The request's session.

@@ -78,6 +78,28 @@ pub struct Config {
     /// in a pod, else ~/.kube/config if it exists, else no cluster].
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+
+    /// Versions one server deploys or stops at the same time.
+    #[arg(long, env = "ONEKO_DEPLOY_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub deploy_concurrency: u64,
+
+    /// Seconds a deploy step may wait (a hook Job, a namespace being deleted).
+    #[arg(long, env = "ONEKO_DEPLOY_TIMEOUT", default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub deploy_timeout: u64,
+
+    /// Seconds a server's claim on a version (while deploying or stopping it) lasts unless renewed;
+    /// another replica takes over an unfinished one after that.
+    #[arg(long, env = "ONEKO_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=600))]
+    pub lease_seconds: u64,
+
+    /// This server's name in leases; replicas sharing a database need different ones [default: the host name].
+    #[arg(long, env = "ONEKO_REPLICA_ID")]
+    pub replica_id: Option<String>,
+
+    /// Link to an external log viewer shown for each pod, with {namespace}, {pod} and {container},
+    /// e.g. https://logs.example.com/?q=namespace:{namespace}+pod:{pod}.
+    #[arg(long, env = "ONEKO_LOG_LINK")]
+    pub log_link: Option<String>,
 }
 
 /// How logs are written.
@@ -94,6 +116,17 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("o-neko.db").display()),
         }
+    }
+
+    /// This replica's name in leases.
+    pub fn replica(&self) -> String {
+        self.replica_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "o-neko".into())
+        })
     }
 
     /// Whether cookies must carry the `Secure` attribute.
@@ -122,6 +155,11 @@ impl Config {
             helm_timeout: 60,
             gcs_endpoint: "https://storage.googleapis.com".into(),
             kubeconfig: None,
+            deploy_concurrency: 4,
+            deploy_timeout: 60,
+            lease_seconds: 30,
+            replica_id: None,
+            log_link: None,
         }
     }
 }

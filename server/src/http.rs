@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         namespaces: state.namespaces.clone(),
         activity: state.activity.clone(),
         projects: state.projects.clone(),
+        deployments: state.deployments.clone(),
     };
     let context = move || provide_context(ctx.clone());
     let options = state.leptos.clone();
@@ -60,7 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state.clone())
-        .merge(crate::projects::webhook::router(state.hooks))
+        .merge(crate::projects::webhook::router(state.hooks.clone()))
+        .merge(crate::live::router(state.clone()))
         .merge(leptos)
         // Layers run bottom-up for requests: the trace span wraps everything.
         .layer(middleware::from_fn(api_guard))

@@ -7,8 +7,11 @@ pub mod backend;
 pub mod cluster;
 pub mod config;
 pub mod db;
+pub mod demo;
+pub mod deploy;
 pub mod helm;
 pub mod http;
+pub mod live;
 pub mod projects;
 pub mod registry;
 pub mod render;
@@ -107,6 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.data_dir.join("cache"),
         config.gcs_endpoint.clone(),
     ));
+    let (shutdown, mut stop) = watch::channel(false);
     let poller = Arc::new(Poller::new(
         db.clone(),
         registries.clone(),
@@ -121,6 +125,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     };
     tracing::info!(cluster = %cluster.source, "cluster");
+    let (live, changed) = cluster::watch::Live::start(cluster.client().ok(), stop.clone());
+    let deployer = Arc::new(deploy::Deployer::new(
+        db.clone(),
+        cluster.clone(),
+        helm_registries.clone(),
+        registries.clone(),
+        live,
+        deploy::DeployConfig {
+            concurrency: config.deploy_concurrency as usize,
+            timeout: Duration::from_secs(config.deploy_timeout),
+            lease: Duration::from_secs(config.lease_seconds),
+            replica: config.replica(),
+            log_link: config.log_link.clone(),
+        },
+    ));
     let state = AppState {
         backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
         registries: registries.clone(),
@@ -129,6 +148,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             db: db.clone(),
             poller: poller.clone(),
             helm: helm_registries.clone(),
+            deployer: deployer.clone(),
         }),
         helm_registries,
         namespaces: Arc::new(cluster::namespaces::SqlNamespaces {
@@ -140,6 +160,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             registries,
             poller: poller.clone(),
         },
+        deployments: deployer.clone(),
+        deployer: deployer.clone(),
         config: Arc::new(config),
         leptos: leptos.clone(),
         db,
@@ -150,7 +172,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}", leptos.site_addr))?;
     let addr = listener.local_addr()?;
-    let (shutdown, mut stop) = watch::channel(false);
 
     // Expired sessions are deleted hourly; loading ignores them anyway.
     let mut stop_cleanup = stop.clone();
@@ -169,6 +190,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
 
     tokio::spawn(poller.run(stop.clone()));
+    tokio::spawn(deployer.run(stop.clone(), changed));
 
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {

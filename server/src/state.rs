@@ -2,7 +2,7 @@
 
 use crate::projects::webhook::Hooks;
 use crate::{config::Config, session_store::DbSessionStore};
-use app::ssr::{ActivityLog, Backend, HelmRegistries, Namespaces, Projects, Registries};
+use app::ssr::{ActivityLog, Backend, Deployments, HelmRegistries, Namespaces, Projects, Registries};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
@@ -20,6 +20,9 @@ pub struct AppState {
     pub projects: Arc<dyn Projects>,
     pub helm_registries: Arc<dyn HelmRegistries>,
     pub namespaces: Arc<dyn Namespaces>,
+    pub deployments: Arc<dyn Deployments>,
+    /// The deployer itself, for the live status and log streams.
+    pub deployer: Arc<crate::deploy::Deployer>,
     pub hooks: Hooks,
     pub sessions: DbSessionStore,
 }

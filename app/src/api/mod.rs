@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod deployments;
 pub mod helm;
 pub mod namespaces;
 pub mod projects;

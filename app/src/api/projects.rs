@@ -34,12 +34,13 @@ pub async fn save_project(project: ProjectInput) -> Result<Project, AppError> {
     projects()?.save(&me, project).await
 }
 
-/// Deletes a project that has no deployed versions.
+/// Deletes a project. One with deployed versions is refused unless `confirm`: then its versions
+/// are stopped first and the project goes once they are (it is marked as being deleted).
 #[server(endpoint = "delete_project", input = Json)]
-pub async fn delete_project(id: ProjectId) -> Result<(), AppError> {
+pub async fn delete_project(id: ProjectId, #[server(default)] confirm: bool) -> Result<(), AppError> {
     use crate::{model::Role, ssr::*};
     let me = authorize(Role::Doer).await?;
-    projects()?.delete(&me, id).await
+    projects()?.delete(&me, id, confirm).await
 }
 
 /// Polls the project's image tags now and checks every version's digest.

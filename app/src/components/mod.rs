@@ -1,5 +1,7 @@
 //! Reusable views.
 
+pub mod deploy;
+
 use crate::{
     error::AppError,
     model::{CurrentUser, Role},

@@ -9,7 +9,11 @@ use crate::{
         },
         registries::list_docker_registry_names,
     },
-    components::{ActionResult, ErrorBox, FieldMessage, Pager, RequireRole, action_error, page_caption},
+    components::{
+        ActionResult, ErrorBox, FieldMessage, Pager, RequireRole, action_error,
+        deploy::{DeployButtons, LiveStatus, StatusBadge},
+        page_caption,
+    },
     model::{
         CurrentUser, Lifetime, PollStatus, Project, ProjectId, ProjectInput, RedeployPolicy, Role,
         VersionQuery, VersionSort,
@@ -413,10 +417,20 @@ fn ProjectDetail() -> impl IntoView {
                         let pid = p.id;
                         let edit_copy = StoredValue::new(p.clone());
                         let confirm = RwSignal::new(false);
+                        let running = p.deployed_versions;
+                        let confirm_text = StoredValue::new(if running > 0 {
+                            format!("Stop {running} deployed version{} and delete", if running == 1 { "" } else { "s" })
+                        } else {
+                            "Confirm delete".to_string()
+                        });
                         view! {
                             <Title text=format!("{} · O-Neko", p.name)/>
                             <h1>{p.name.clone()}</h1>
+                            {p.deleting.then(|| view! {
+                                <p class="notice" role="status">"Being deleted: its deployed versions are being stopped; then the project goes."</p>
+                            })}
                             <dl class="facts">
+                                <dt>"Deployments"</dt><dd>{format!("{} of {} versions deployed; {}", p.deployed_versions, p.versions, p.state.label())}</dd>
                                 <dt>"Image"</dt><dd>{format!("{} / {}", p.registry.name, p.image_repository)}</dd>
                                 <dt>"When the image changes"</dt><dd>{p.redeploy_policy.label()}</dd>
                                 <dt>"Default lifetime"</dt><dd>{p.lifetime.label()}</dd>
@@ -436,9 +450,9 @@ fn ProjectDetail() -> impl IntoView {
                                     <button type="button" class="secondary" on:click=move |_| editing.set(true)>"Edit project"</button>
                                     <Show when=move || !confirm.get() fallback=move || view! {
                                         <button type="button" class="danger" on:click=move |_| {
-                                            delete.dispatch(DeleteProject { id: pid });
+                                            delete.dispatch(DeleteProject { id: pid, confirm: running > 0 });
                                             confirm.set(false);
-                                        }>"Confirm delete"</button>
+                                        }>{confirm_text.get_value()}</button>
                                         <button type="button" on:click=move |_| confirm.set(false)>"Cancel"</button>
                                     }>
                                         <button type="button" class="danger" on:click=move |_| confirm.set(true)>"Delete project"</button>
@@ -487,6 +501,7 @@ fn filter_text(p: &Project) -> String {
 
 #[component]
 fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl IntoView {
+    let live = expect_context::<LiveStatus>();
     let filter = RwSignal::new(String::new());
     let include_removed = RwSignal::new(false);
     let sort = RwSignal::new(VersionSort::Newest);
@@ -543,23 +558,28 @@ fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl In
                                     <th scope="col">"Digest"</th>
                                     <th scope="col">"Image updated"</th>
                                     <th scope="col">"Status"</th>
+                                    <th scope="col">"Actions"</th>
                                 </tr></thead>
                                 <tbody>
                                     {p.items.into_iter().map(|v| {
-                                        let status = match (&v.removed_at, v.deployed) {
-                                            (Some(at), _) => format!("Removed from the registry at {}", when(at)),
-                                            (None, true) => "Deployed".to_string(),
-                                            (None, false) => "Not deployed".to_string(),
-                                        };
                                         let digest = v.digest.clone().unwrap_or_else(|| "unknown".into());
                                         let short = digest.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+                                        let status = live.status(v.id, v.status.clone());
+                                        // On the project's page the tag names the version.
+                                        let name = v.name.clone();
                                         view! {
                                             <tr>
                                                 <th scope="row"><a href=format!("/projects/{}/versions/{}", project.0, v.id.0)>{v.name.clone()}</a></th>
                                                 <td>{v.image_created_at.as_ref().map_or("unknown".to_string(), when)}</td>
                                                 <td><code title=digest>{short}</code></td>
                                                 <td>{v.image_updated_at.as_ref().map_or("–".to_string(), |t| format!("image updated at {}", when(t)))}</td>
-                                                <td>{status}</td>
+                                                <td>{match &v.removed_at {
+                                                    Some(at) => view! { <span>{format!("Removed from the registry at {}", when(at))}</span> }.into_any(),
+                                                    None => view! { <StatusBadge status/> }.into_any(),
+                                                }}</td>
+                                                <td class="actions">{v.removed_at.is_none().then(|| view! {
+                                                    <DeployButtons version=v.id name status/>
+                                                })}</td>
                                             </tr>
                                         }
                                     }).collect_view()}

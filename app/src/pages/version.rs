@@ -12,7 +12,10 @@ use crate::{
         ConfigTemplate, CurrentUser, Lifetime, RedeployPolicy, Role, VersionDetail, VersionId, VersionInput,
         VersionOverrides,
     },
-    pages::configuration::{DynFieldMessage, TemplateEditor, helm_registry_names, lines},
+    pages::{
+        configuration::{DynFieldMessage, TemplateEditor, helm_registry_names, lines},
+        deployment::DeploymentSection,
+    },
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -104,13 +107,13 @@ fn VersionBody(
             <dt>"Digest"</dt><dd><code>{v.digest.clone().unwrap_or_else(|| "unknown".into())}</code></dd>
             <dt>"Image built"</dt><dd>{v.image_created_at.as_ref().map_or("unknown".into(), when)}</dd>
             <dt>"Image updated"</dt><dd>{v.image_updated_at.as_ref().map_or("never since it was found".into(), |t| format!("image updated at {}", when(t)))}</dd>
-            <dt>"Status"</dt><dd>{match (&v.removed_at, v.deployed) {
-                (Some(at), _) => format!("Removed from the registry at {}", when(at)),
-                (None, true) => "Deployed".to_string(),
-                (None, false) => "Not deployed".to_string(),
+            <dt>"In the registry"</dt><dd>{match &v.removed_at {
+                Some(at) => format!("Removed from the registry at {}", when(at)),
+                None => "Yes".to_string(),
             }}</dd>
             <dt>"When the image changes"</dt><dd>{v.redeploy_policy.label()}</dd>
         </dl>
+        <DeploymentSection version=vid name=format!("{}:{}", p.name, v.name) initial=v.status.clone()/>
         <Show when={
             let any = !dashboard_vars.is_empty();
             move || any

@@ -2,7 +2,11 @@
 //! `KUBECONFIG`), the in-cluster service account, or `~/.kube/config`. Tests and the demo point
 //! it at the simulated cluster (`kube-sim`) through a kubeconfig, so the same code runs.
 
+pub mod apply;
+pub mod health;
+pub mod manifests;
 pub mod namespaces;
+pub mod watch;
 
 use kube::{
     Client,

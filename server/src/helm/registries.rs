@@ -632,6 +632,7 @@ impl SqlHelmRegistries {
         release: &str,
         namespace: &str,
         values: &str,
+        kube_version: Option<&str>,
     ) -> Result<String, String> {
         let run = HelmRun::new(self.helm.clone()).map_err(|e| e.to_string())?;
         run.template(
@@ -640,7 +641,7 @@ impl SqlHelmRegistries {
                 chart: chart.path.display().to_string(),
                 namespace: namespace.to_owned(),
                 values_files: vec![],
-                kube_version: None,
+                kube_version: kube_version.map(str::to_owned),
                 include_crds: true,
                 version: None,
             },

@@ -264,26 +264,52 @@ fn trim_dashes(s: &str) -> String {
 }
 
 /// The namespace of a deployed version: `on-<project>-<version>`, a valid DNS label of at most
-/// 63 characters.
+/// 63 characters. A name that had to be cut short ends in a hash of the whole, so two versions
+/// whose names share a long beginning never share a namespace.
 pub fn version_namespace(project: &str, version: &str) -> String {
-    let base: String = trim_dashes(&sanitize(&format!("{project}-{version}")))
-        .chars()
-        .take(60)
-        .collect();
-    let base = trim_dashes(&base);
-    if base.is_empty() {
-        "on-version".into()
+    let full = trim_dashes(&sanitize(&format!("{project}-{version}")));
+    if full.is_empty() {
+        return "on-version".into();
+    }
+    if full.len() <= 60 {
+        return format!("on-{full}");
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(format!("{project}\n{version}")));
+    let head: String = full.chars().take(53).collect();
+    format!("on-{}-{}", trim_dashes(&head), &hash[..6])
+}
+
+/// The image pull secret O-Neko creates for a registry: `o-neko-pull-<registry>`, a valid name.
+pub fn pull_secret_name(registry: &str) -> String {
+    let name: String = trim_dashes(&sanitize(registry)).chars().take(50).collect();
+    let name = trim_dashes(&name);
+    if name.is_empty() {
+        "o-neko-pull".into()
     } else {
-        format!("on-{base}")
+        format!("o-neko-pull-{name}")
     }
 }
 
 /// A template's Helm release name: the template's name, sanitised, at most 53 characters (Helm's
-/// limit). Unique within a deployment because template names are.
-pub fn release_name(template: &str) -> String {
-    let name: String = trim_dashes(&sanitize(template)).chars().take(53).collect();
-    let name = trim_dashes(&name);
-    if name.is_empty() { "release".into() } else { name }
+/// limit); unique within a deployment because template names are. In a shared namespace the
+/// version's name follows, so two versions' releases never collide there (a name cut short ends
+/// in a hash of the whole).
+pub fn release_name(template: &str, shared_by_version: Option<&str>) -> String {
+    let full = match shared_by_version {
+        None => trim_dashes(&sanitize(template)),
+        Some(version) => trim_dashes(&sanitize(&format!("{template}-{version}"))),
+    };
+    if full.is_empty() {
+        return "release".into();
+    }
+    if full.len() <= 53 {
+        return full;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(format!("{template}\n{shared_by_version:?}")));
+    let head: String = full.chars().take(46).collect();
+    format!("{}-{}", trim_dashes(&head), &hash[..6])
 }
 
 /// Merges by name: version templates override project templates of the same name (keeping the
@@ -318,6 +344,8 @@ pub struct VersionFacts {
     pub image_digest: Option<String>,
     /// The project's defined namespace; `None`: the version's own `on-` namespace.
     pub namespace: Option<String>,
+    /// The image pull secret's name; empty when the registry needs no credentials.
+    pub pull_secret: String,
 }
 
 /// Renders a version's effective configuration into a preview (an error is part of it).
@@ -336,6 +364,7 @@ pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &Versio
             image_repository: facts.image_repository.clone(),
             image_digest: facts.image_digest.clone(),
             namespace: namespace.clone(),
+            pull_secret: facts.pull_secret.clone(),
         },
         url_templates: if overrides.url_templates.is_empty() {
             project.url_templates.clone()
@@ -355,11 +384,18 @@ pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &Versio
             .iter()
             .map(|(t, _)| Template {
                 name: t.name.clone(),
-                release_name: release_name(&t.name),
+                release_name: release_name(
+                    &t.name,
+                    facts.namespace.as_ref().map(|_| facts.version_name.as_str()),
+                ),
                 content: t.content.clone(),
             })
             .collect(),
     };
+    let merged_charts: Vec<(Option<i64>, String, String)> = merged
+        .iter()
+        .map(|(t, _)| (t.helm_registry, t.chart_name.clone(), t.chart_version.clone()))
+        .collect();
     match render::render(&req) {
         Ok(r) => ConfigPreview {
             variables: r.variables.into_iter().collect(),
@@ -383,7 +419,7 @@ pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &Versio
                 })
                 .collect(),
             namespace,
-            hash: Some(r.hash),
+            hash: Some(deploy_hash(&r.hash, &merged_charts)),
             error: None,
         },
         Err(e) => ConfigPreview {
@@ -395,6 +431,18 @@ pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &Versio
             error: Some(e.to_string()),
         },
     }
+}
+
+/// What a deployment is compared by: the rendered values and variables, and each template's
+/// chart (registry, name, requested version). A deployed version whose hash differs is outdated.
+fn deploy_hash(rendered: &str, charts: &[(Option<i64>, String, String)]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(rendered.as_bytes());
+    for (registry, chart, version) in charts {
+        h.update(format!("\0chart\0{registry:?}\0{chart}\0{version}").as_bytes());
+    }
+    format!("sha256:{:x}", h.finalize())
 }
 
 /// A variable's label for people.
@@ -422,7 +470,19 @@ mod tests {
         assert_eq!(version_namespace("__a_b-c__d__", "_"), "on-a-b-c--d");
         let long = version_namespace("project", &"v".repeat(100));
         assert!(long.len() <= 63 && !long.ends_with('-'), "{long}");
-        assert_eq!(release_name("Web_App"), "web-app");
+        // Cut short, the names still differ.
+        let other = version_namespace("project", &format!("{}w", "v".repeat(99)));
+        assert!(other.len() <= 63 && other != long, "{other} vs {long}");
+        assert_eq!(
+            version_namespace("shop", &"v".repeat(55)),
+            format!("on-shop-{}", "v".repeat(55))
+        );
+        assert_eq!(pull_secret_name("Docker Hub_EU"), "o-neko-pull-dockerhub-eu");
+        assert_eq!(release_name("Web_App", None), "web-app");
+        assert_eq!(release_name("web", Some("Feature/X_1")), "web-featurex-1");
+        let a = release_name("web", Some(&"a".repeat(60)));
+        let b = release_name("web", Some(&format!("{}b", "a".repeat(59))));
+        assert!(a.len() <= 53 && b.len() <= 53 && a != b, "{a} {b}");
     }
 
     #[test]

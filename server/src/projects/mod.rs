@@ -10,16 +10,16 @@ use crate::{
     activity::{self, Entry},
     auth::Validator,
     backend::internal,
-    db::entity::{docker_registry, helm_registry, namespace, project, project_version},
+    db::entity::{deployment, docker_registry, helm_registry, namespace, project, project_version},
     registry::tags::TagFilter,
 };
 use app::{
     error::AppError,
     model::{
-        ConfigPreview, ConfigTemplate, CurrentUser, DockerRegistryId, ImportReport, Lifetime, PollReport,
-        PollStatus, Project, ProjectConfig, ProjectId, ProjectImport, ProjectInput, ProjectVersion,
-        RedeployPolicy, RegistryName, Severity, VersionDetail, VersionId, VersionInput, VersionOverrides,
-        VersionPage, VersionQuery, VersionSort,
+        ConfigPreview, ConfigTemplate, CurrentUser, DeployState, DeployStatus, DockerRegistryId,
+        ImportReport, Lifetime, PollReport, PollStatus, Project, ProjectConfig, ProjectId, ProjectImport,
+        ProjectInput, ProjectVersion, RedeployPolicy, RegistryName, Severity, VersionDetail, VersionId,
+        VersionInput, VersionOverrides, VersionPage, VersionQuery, VersionSort,
     },
     ssr::Projects,
 };
@@ -50,6 +50,48 @@ fn named_changes<T: PartialEq>(what: &str, old: &[T], new: &[T], name: impl Fn(&
     out
 }
 
+/// What the renderer needs to know about a version besides its configuration: names, ids, the
+/// image, the target namespace (the version's choice wins: "" is its own namespace, a name a
+/// defined one) and the image pull secret.
+pub async fn version_facts(
+    db: &DatabaseConnection,
+    p: &project::Model,
+    v: &project_version::Model,
+    overrides: &VersionOverrides,
+) -> Result<config::VersionFacts, AppError> {
+    let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
+        .one(db)
+        .await
+        .map_err(|e| internal("reading registry", e))?;
+    let host = registry
+        .as_ref()
+        .map(|r| {
+            r.url
+                .split_once("://")
+                .map_or(r.url.clone(), |(_, h)| h.to_owned())
+        })
+        .unwrap_or_default();
+    let pull_secret = registry
+        .as_ref()
+        .filter(|r| r.secret.is_some() && r.auth != "anonymous")
+        .map(|r| config::pull_secret_name(&r.name))
+        .unwrap_or_default();
+    Ok(config::VersionFacts {
+        project_id: p.id,
+        project_name: p.name.clone(),
+        version_id: v.id,
+        version_name: v.name.clone(),
+        image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
+        image_digest: v.digest.clone(),
+        namespace: match overrides.namespace.as_deref() {
+            Some("") => None,
+            Some(n) => Some(n.to_owned()),
+            None => p.namespace.clone(),
+        },
+        pull_secret,
+    })
+}
+
 /// Versions per page.
 pub const VERSION_PAGE_SIZE: u64 = 50;
 
@@ -59,6 +101,8 @@ pub struct SqlProjects {
     pub poller: Arc<Poller>,
     /// Pulls and renders charts for "Show configuration".
     pub helm: Arc<crate::helm::registries::SqlHelmRegistries>,
+    /// Stops a deleted project's versions.
+    pub deployer: Arc<crate::deploy::Deployer>,
 }
 
 /// A validated form.
@@ -148,8 +192,13 @@ fn validate(input: &ProjectInput) -> Result<Valid, AppError> {
     })
 }
 
-fn version_model(v: project_version::Model, project_policy: RedeployPolicy) -> ProjectVersion {
+fn version_model(
+    v: project_version::Model,
+    project_policy: RedeployPolicy,
+    status: DeployStatus,
+) -> ProjectVersion {
     ProjectVersion {
+        status,
         id: VersionId(v.id),
         project: ProjectId(v.project_id),
         redeploy_policy: v
@@ -214,6 +263,21 @@ impl SqlProjects {
             .all(&self.db)
             .await
             .map_err(db_err)?;
+        // The worst state of each project's versions.
+        let mut states: HashMap<i64, DeployState> = HashMap::new();
+        for (project, state) in deployment::Entity::find()
+            .select_only()
+            .column(deployment::Column::ProjectId)
+            .column(deployment::Column::State)
+            .into_tuple::<(i64, String)>()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+        {
+            let state = state.parse().unwrap_or_default();
+            let e = states.entry(project).or_default();
+            *e = e.worst(state);
+        }
         let mut versions: HashMap<i64, (u64, u64)> = HashMap::new();
         for (project, deployed, n) in counts {
             let e = versions.entry(project).or_default();
@@ -253,6 +317,8 @@ impl SqlProjects {
                     ignore_signature_tags: p.ignore_signature_tags,
                     versions,
                     deployed_versions,
+                    state: states.get(&p.id).copied().unwrap_or_default(),
+                    deleting: p.deleting_at.is_some(),
                     created_at: p.created_at,
                     updated_at: p.updated_at,
                 }
@@ -283,10 +349,16 @@ impl SqlProjects {
             config::parse_stored(p.config.as_deref(), "project configuration");
         let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
         let policy = p.redeploy_policy.parse().unwrap_or(RedeployPolicy::Manual);
+        let row = deployment::Entity::find()
+            .filter(deployment::Column::VersionId.eq(v.id))
+            .one(&self.db)
+            .await
+            .map_err(|e| internal("reading deployment", e))?;
+        let status = self.deployer.full_status(&p, &v, row.as_ref()).await?;
         let project = self.to_models(vec![p]).await?.remove(0);
         Ok(VersionDetail {
             project,
-            version: version_model(v, policy),
+            version: version_model(v, policy, status),
             project_config,
             overrides,
         })
@@ -491,7 +563,7 @@ impl Projects for SqlProjects {
         self.get(ProjectId(saved.id)).await
     }
 
-    async fn delete(&self, actor: &CurrentUser, id: ProjectId) -> Result<(), AppError> {
+    async fn delete(&self, actor: &CurrentUser, id: ProjectId, confirm: bool) -> Result<(), AppError> {
         let db_err = |e| internal("deleting project", e);
         let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let p = project::Entity::find_by_id(id.0)
@@ -499,23 +571,69 @@ impl Projects for SqlProjects {
             .await
             .map_err(db_err)?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
-        let deployed: Vec<String> = project_version::Entity::find()
+        let deployed: Vec<project_version::Model> = project_version::Entity::find()
             .filter(project_version::Column::ProjectId.eq(p.id))
             .filter(project_version::Column::Deployed.eq(true))
             .all(&txn)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|v| v.name)
-            .collect();
-        if !deployed.is_empty() {
-            return Err(AppError::Conflict {
-                message: format!(
-                    "{} has deployed versions ({}); stop them before deleting the project.",
-                    p.name,
-                    deployed.join(", ")
-                ),
-            });
+            .map_err(db_err)?;
+        // Anything still in the cluster (a stop in progress, a failed one) counts as running.
+        let in_cluster = deployment::Entity::find()
+            .filter(deployment::Column::ProjectId.eq(p.id))
+            .filter(deployment::Column::State.ne(DeployState::NotDeployed.as_str()))
+            .count(&txn)
+            .await
+            .map_err(db_err)?;
+        if !deployed.is_empty() || in_cluster > 0 {
+            let names: Vec<String> = deployed.iter().map(|v| v.name.clone()).collect();
+            if !confirm {
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "{} has deployed versions ({}); confirm to stop them and then delete the project.",
+                        p.name,
+                        if names.is_empty() {
+                            "being stopped".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                });
+            }
+            // Marked now, deleted by the deployer once every version is stopped.
+            let mut am: project::ActiveModel = p.clone().into();
+            am.deleting_at = Set(Some(Utc::now()));
+            am.update(&txn).await.map_err(db_err)?;
+            activity::record(
+                &txn,
+                Entry {
+                    actor: &actor.username,
+                    kind: "project.deleting",
+                    subject: &p.name,
+                    message: format!(
+                        "Project {} is deleted once its deployed versions are stopped: {}",
+                        p.name,
+                        names.join(", ")
+                    ),
+                    severity: Severity::Info,
+                    project: Some(p.id),
+                },
+            )
+            .await
+            .map_err(db_err)?;
+            txn.commit().await.map_err(db_err)?;
+            for v in deployed {
+                self.deployer
+                    .request(
+                        &actor.username,
+                        true,
+                        VersionId(v.id),
+                        false,
+                        "the project is being deleted",
+                    )
+                    .await?;
+            }
+            self.deployer.wake();
+            return Ok(());
         }
         project::Entity::delete_by_id(p.id)
             .exec(&txn)
@@ -579,8 +697,21 @@ impl Projects for SqlProjects {
             .fetch_page(query.page)
             .await
             .map_err(|e| internal("reading versions", e))?;
+        let rows: HashMap<i64, deployment::Model> = deployment::Entity::find()
+            .filter(deployment::Column::VersionId.is_in(items.iter().map(|v| v.id).collect::<Vec<_>>()))
+            .all(&self.db)
+            .await
+            .map_err(|e| internal("reading deployments", e))?
+            .into_iter()
+            .map(|d| (d.version_id, d))
+            .collect();
+        let mut out = vec![];
+        for v in items {
+            let status = self.deployer.full_status(&p, &v, rows.get(&v.id)).await?;
+            out.push(version_model(v, policy, status));
+        }
         Ok(VersionPage {
-            items: items.into_iter().map(|v| version_model(v, policy)).collect(),
+            items: out,
             total,
             page: query.page,
             page_size: VERSION_PAGE_SIZE,
@@ -728,34 +859,10 @@ impl Projects for SqlProjects {
 
     async fn preview(&self, id: VersionId) -> Result<ConfigPreview, AppError> {
         let (p, v) = self.find_version(id).await?;
-        let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
-            .one(&self.db)
-            .await
-            .map_err(|e| internal("reading registry", e))?;
-        let host = registry
-            .map(|r| {
-                r.url
-                    .split_once("://")
-                    .map_or(r.url.clone(), |(_, h)| h.to_owned())
-            })
-            .unwrap_or_default();
         let project_config: ProjectConfig =
             config::parse_stored(p.config.as_deref(), "project configuration");
         let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
-        let facts = config::VersionFacts {
-            project_id: p.id,
-            project_name: p.name.clone(),
-            version_id: v.id,
-            version_name: v.name.clone(),
-            image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
-            image_digest: v.digest.clone(),
-            // The version's choice wins: "" is its own namespace, a name a defined one.
-            namespace: match overrides.namespace.as_deref() {
-                Some("") => None,
-                Some(n) => Some(n.to_owned()),
-                None => p.namespace.clone(),
-            },
-        };
+        let facts = version_facts(&self.db, &p, &v, &overrides).await?;
         let mut preview = config::preview(&facts, &project_config, &overrides);
         let merged = config::merge_templates(&project_config.templates, &overrides.templates);
         for rendered in &mut preview.templates {
@@ -781,6 +888,7 @@ impl Projects for SqlProjects {
                             &rendered.release_name,
                             &preview.namespace,
                             &rendered.values,
+                            None,
                         )
                         .await
                 }

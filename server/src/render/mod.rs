@@ -27,6 +27,7 @@ pub const BUILTINS: &[&str] = &[
     "IMAGE_DIGEST",
     "NAMESPACE",
     "RELEASE_NAME",
+    "IMAGE_PULL_SECRET",
 ];
 /// Largest accepted template source.
 pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
@@ -76,6 +77,8 @@ pub struct Builtins {
     /// The manifest digest of the tag, when known.
     pub image_digest: Option<String>,
     pub namespace: String,
+    /// The name of the image pull secret O-Neko creates; empty for anonymous registries.
+    pub pull_secret: String,
 }
 
 /// A user variable's default, as the project defines it.
@@ -329,6 +332,7 @@ pub fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
         ("IMAGE_TAG".into(), b.version_name.clone()),
         ("IMAGE_DIGEST".into(), b.image_digest.clone().unwrap_or_default()),
         ("NAMESPACE".into(), b.namespace.clone()),
+        ("IMAGE_PULL_SECRET".into(), b.pull_secret.clone()),
     ]);
     let to_ctx = |vars: &BTreeMap<String, String>| -> BTreeMap<String, Value> {
         let mut ctx: BTreeMap<String, Value> = vars

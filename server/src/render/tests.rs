@@ -11,6 +11,7 @@ fn request(templates: &[(&str, &str)]) -> RenderRequest {
             image_repository: "registry.example:5000/team/shop".into(),
             image_digest: Some("sha256:abc".into()),
             namespace: "on-shop-featurelogin20".into(),
+            pull_secret: "o-neko-pull-hub".into(),
         },
         url_templates: vec!["shop-{{ SAFE_VERSION_NAME }}.example.com".into()],
         variables: vec![

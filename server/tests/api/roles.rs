@@ -120,6 +120,25 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
         ("list_namespaces", Access::Doer, json!({})),
         ("create_namespace", Access::Admin, json!({"name": ""})),
         ("delete_namespace", Access::Admin, json!({"id": 999999})),
+        ("deploy_version", Access::Viewer, json!({"id": 999999})),
+        ("stop_version", Access::Viewer, json!({"id": 999999})),
+        (
+            "deploy_or_stop_versions",
+            Access::Viewer,
+            json!({"ids": [999999], "deploy": false}),
+        ),
+        ("get_deployment", Access::Viewer, json!({"id": 999999})),
+        (
+            "list_deployments",
+            Access::Viewer,
+            json!({"project": null, "search": ""}),
+        ),
+        ("search_versions", Access::Viewer, json!({"text": "x"})),
+        (
+            "pod_logs",
+            Access::Viewer,
+            json!({"id": 999999, "pod": "p", "container": "c", "tail": 10}),
+        ),
         (
             "check_template",
             Access::Doer,

@@ -32,6 +32,8 @@ pub struct Model {
     pub config: Option<String>,
     /// An admin-defined namespace all versions deploy into; `None`: one `on-` namespace each.
     pub namespace: Option<String>,
+    /// Set when a user deleted the project while versions ran: it goes once they are stopped.
+    pub deleting_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -9,6 +9,7 @@ mod m20261128_000003_projects_versions;
 mod m20261128_000004_configuration;
 mod m20261128_000005_helm_registries;
 mod m20261128_000006_namespaces;
+mod m20261202_000007_deployments;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_configuration::Migration),
             Box::new(m20261128_000005_helm_registries::Migration),
             Box::new(m20261128_000006_namespaces::Migration),
+            Box::new(m20261202_000007_deployments::Migration),
         ]
     }
 }

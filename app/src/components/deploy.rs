@@ -1,0 +1,217 @@
+//! Deployment status and buttons, shared by the dashboard, the version list and the version page,
+//! and the live status every open page receives from the server (`/live/events`).
+
+use crate::{
+    api::deployments::{DeployVersion, StopVersion},
+    components::action_error,
+    model::{DeployState, DeployStatus, LiveEvent, VersionId},
+};
+use leptos::prelude::*;
+use std::collections::HashMap;
+
+/// The newest status of each version, as the server pushed it since the page loaded.
+#[derive(Clone, Copy)]
+pub struct LiveStatus {
+    pub statuses: RwSignal<HashMap<VersionId, DeployStatus>>,
+    /// The last event, for pages that refetch when something appears or goes.
+    pub last: RwSignal<Option<LiveEvent>>,
+    /// Whether the event stream is open.
+    pub connected: RwSignal<bool>,
+}
+
+impl LiveStatus {
+    pub fn new() -> Self {
+        LiveStatus {
+            statuses: RwSignal::new(HashMap::new()),
+            last: RwSignal::new(None),
+            connected: RwSignal::new(false),
+        }
+    }
+
+    /// A version's status: the pushed one if newer than `initial` (what the page loaded).
+    /// "Outdated" is computed on load only, so it holds until the version is applied again.
+    pub fn status(self, version: VersionId, initial: DeployStatus) -> Signal<DeployStatus> {
+        Signal::derive(move || match self.statuses.with(|m| m.get(&version).cloned()) {
+            Some(mut s) => {
+                s.outdated = initial.outdated && s.applied_at == initial.applied_at;
+                s
+            }
+            None => initial.clone(),
+        })
+    }
+
+    /// Opens the event stream (in the browser, once logged in).
+    pub fn connect(self) {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::{JsCast, closure::Closure};
+            let Ok(es) = web_sys::EventSource::new("/live/events") else {
+                return;
+            };
+            let on_status =
+                Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                    if let Some(text) = e.data().as_string()
+                        && let Ok(ev) = serde_json::from_str::<LiveEvent>(&text)
+                    {
+                        self.statuses.update(|m| {
+                            m.insert(ev.version, ev.status.clone());
+                        });
+                        self.last.set(Some(ev));
+                    }
+                });
+            let _ = es.add_event_listener_with_callback("status", on_status.as_ref().unchecked_ref());
+            on_status.forget();
+            let on_open = Closure::<dyn FnMut()>::new(move || self.connected.set(true));
+            es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+            on_open.forget();
+            // The browser reconnects by itself; until then the page says it is not live.
+            let on_error = Closure::<dyn FnMut()>::new(move || self.connected.set(false));
+            es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+            on_error.forget();
+            // The stream lives as long as the page.
+            std::mem::forget(es);
+        }
+    }
+}
+
+impl Default for LiveStatus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The status in words: the state, its reason, and what needs attention.
+pub fn status_text(s: &DeployStatus) -> String {
+    let mut text = s.state.label().to_string();
+    if !s.message.is_empty() && s.state != DeployState::Running {
+        text.push_str(": ");
+        text.push_str(&s.message);
+    }
+    let mut notes = vec![];
+    if s.queued {
+        notes.push("a request is queued");
+    }
+    if s.outdated {
+        notes.push("configuration changed since it was deployed");
+    }
+    if s.newer_image {
+        notes.push("a newer image is available");
+    }
+    if !notes.is_empty() {
+        text.push_str(&format!(" ({})", notes.join("; ")));
+    }
+    text
+}
+
+/// A version's status as text (colour only reinforces it), updated live.
+#[component]
+pub fn StatusBadge(#[prop(into)] status: Signal<DeployStatus>) -> impl IntoView {
+    view! {
+        <span class=move || format!("state {}", status.get().state.as_str().replace('_', "-"))>
+            {move || status_text(&status.get())}
+        </span>
+    }
+}
+
+/// Deploy (or Redeploy) and Stop for one version; `name` (`project:tag`) names the buttons for
+/// assistive technology.
+#[component]
+pub fn DeployButtons(
+    version: VersionId,
+    name: String,
+    #[prop(into)] status: Signal<DeployStatus>,
+) -> impl IntoView {
+    let deploy = ServerAction::<DeployVersion>::new();
+    let stop = ServerAction::<StopVersion>::new();
+    let deploy_error = action_error(deploy);
+    let stop_error = action_error(stop);
+    // The answer is the new status: show it at once, even before the pushed event arrives.
+    if let Some(live) = use_context::<LiveStatus>() {
+        Effect::new(move |_| {
+            for value in [deploy.value().get(), stop.value().get()] {
+                if let Some(Ok(s)) = value {
+                    live.statuses.update(|m| {
+                        m.insert(version, s);
+                    });
+                }
+            }
+        });
+    }
+    let names = StoredValue::new((
+        format!("Deploy {name}"),
+        format!("Redeploy {name}"),
+        format!("Stop {name}"),
+    ));
+    let running = move || {
+        let s = status.get();
+        s.desired || !matches!(s.state, DeployState::NotDeployed)
+    };
+    view! {
+        <span class="deploy-buttons">
+            <button type="button"
+                aria-label=move || names.with_value(|n| if running() { n.1.clone() } else { n.0.clone() })
+                disabled=move || deploy.pending().get()
+                on:click=move |_| { deploy.dispatch(DeployVersion { id: version }); }>
+                {move || if running() { "Redeploy" } else { "Deploy" }}
+            </button>
+            <Show when=running>
+                <button type="button" class="secondary" aria-label=names.with_value(|n| n.2.clone())
+                    disabled=move || stop.pending().get()
+                    on:click=move |_| { stop.dispatch(StopVersion { id: version }); }>
+                    "Stop"
+                </button>
+            </Show>
+            {move || deploy_error.get().or(stop_error.get()).map(|e| view! {
+                <span class="error" role="alert">{e.to_string()}</span>
+            })}
+        </span>
+    }
+}
+
+/// A followed log: an open event stream, closed when dropped.
+pub struct LogFollower {
+    #[cfg(feature = "hydrate")]
+    es: web_sys::EventSource,
+}
+
+impl Drop for LogFollower {
+    fn drop(&mut self) {
+        #[cfg(feature = "hydrate")]
+        self.es.close();
+    }
+}
+
+/// Follows a container's log from `url` (`/live/logs/…`), calling `on_line` for every line and
+/// `on_end` with a reason when the stream fails. Only in the browser.
+pub fn follow_logs(
+    url: &str,
+    on_line: impl Fn(String) + 'static,
+    on_end: impl Fn(String) + 'static,
+) -> Option<LogFollower> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::{JsCast, closure::Closure};
+        let es = web_sys::EventSource::new(url).ok()?;
+        let line = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_line(text);
+            }
+        });
+        let _ = es.add_event_listener_with_callback("line", line.as_ref().unchecked_ref());
+        line.forget();
+        let source = es.clone();
+        let end = Closure::<dyn FnMut()>::new(move || {
+            // The server ends the stream when the container stops; do not reconnect.
+            source.close();
+            on_end("The log stream ended (the container stopped or the connection was lost).".into());
+        });
+        es.set_onerror(Some(end.as_ref().unchecked_ref()));
+        end.forget();
+        Some(LogFollower { es })
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (url, on_line, on_end);
+        None
+    }
+}

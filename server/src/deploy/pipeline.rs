@@ -1,0 +1,485 @@
+//! The deploy and stop pipelines, one step each: render the values (`projects::config`) → pull
+//! each chart (cached) → `helm template` (release name, namespace, `--include-crds`, the
+//! cluster's version) → parse and stamp the manifests (`cluster::manifests`) → create the
+//! namespace and the image pull secret → apply CRDs → server dry-run of the whole set → hooks,
+//! server-side apply in kind order, pruning of what is no longer rendered (`cluster::apply`).
+//! Every step is idempotent, so a deploy interrupted anywhere is simply run again.
+
+use super::Deployer;
+use crate::{
+    cluster::{
+        MANAGED_BY,
+        apply::{Applier, ObjectRef},
+        manifests::{self, HookPhase, LABEL_PROJECT, LABEL_RELEASE, LABEL_VERSION, Manifest},
+    },
+    db::entity::{deployment, project, project_version},
+    projects::{config, version_facts},
+    registry::check::Credentials,
+};
+use app::model::{DeployState, ProjectConfig, VersionOverrides};
+use base64::Engine;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A finished deploy.
+pub struct Deployed {
+    pub namespace: String,
+    pub shared: bool,
+    pub hash: String,
+    pub digest: Option<String>,
+    /// What is applied now (hooks excluded).
+    pub inventory: Vec<ObjectRef>,
+    /// Objects of the previous deploy that the new render no longer has, deleted.
+    pub pruned: usize,
+    pub skipped_hooks: Vec<String>,
+}
+
+/// A failed deploy or stop, in words; `inventory` when objects may have been applied.
+pub struct Failure {
+    pub message: String,
+    pub inventory: Option<Vec<ObjectRef>>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            inventory: None,
+        }
+    }
+}
+
+fn inventory_of(row: &deployment::Model) -> Vec<ObjectRef> {
+    row.inventory
+        .as_deref()
+        .and_then(|i| serde_json::from_str(i).ok())
+        .unwrap_or_default()
+}
+
+/// Deploys (or redeploys in place) a version.
+pub async fn deploy(
+    d: &Deployer,
+    p: &project::Model,
+    v: &project_version::Model,
+    row: &deployment::Model,
+) -> Result<Deployed, Failure> {
+    let step = |m: &'static str| async move {
+        let _ = d.progress(row, DeployState::Deploying, m).await;
+    };
+    step("Rendering the values").await;
+    let project_config: ProjectConfig = config::parse_stored(p.config.as_deref(), "project configuration");
+    let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
+    let facts = version_facts(&d.db, p, v, &overrides)
+        .await
+        .map_err(|e| format!("reading the version failed: {e}"))?;
+    let preview = config::preview(&facts, &project_config, &overrides);
+    if let Some(e) = preview.error {
+        return Err(format!("the values cannot be rendered: {e}").into());
+    }
+    if preview.templates.is_empty() {
+        return Err(Failure::from(
+            "the project has no configuration templates, so there is nothing to deploy".to_string(),
+        ));
+    }
+    let hash = preview.hash.clone().unwrap_or_default();
+    let namespace = preview.namespace.clone();
+    let shared = facts.namespace.is_some();
+    let client = d.cluster.client()?;
+
+    step("Pulling charts and rendering manifests").await;
+    let install = row.applied_at.is_none();
+    let kube_version = d.kube_version().await;
+    let merged = config::merge_templates(&project_config.templates, &overrides.templates);
+    let mut objects: Vec<Manifest> = vec![];
+    let mut skipped_hooks = vec![];
+    for rendered in &preview.templates {
+        let Some((t, _)) = merged.iter().find(|(t, _)| t.name == rendered.name) else {
+            continue;
+        };
+        let registry = t.helm_registry.ok_or_else(|| {
+            format!(
+                "template {} has no Helm registry, so there is no chart to deploy",
+                t.name
+            )
+        })?;
+        let chart = d
+            .helm
+            .fetch_chart(registry, &t.chart_name, &t.chart_version)
+            .await
+            .map_err(|e| format!("template {}: chart {}: {e}", t.name, t.chart_name))?;
+        let yaml = d
+            .helm
+            .template(
+                &chart,
+                &rendered.release_name,
+                &namespace,
+                &rendered.values,
+                kube_version.as_deref(),
+            )
+            .await
+            .map_err(|e| format!("template {}: {e}", t.name))?;
+        let parsed = manifests::parse(&rendered.release_name, &yaml, install)?;
+        objects.extend(parsed.objects);
+        skipped_hooks.extend(parsed.skipped_hooks);
+    }
+
+    let labels = |release: Option<&str>| -> BTreeMap<String, String> {
+        let mut l = BTreeMap::from([
+            (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+            (LABEL_PROJECT.to_string(), p.id.to_string()),
+            (LABEL_VERSION.to_string(), v.id.to_string()),
+        ]);
+        if let Some(r) = release {
+            l.insert(LABEL_RELEASE.to_string(), r.to_string());
+        }
+        l
+    };
+
+    let mut applier = Applier::new(client).await?;
+    let old = inventory_of(row);
+    // Moved to another namespace: take the old deployment down first.
+    if !old.is_empty() && row.namespace != namespace {
+        step("Removing the deployment from its previous namespace").await;
+        remove(d, &applier, row, &old).await?;
+    }
+    step("Preparing the namespace").await;
+    if shared {
+        if applier
+            .get(&ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: namespace.clone(),
+            })
+            .await?
+            .is_none()
+        {
+            return Err(format!(
+                "the shared namespace {namespace} does not exist in the cluster; an ADMIN can create it again under Namespaces"
+            )
+            .into());
+        }
+    } else {
+        applier
+            .ensure_namespace(
+                &namespace,
+                &labels(None),
+                (LABEL_VERSION, &v.id.to_string()),
+                d.config.timeout,
+            )
+            .await?;
+    }
+
+    // The registry's credentials as an image pull secret, offered to every service account.
+    let pull_secret = pull_secret(d, p, &facts.pull_secret, &namespace, shared, &labels(None)).await?;
+    for m in &mut objects {
+        manifests::stamp(&mut m.object, &labels(Some(&m.release)));
+        if let Some(secret) = pull_secret.as_ref().map(|s| s.name.clone())
+            && m.kind == "ServiceAccount"
+        {
+            manifests::add_pull_secret(&mut m.object, &secret);
+        }
+    }
+    if let Some(s) = &pull_secret {
+        objects.push(s.clone());
+    }
+
+    // CRDs first, for real, so the custom resources that follow can be resolved and dry-run.
+    let (crds, mut objects): (Vec<Manifest>, Vec<Manifest>) = objects
+        .into_iter()
+        .partition(|m| m.kind == "CustomResourceDefinition" && m.hook.is_none());
+    let mut applied: Vec<ObjectRef> = vec![];
+    for mut crd in crds {
+        let r = applier.place(&mut crd, &namespace)?;
+        applier.apply(&r, &crd.object, false).await?;
+        applied.push(r);
+    }
+    if !applied.is_empty() {
+        applier.refresh().await?;
+    }
+    let mut placed: Vec<(ObjectRef, Manifest)> = vec![];
+    manifests::sort(&mut objects);
+    for mut m in objects {
+        let r = applier.place(&mut m, &namespace)?;
+        placed.push((r, m));
+    }
+
+    step("Checking the objects with the cluster (dry run)").await;
+    for (r, m) in &placed {
+        applier
+            .apply(r, &m.object, true)
+            .await
+            .map_err(|e| format!("the cluster refused {}: {e}", m.describe()))?;
+    }
+
+    let new: Vec<ObjectRef> = applied
+        .iter()
+        .cloned()
+        .chain(
+            placed
+                .iter()
+                .filter(|(_, m)| m.hook.is_none() && !(shared && is_shared_secret(m)))
+                .map(|(r, _)| r.clone()),
+        )
+        .collect();
+    // Known before anything changes: a crash from here on leaves nothing we do not know of.
+    let union: Vec<ObjectRef> = old
+        .iter()
+        .chain(new.iter())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    d.save_inventory(row, &union).await?;
+    let fail = |message: String, done: usize| Failure {
+        message: if done > 0 {
+            format!(
+                "{message}. {done} of {} objects had been applied, so the version may run partly: redeploy or stop it",
+                new.len()
+            )
+        } else {
+            message
+        },
+        inventory: Some(union.clone()),
+    };
+
+    let hooks = |phase: HookPhase| {
+        placed
+            .iter()
+            .filter(move |(_, m)| m.hook.as_ref().is_some_and(|h| h.phase == phase))
+            .collect::<Vec<_>>()
+    };
+    let phase_name = if install { "install" } else { "upgrade" };
+    step("Running pre-install/pre-upgrade hooks").await;
+    for (r, m) in hooks(HookPhase::Pre) {
+        run_hook(d, &applier, r, m).await.map_err(|e| {
+            fail(
+                format!("pre-{phase_name} hook {}: {e}", m.describe()),
+                applied.len(),
+            )
+        })?;
+    }
+    step("Applying the objects").await;
+    for (r, m) in placed.iter().filter(|(_, m)| m.hook.is_none()) {
+        applier
+            .apply(r, &m.object, false)
+            .await
+            .map_err(|e| fail(format!("applying failed: {e}"), applied.len()))?;
+        applied.push(r.clone());
+    }
+    if let Some(s) = &pull_secret {
+        offer_pull_secret(&applier, &namespace, &s.name)
+            .await
+            .map_err(|e| fail(e, applied.len()))?;
+    }
+    step("Removing objects that are no longer rendered").await;
+    let keep: BTreeSet<&ObjectRef> = new.iter().collect();
+    let mut pruned = 0;
+    for r in old.iter().filter(|r| !keep.contains(r)) {
+        applier
+            .delete(r)
+            .await
+            .map_err(|e| fail(format!("pruning failed: {e}"), applied.len()))?;
+        pruned += 1;
+    }
+    step("Running post-install/post-upgrade hooks").await;
+    for (r, m) in hooks(HookPhase::Post) {
+        run_hook(d, &applier, r, m).await.map_err(|e| {
+            fail(
+                format!("post-{phase_name} hook {}: {e}", m.describe()),
+                applied.len(),
+            )
+        })?;
+    }
+    Ok(Deployed {
+        namespace,
+        shared,
+        hash,
+        digest: v.digest.clone(),
+        inventory: new,
+        pruned,
+        skipped_hooks,
+    })
+}
+
+/// A hook: the old one deleted first (by its policy), applied, waited for, deleted after.
+async fn run_hook(d: &Deployer, applier: &Applier, r: &ObjectRef, m: &Manifest) -> Result<(), String> {
+    let hook = m.hook.as_ref().expect("only hooks are run as hooks");
+    if hook.before_creation {
+        applier.delete(r).await?;
+        applier.wait_gone(r, d.config.timeout).await?;
+    }
+    applier.apply(r, &m.object, false).await?;
+    match applier.wait_hook(r, d.config.timeout).await {
+        Ok(()) => {
+            if hook.delete_on_success {
+                applier.delete(r).await?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if hook.delete_on_failure {
+                let _ = applier.delete(r).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The registry's pull secret in a shared namespace is shared by every version there.
+fn is_shared_secret(m: &Manifest) -> bool {
+    m.kind == "Secret" && m.release.is_empty()
+}
+
+/// The image pull secret for the project's registry, when it has credentials.
+async fn pull_secret(
+    d: &Deployer,
+    p: &project::Model,
+    name: &str,
+    namespace: &str,
+    shared: bool,
+    labels: &BTreeMap<String, String>,
+) -> Result<Option<Manifest>, String> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let conn = d
+        .registries
+        .connection(p.docker_registry_id)
+        .await
+        .map_err(|e| format!("reading the registry's credentials failed: {e}"))?;
+    let host = conn
+        .url
+        .split_once("://")
+        .map_or(conn.url.as_str(), |(_, h)| h)
+        .trim_end_matches('/')
+        .to_owned();
+    let auth = match &conn.auth {
+        Credentials::Basic(user, password) => json!({
+            "username": user,
+            "password": password,
+            "auth": base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
+        }),
+        Credentials::Token(t) => json!({ "registrytoken": t }),
+        Credentials::Anonymous => return Ok(None),
+    };
+    let config = json!({ "auths": { host: auth } });
+    // In a shared namespace the secret belongs to no single version.
+    let labels: BTreeMap<String, String> = if shared {
+        BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
+    } else {
+        labels.clone()
+    };
+    let object = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name, "namespace": namespace, "labels": labels },
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": { ".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string()) },
+    });
+    Ok(Some(Manifest {
+        release: String::new(),
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        name: name.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        hook: None,
+        object,
+    }))
+}
+
+/// Adds the pull secret to the namespace's `default` service account (charts that bring their
+/// own service accounts got it stamped on those).
+async fn offer_pull_secret(applier: &Applier, namespace: &str, secret: &str) -> Result<(), String> {
+    let r = ObjectRef {
+        api_version: "v1".into(),
+        kind: "ServiceAccount".into(),
+        namespace: Some(namespace.to_owned()),
+        name: "default".into(),
+    };
+    let patch = json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": { "name": "default", "namespace": namespace },
+        "imagePullSecrets": [{ "name": secret }],
+    });
+    applier.apply(&r, &patch, false).await.map(|_| ())
+}
+
+/// Takes a deployment out of the cluster: its namespace, or (shared) exactly its objects.
+async fn remove(
+    d: &Deployer,
+    applier: &Applier,
+    row: &deployment::Model,
+    inventory: &[ObjectRef],
+) -> Result<(), String> {
+    let ns = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        namespace: None,
+        name: row.namespace.clone(),
+    };
+    if !row.shared {
+        match applier.get(&ns).await? {
+            None => return Ok(()),
+            Some(obj) => {
+                let ours = obj
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_VERSION))
+                    .is_some_and(|v| *v == row.version_id.to_string());
+                if ours {
+                    return applier.delete_namespace(&row.namespace, d.config.timeout).await;
+                }
+            }
+        }
+    }
+    // A shared namespace (or one that is not the version's): only objects labelled as its own.
+    let mut refs: BTreeSet<ObjectRef> = inventory.iter().cloned().collect();
+    if applier.get(&ns).await?.is_some() {
+        refs.extend(
+            applier
+                .labelled(&row.namespace, &format!("{LABEL_VERSION}={}", row.version_id))
+                .await?,
+        );
+    }
+    for r in &refs {
+        applier.delete(r).await?;
+    }
+    for r in &refs {
+        applier.wait_gone(r, d.config.timeout).await?;
+    }
+    Ok(())
+}
+
+/// Stops a version: deletes its namespace and waits until it is gone, or in a shared namespace
+/// deletes exactly its objects. Already gone is success.
+pub async fn stop(d: &Deployer, row: &deployment::Model) -> Result<(), Failure> {
+    let client = d.cluster.client()?;
+    let applier = Applier::new(client).await?;
+    remove(d, &applier, row, &inventory_of(row)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn only_the_registry_secret_is_shared() {
+        let m = |kind: &str, release: &str| Manifest {
+            release: release.into(),
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: "x".into(),
+            namespace: None,
+            hook: None,
+            object: Value::Null,
+        };
+        assert!(is_shared_secret(&m("Secret", "")));
+        assert!(!is_shared_secret(&m("Secret", "web")));
+        assert!(!is_shared_secret(&m("ConfigMap", "")));
+    }
+}

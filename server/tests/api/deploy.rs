@@ -1,0 +1,752 @@
+//! Deploying and stopping against the simulated cluster (kube-sim over HTTPS through a
+//! kubeconfig), with images in Debian's docker-registry and the sample chart pushed there by real
+//! helm: namespaces and labels, live status, in-place redeploys and pruning, shared namespaces,
+//! faults, hooks, concurrent requests and a restart in the middle of a deploy.
+
+use crate::{
+    fixtures::LocalRegistry,
+    harness::{Api, TestServer},
+    helm::config as helm_config,
+    tags::{host, push_image, pusher},
+};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    batch::v1::Job,
+    core::v1::{ConfigMap, Namespace, Pod, ServiceAccount},
+};
+use kube::{
+    Api as KubeApi, Client,
+    api::ListParams,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use oci_client::secrets::RegistryAuth;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::{config::Config, helm::HelmRun};
+use std::time::{Duration, Instant};
+
+pub struct World {
+    pub server: TestServer,
+    pub sim: kube_sim::SimHandle,
+    pub reg: LocalRegistry,
+    pub k8s: Client,
+    pub admin: Api,
+    pub doer: Api,
+    pub viewer: Api,
+    pub docker: Value,
+    pub charts: Value,
+}
+
+async fn kube_client(sim: &kube_sim::SimHandle) -> Client {
+    let kc = Kubeconfig::read_from(sim.kubeconfig_path()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+/// Packages the sample chart and pushes it to `oci://<registry>/charts` with real helm.
+async fn push_chart(reg: &LocalRegistry) {
+    let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
+    let src = run.dir().join("o-neko-demo");
+    server::demo::write_chart(&src).unwrap();
+    let out = run.dir().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    run.run(
+        &[
+            "package".into(),
+            src.display().to_string(),
+            "--destination".into(),
+            out.display().to_string(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    run.run(
+        &[
+            "push".into(),
+            out.join("o-neko-demo-1.0.0.tgz").display().to_string(),
+            format!("oci://{}/charts", host(reg)),
+            "--plain-http".into(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+}
+
+pub async fn push_tag(reg: &LocalRegistry, repo: &str, tag: &str, content: &str) -> String {
+    push_image(
+        (&pusher(reg), &RegistryAuth::Anonymous, &host(reg)),
+        (repo, tag),
+        "amd64",
+        "2026-06-01T10:00:00Z",
+        content,
+    )
+    .await
+}
+
+impl World {
+    pub async fn start() -> World {
+        World::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sim = kube_sim::start(
+            kube_sim::SimConfig::default()
+                .namespace_delete_delay(Duration::from_millis(300))
+                .pod_ready_delay(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+        let reg = LocalRegistry::start(None, None);
+        push_chart(&reg).await;
+        let kubeconfig = sim.kubeconfig_path().to_owned();
+        let server = TestServer::start_with(|c| {
+            c.kubeconfig = Some(kubeconfig);
+            tweak(c);
+        })
+        .await;
+        let admin = server.admin().await;
+        let doer = server.user_with_role(&admin, "doer", "DOER").await;
+        let viewer = server.user_with_role(&admin, "viewer", "VIEWER").await;
+        let (status, docker) = admin
+            .call(
+                "save_docker_registry",
+                json!({"registry": {"id": null, "name": "Local images", "url": reg.url, "insecure_http": true,
+                    "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{docker}");
+        let (status, charts) = admin
+            .call(
+                "save_helm_registry",
+                json!({"registry": {"id": null, "name": "Local charts", "kind": "oci",
+                    "url": format!("oci://{}/charts", host(&reg)), "username": "", "secret": null,
+                    "ca_pem": "", "plain_http": true}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{charts}");
+        let k8s = kube_client(&sim).await;
+        World {
+            server,
+            sim,
+            reg,
+            k8s,
+            admin,
+            doer,
+            viewer,
+            docker,
+            charts,
+        }
+    }
+
+    /// A configuration template using the sample chart.
+    pub fn template(&self, name: &str, content: &str) -> Value {
+        json!({"name": name, "description": "", "helm_registry": self.charts["id"],
+            "chart_name": "o-neko-demo", "chart_version": "", "content": content})
+    }
+
+    /// Creates a project for `repo` (its tags pushed first), configures it and returns it with
+    /// its versions by tag.
+    pub async fn project(
+        &self,
+        name: &str,
+        repo: &str,
+        tags: &[&str],
+        config: Value,
+        namespace: &str,
+    ) -> (Value, Vec<Value>) {
+        for tag in tags {
+            push_tag(&self.reg, repo, tag, &format!("{repo}:{tag}")).await;
+        }
+        let (status, project) = self
+            .doer
+            .call(
+                "save_project",
+                json!({"project": {"id": null, "name": name, "registry": self.docker["id"],
+                    "image_repository": repo, "redeploy_policy": "automatic", "lifetime": "infinite",
+                    "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true,
+                    "poll_interval_secs": "", "namespace": namespace}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{project}");
+        let (status, body) = self
+            .doer
+            .call(
+                "save_project_config",
+                json!({"id": project["id"], "config": config}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, page) = self
+                .doer
+                .call(
+                    "list_versions",
+                    json!({"query": {"project": project["id"], "filter": "", "include_removed": false,
+                        "sort": "name", "page": 0}}),
+                )
+                .await;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.len() == tags.len() {
+                let mut ordered = vec![];
+                for tag in tags {
+                    ordered.push(items.iter().find(|v| v["name"] == *tag).unwrap().clone());
+                }
+                return (project, ordered);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "versions of {name} did not appear: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The deployment of a version as the API shows it.
+    pub async fn deployment(&self, version: &Value) -> Value {
+        let (status, d) = self
+            .viewer
+            .call("get_deployment", json!({"id": version["id"]}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{d}");
+        d
+    }
+
+    /// Waits until the version's state is `state` (and `check` holds); returns the deployment.
+    pub async fn wait_for(&self, version: &Value, state: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let d = self.deployment(version).await;
+            if d["status"]["state"] == state && check(&d) {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not reach {state}: {}",
+                version["name"],
+                d["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn deploy(&self, as_user: &Api, version: &Value) -> (StatusCode, Value) {
+        as_user.call("deploy_version", json!({"id": version["id"]})).await
+    }
+
+    pub async fn stop(&self, as_user: &Api, version: &Value) -> (StatusCode, Value) {
+        as_user.call("stop_version", json!({"id": version["id"]})).await
+    }
+
+    pub async fn activity(&self, kind: &str) -> Vec<Value> {
+        let (_, page) = self
+            .admin
+            .call(
+                "list_activity",
+                json!({"query": {"kind": kind, "project": null, "page": 0}}),
+            )
+            .await;
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The values of the sample chart, with O-Neko's variables.
+const WEB: &str = "image: \"{{ IMAGE }}\"\nmessage: \"{{ MESSAGE }}\"\nextraConfig: {{ EXTRA }}\nnotify: true\nhost: \"{{ URLS[0] }}\"\nfault: \"{{ FAULT }}\"\n";
+
+fn config(templates: Vec<Value>) -> Value {
+    json!({"url_templates": ["{{ SAFE_VERSION_NAME }}.shop.example"],
+    "templates": templates,
+    "variables": [
+        {"name": "MESSAGE", "label": "Message", "default_value": "hello", "use_values": false, "values": [], "show_on_dashboard": false},
+        {"name": "EXTRA", "label": "Extra", "default_value": "true", "use_values": false, "values": [], "show_on_dashboard": false},
+        {"name": "FAULT", "label": "Fault", "default_value": "", "use_values": false, "values": [], "show_on_dashboard": false},
+    ]})
+}
+
+fn labels(meta: &kube::api::ObjectMeta) -> std::collections::BTreeMap<String, String> {
+    meta.labels.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn deploy_redeploy_in_place_prune_and_stop() {
+    let w = World::start().await;
+    let cfg = config(vec![
+        w.template("web", WEB),
+        w.template(
+            "worker",
+            "image: \"{{ IMAGE }}\"\nmessage: worker of {{ VERSION_NAME }}\n",
+        ),
+    ]);
+    let (project, versions) = w.project("Shop", "team/shop", &["main"], cfg.clone(), "").await;
+    let main = &versions[0];
+    assert_eq!(main["status"]["state"], "not_deployed");
+
+    // One click by a VIEWER; the request returns at once, the work runs in the background.
+    let (status, body) = w.deploy(&w.viewer, main).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "deploying", "{body}");
+    assert_eq!(body["desired"], true);
+    let d = w.wait_for(main, "running", |_| true).await;
+    assert_eq!(d["status"]["namespace"], "on-shop-main");
+    assert_eq!(d["status"]["requested_by"], "viewer");
+
+    // The namespace and every object carry our labels, pods too.
+    let ns = KubeApi::<Namespace>::all(w.k8s.clone())
+        .get("on-shop-main")
+        .await
+        .unwrap();
+    let l = labels(&ns.metadata);
+    assert_eq!(l["app.kubernetes.io/managed-by"], "o-neko");
+    assert_eq!(l["o-neko.io/version"], main["id"].to_string());
+    assert_eq!(l["o-neko.io/project"], project["id"].to_string());
+    let deployments = KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-shop-main");
+    let web = deployments.get("web").await.unwrap();
+    assert_eq!(labels(&web.metadata)["o-neko.io/release"], "web");
+    assert_eq!(labels(&web.metadata)["o-neko.io/version"], main["id"].to_string());
+    let image = &web.spec.template.spec.as_ref().unwrap().containers[0].image;
+    assert!(
+        image.as_deref().unwrap().contains("/team/shop:main@sha256:"),
+        "the image is pinned to the tag's digest: {image:?}"
+    );
+    deployments.get("worker").await.unwrap();
+    let pods = KubeApi::<Pod>::namespaced(w.k8s.clone(), "on-shop-main")
+        .list(&ListParams::default().labels(&format!("o-neko.io/version={}", main["id"])))
+        .await
+        .unwrap();
+    assert_eq!(pods.items.len(), 2, "one pod each for web and worker");
+    let configs = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-shop-main");
+    configs.get("web-extra").await.unwrap();
+    configs
+        .get("web-deployed")
+        .await
+        .expect("the post-install hook ran");
+    assert!(
+        KubeApi::<Pod>::namespaced(w.k8s.clone(), "on-shop-main")
+            .get_opt("web-test")
+            .await
+            .unwrap()
+            .is_none(),
+        "test hooks are not run"
+    );
+
+    // What the version page shows: pods with the image they run, URLs, objects.
+    assert_eq!(d["pods"].as_array().unwrap().len(), 2, "{d}");
+    let pod = &d["pods"][0];
+    assert_eq!(pod["ready"], 1);
+    assert!(
+        pod["containers"][0]["image_id"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:"),
+        "{pod}"
+    );
+    let urls: Vec<&str> = d["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert_eq!(urls, ["main.shop.example", "http://main.shop.example"], "{d}");
+    assert!(
+        d["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "Deployment/web"),
+        "{d}"
+    );
+    assert_eq!(d["status"]["outdated"], false);
+
+    // Changing the configuration marks the deployed version outdated.
+    let uid = web.metadata.uid.clone().unwrap();
+    let mut changed = cfg.clone();
+    changed["variables"][0]["default_value"] = json!("changed");
+    changed["variables"][1]["default_value"] = json!("false");
+    let (status, body) = w
+        .doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": changed}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, v) = w.viewer.call("get_version", json!({"id": main["id"]})).await;
+    assert_eq!(v["version"]["status"]["outdated"], true, "{v}");
+
+    // A redeploy applies in place: same objects (uid), new values, the dropped object pruned.
+    let applied_before = d["status"]["applied_at"].clone();
+    let (status, body) = w.deploy(&w.viewer, main).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let d = w
+        .wait_for(main, "running", |d| d["status"]["applied_at"] != applied_before)
+        .await;
+    assert_eq!(d["status"]["outdated"], false, "{d}");
+    let web = deployments.get("web").await.unwrap();
+    assert_eq!(web.metadata.uid.unwrap(), uid, "updated in place, not recreated");
+    let cm = configs.get("web-config").await.unwrap();
+    assert_eq!(cm.data.unwrap()["message"], "changed");
+    assert!(configs.get_opt("web-extra").await.unwrap().is_none(), "pruned");
+    let deployed = w.activity("version.deployed").await;
+    assert_eq!(deployed.len(), 2, "{deployed:?}");
+    assert_eq!(deployed[0]["actor"], "viewer");
+    assert!(
+        deployed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 no longer rendered removed"),
+        "{}",
+        deployed[0]
+    );
+
+    // The dashboard lists it.
+    let (_, rows) = w
+        .viewer
+        .call("list_deployments", json!({"project": null, "search": ""}))
+        .await;
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["version_name"], "main");
+    assert_eq!(rows[0]["urls"][0], "main.shop.example");
+
+    // Stop: Stopping until the namespace is gone, then not deployed.
+    let (status, body) = w.stop(&w.viewer, main).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "stopping");
+    let d = w.wait_for(main, "not_deployed", |_| true).await;
+    assert_eq!(d["status"]["desired"], false);
+    assert!(
+        KubeApi::<Namespace>::all(w.k8s.clone())
+            .get_opt("on-shop-main")
+            .await
+            .unwrap()
+            .is_none(),
+        "the database says not deployed only once the namespace is gone"
+    );
+    let stopped = w.activity("version.stopped").await;
+    assert_eq!(stopped[0]["actor"], "viewer", "{stopped:?}");
+    let (_, rows) = w
+        .viewer
+        .call("list_deployments", json!({"project": null, "search": ""}))
+        .await;
+    assert_eq!(rows, json!([]));
+    // Stopping what is not deployed succeeds and changes nothing.
+    let (status, body) = w.stop(&w.viewer, main).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "not_deployed");
+}
+
+#[tokio::test]
+async fn shared_namespace_keeps_other_versions() {
+    let w = World::start().await;
+    let (status, ns) = w.admin.call("create_namespace", json!({"name": "shared"})).await;
+    assert_eq!(status, StatusCode::OK, "{ns}");
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (_, versions) = w
+        .project("Shared", "team/shared", &["a", "b"], cfg, "on-shared")
+        .await;
+    for v in &versions {
+        let (status, body) = w.deploy(&w.viewer, v).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for v in &versions {
+        let d = w.wait_for(v, "running", |_| true).await;
+        assert_eq!(d["status"]["namespace"], "on-shared");
+    }
+    let deployments = KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-shared");
+    // In a shared namespace each version's releases carry its name, so they never collide.
+    for name in ["web-a", "web-b"] {
+        deployments
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // Stopping a deletes exactly a's objects.
+    let (status, _) = w.stop(&w.viewer, &versions[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    w.wait_for(&versions[0], "not_deployed", |_| true).await;
+    let left: Vec<String> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| d.metadata.name.unwrap())
+        .collect();
+    assert_eq!(left, ["web-b"], "only b's objects remain");
+    let b = w.deployment(&versions[1]).await;
+    assert_eq!(b["status"]["state"], "running", "{b}");
+    KubeApi::<Namespace>::all(w.k8s.clone())
+        .get("on-shared")
+        .await
+        .expect("the shared namespace stays");
+    // A namespace in use by a deployment cannot be deleted.
+    let (status, body) = w.admin.call("delete_namespace", json!({"id": ns["id"]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn faults_degrade_and_rejections_fail_with_the_reason() {
+    let w = World::start().await;
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (project, versions) = w
+        .project(
+            "Faulty",
+            "team/faulty",
+            &["pull", "crash", "bad"],
+            cfg.clone(),
+            "",
+        )
+        .await;
+    for (v, fault) in versions.iter().zip(["imagepullbackoff", "crashloop"]) {
+        let (status, body) = w
+            .doer
+            .call(
+                "save_version",
+                json!({"version": {"id": v["id"], "redeploy_policy": "automatic", "overrides": {
+                    "lifetime": null, "url_templates": [], "values": {"FAULT": fault},
+                    "templates": [], "namespace": null}}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        w.deploy(&w.viewer, v).await;
+    }
+    let d = w.wait_for(&versions[0], "degraded", |_| true).await;
+    assert!(
+        d["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ImagePullBackOff")
+            || d["status"]["message"].as_str().unwrap().contains("ErrImagePull"),
+        "{}",
+        d["status"]
+    );
+    let d = w
+        .wait_for(&versions[1], "degraded", |d| {
+            d["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("CrashLoopBackOff")
+        })
+        .await;
+    assert!(
+        d["pods"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("CrashLoopBackOff"),
+        "{d}"
+    );
+    let (_, p) = w.viewer.call("get_project", json!({"id": project["id"]})).await;
+    assert_eq!(p["state"], "degraded", "the project shows its worst version");
+
+    // An object the API server refuses (an invalid label value): the dry run fails, nothing is
+    // applied, and the reason is shown and logged with the user who clicked.
+    let bad = &versions[2];
+    let (status, body) = w
+        .doer
+        .call(
+            "save_version",
+            json!({"version": {"id": bad["id"], "redeploy_policy": "automatic", "overrides": {
+                "lifetime": null, "url_templates": [], "values": {},
+                "templates": [w.template("web", "image: x\nlabels:\n  team: \"Not A Label!\"\n")],
+                "namespace": null}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    w.deploy(&w.viewer, bad).await;
+    let d = w.wait_for(bad, "failed", |_| true).await;
+    let message = d["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the cluster refused Deployment/web"),
+        "{message}"
+    );
+    assert!(message.contains("Invalid"), "the API server's words: {message}");
+    assert!(
+        KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-faulty-bad")
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing applied after a failed dry run"
+    );
+    let failed = w.activity("version.deploy_failed").await;
+    assert_eq!(failed[0]["actor"], "viewer");
+    assert_eq!(failed[0]["severity"], "ERROR");
+    assert!(
+        failed[0]["message"].as_str().unwrap().contains("Deployment/web"),
+        "{}",
+        failed[0]
+    );
+
+    // A chart version that does not exist fails with the registry's answer.
+    let mut missing = cfg.clone();
+    missing["templates"][0]["chart_version"] = json!("9.9.9");
+    w.doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": missing}),
+        )
+        .await;
+    w.deploy(&w.viewer, &versions[0]).await;
+    let d = w
+        .wait_for(&versions[0], "failed", |d| {
+            d["status"]["message"].as_str().unwrap().contains("9.9.9")
+        })
+        .await;
+    assert!(
+        d["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chart o-neko-demo"),
+        "{}",
+        d["status"]
+    );
+}
+
+#[tokio::test]
+async fn hooks_gate_the_deploy_and_run_in_order() {
+    let w = World::start().await;
+    let with_hook = |fault: &str| {
+        format!("image: \"{{{{ IMAGE }}}}\"\nmigration: true\nmigrationFault: \"{fault}\"\nnotify: true\n")
+    };
+    let cfg = config(vec![w.template("web", &with_hook("fail"))]);
+    let (project, versions) = w.project("Hooks", "team/hooks", &["main"], cfg.clone(), "").await;
+    let main = &versions[0];
+    w.deploy(&w.viewer, main).await;
+    let d = w.wait_for(main, "failed", |_| true).await;
+    let message = d["status"]["message"].as_str().unwrap();
+    assert!(message.contains("pre-install hook Job/web-migrate"), "{message}");
+    assert!(
+        message.contains("BackoffLimitExceeded"),
+        "the Job's reason: {message}"
+    );
+    // The pre-install hook gates everything else: nothing of the main set was applied.
+    let deployments = KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-hooks-main");
+    assert!(deployments.get_opt("web").await.unwrap().is_none());
+    let configs = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-hooks-main");
+    assert!(
+        configs.get_opt("web-deployed").await.unwrap().is_none(),
+        "no post hook after a failure"
+    );
+
+    // Fixed: the hook runs (again: before-hook-creation replaces the failed Job), then the main
+    // set, then the post-install hook.
+    let mut ok = cfg.clone();
+    ok["templates"][0]["content"] = json!(with_hook(""));
+    w.doer
+        .call("save_project_config", json!({"id": project["id"], "config": ok}))
+        .await;
+    w.deploy(&w.viewer, main).await;
+    w.wait_for(main, "running", |_| true).await;
+    let job = KubeApi::<Job>::namespaced(w.k8s.clone(), "on-hooks-main")
+        .get("web-migrate")
+        .await
+        .unwrap();
+    let web = deployments.get("web").await.unwrap();
+    let post = configs.get("web-deployed").await.unwrap();
+    let created = |m: &kube::api::ObjectMeta| m.creation_timestamp.clone().unwrap().0;
+    let completed = job.status.unwrap().completion_time.unwrap().0;
+    assert!(
+        completed <= created(&web.metadata),
+        "the Deployment came after the hook completed"
+    );
+    assert!(
+        created(&web.metadata) <= created(&post.metadata),
+        "the post hook came last"
+    );
+    assert_eq!(
+        job.metadata.labels.unwrap_or_default()["o-neko.io/version"],
+        main["id"].to_string(),
+        "hooks carry our labels too"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_refused_or_queued() {
+    let w = World::start().await;
+    let slow = "image: \"{{ IMAGE }}\"\nmigration: true\n";
+    let cfg = config(vec![w.template("web", slow)]);
+    let (_, versions) = w.project("Busy", "team/busy", &["main"], cfg, "").await;
+    let main = &versions[0];
+    let (status, _) = w.deploy(&w.viewer, main).await;
+    assert_eq!(status, StatusCode::OK);
+    // The same request again while it runs is refused, with the reason.
+    let (status, body) = w.deploy(&w.doer, main).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already being deployed"),
+        "{body}"
+    );
+    // A stop meanwhile waits its turn.
+    let (status, body) = w.stop(&w.doer, main).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["queued"], true, "{body}");
+    w.wait_for(main, "not_deployed", |_| true).await;
+    assert!(
+        KubeApi::<Namespace>::all(w.k8s.clone())
+            .get_opt("on-busy-main")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let kinds: Vec<String> = w
+        .activity("version.")
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .filter(|k| k != "version.created")
+        .collect();
+    assert_eq!(
+        kinds,
+        ["version.stopped", "version.deployed"],
+        "in order, nothing interleaved: {:?}",
+        w.activity("").await
+    );
+}
+
+#[tokio::test]
+async fn a_restart_during_a_deploy_finishes_it() {
+    let mut w = World::start_with(|c| c.lease_seconds = 3).await;
+    let slow = "image: \"{{ IMAGE }}\"\nmigration: true\nnotify: true\n";
+    let cfg = config(vec![w.template("web", slow)]);
+    let (_, versions) = w.project("Restart", "team/restart", &["main"], cfg, "").await;
+    let main = versions[0].clone();
+    w.deploy(&w.viewer, &main).await;
+    // Stopped while the hook runs: the work is dropped where it is, as in a crash.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = w.deployment(&main).await;
+        if d["status"]["message"].as_str().unwrap().contains("hooks") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.server = w.server.restart().await;
+    w.viewer = w.server.login("viewer", "viewer-password").await;
+    w.admin = w.server.admin().await;
+    w.wait_for(&main, "running", |_| true).await;
+    let deployed = w.activity("version.deployed").await;
+    assert_eq!(
+        deployed.len(),
+        1,
+        "carried out once after the restart: {deployed:?}"
+    );
+    KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-restart-main")
+        .get("web-deployed")
+        .await
+        .expect("finished to the end");
+    // The default service account exists and is untouched (anonymous registry: no pull secret).
+    let sa = KubeApi::<ServiceAccount>::namespaced(w.k8s.clone(), "on-restart-main")
+        .get("default")
+        .await
+        .unwrap();
+    assert!(sa.image_pull_secrets.is_none());
+    drop(w.sim);
+}
