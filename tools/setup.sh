@@ -4,7 +4,7 @@
 # Sources only crates.io, Debian and npm; cargo-leptos finds wasm-bindgen, sass and wasm-opt on
 # PATH and so never downloads them from GitHub.
 #
-# Usage: tools/setup.sh [run|test]     (sourced by tools/run and tools/test)
+# Usage: tools/setup.sh [run|demo|test]     (sourced by tools/build, tools/run and tools/test)
 set -euo pipefail
 
 ONEKO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +21,10 @@ apt_wanted=()
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || apt_wanted+=(chromium)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_wanted+=(postgresql)
+  command -v docker-registry >/dev/null || apt_wanted+=(docker-registry)
+fi
+# The demo's loopback registry.
+if [ "$purpose" = demo ]; then
   command -v docker-registry >/dev/null || apt_wanted+=(docker-registry)
 fi
 command -v node >/dev/null || apt_wanted+=(nodejs npm)

@@ -337,6 +337,9 @@ pub struct ClusterInfo {
     pub source: String,
     /// The API server's version, e.g. `v1.35.0`, or why it could not be read.
     pub version: String,
+    /// Demo mode: the cluster is the simulated one.
+    #[serde(default)]
+    pub simulated: bool,
 }
 
 /// The result of "Test connection": which stage failed and why, in words.

@@ -1,7 +1,10 @@
 //! The HTML document, the router and the page layout (top bar, navigation).
 
 use crate::{
-    api::auth::{Logout, get_current_user},
+    api::{
+        auth::{Logout, get_current_user},
+        namespaces::get_cluster_info,
+    },
     components::deploy::LiveStatus,
     error::AppError,
     model::{CurrentUser, Role},
@@ -33,6 +36,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 // The YAML editor (CodeMirror), bundled from app/js/yaml-editor.js by tools/setup.sh.
@@ -92,6 +96,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <div class="layout" data-hydrated=move || hydrated.get().to_string()>
                 <TopBar/>
+                <ClusterBanner/>
                 <main id="main">
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=DashboardPage/>
@@ -173,6 +178,36 @@ fn TopBar() -> impl IntoView {
                 })}
             </Transition>
         </header>
+    }
+}
+
+/// Says so when O-Neko deploys into the simulated cluster (demo), or into none at all.
+#[component]
+fn ClusterBanner() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    // Browser-only: the banner is a hint, and must not hold up or disturb hydration.
+    let info = LocalResource::new(move || async move {
+        match auth.user.await {
+            Ok(Some(_)) => get_cluster_info().await.ok(),
+            _ => None,
+        }
+    });
+    move || {
+        info.get().flatten().and_then(|c| {
+            if c.simulated {
+                Some(view! {
+                    <p class="banner" role="note">
+                        "Demo: O-Neko deploys into a simulated Kubernetes cluster (kube-sim). Workloads, pods and logs are simulated; nothing runs for real."
+                    </p>
+                }.into_any())
+            } else if !c.connected {
+                Some(view! {
+                    <p class="banner" role="note">{format!("No Kubernetes cluster: {} Deploying is not possible until one is configured.", c.source)}</p>
+                }.into_any())
+            } else {
+                None
+            }
+        })
     }
 }
 

@@ -100,6 +100,12 @@ pub struct Config {
     /// e.g. https://logs.example.com/?q=namespace:{namespace}+pod:{pod}.
     #[arg(long, env = "ONEKO_LOG_LINK")]
     pub log_link: Option<String>,
+
+    /// Demo mode: seed a sample project whose images and chart are pushed to this (loopback)
+    /// registry on first start, and mark the cluster as simulated in the UI (`tools/run` sets it
+    /// when it starts the simulated cluster).
+    #[arg(long, env = "ONEKO_DEMO_REGISTRY")]
+    pub demo_registry: Option<String>,
 }
 
 /// How logs are written.
@@ -160,6 +166,7 @@ impl Config {
             lease_seconds: 30,
             replica_id: None,
             log_link: None,
+            demo_registry: None,
         }
     }
 }

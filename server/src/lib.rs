@@ -154,6 +154,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         namespaces: Arc::new(cluster::namespaces::SqlNamespaces {
             db: db.clone(),
             cluster,
+            simulated: config.demo_registry.is_some(),
         }),
         hooks: Hooks {
             db: db.clone(),
@@ -189,6 +190,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     });
 
+    if let Some(registry) = state.config.demo_registry.clone() {
+        let state = state.clone();
+        let helm = HelmConfig {
+            binary: state.config.helm.clone(),
+            timeout: Duration::from_secs(state.config.helm_timeout),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = demo::seed(&state, &registry, &helm).await {
+                tracing::error!(error = %e, "seeding the demo failed");
+            }
+        });
+    }
     tokio::spawn(poller.run(stop.clone()));
     tokio::spawn(deployer.run(stop.clone(), changed));
 

@@ -35,7 +35,7 @@ fn ActivityLog() -> impl IntoView {
     // `?project=<id>` links here from a project page.
     let initial = use_query_map().with_untracked(|q| q.get("project").and_then(|p| p.parse::<i64>().ok()));
     let project = RwSignal::new(initial);
-    let projects = Resource::new(|| (), |_| list_projects());
+    let projects = LocalResource::new(list_projects);
     let entries = Resource::new(
         move || (kind.get(), project.get(), page.get()),
         |(kind, project, page)| {
@@ -59,14 +59,11 @@ fn ActivityLog() -> impl IntoView {
                 page.set(0);
             }>
                 <option value="">"All projects"</option>
-                <Transition>
-                    {move || Suspend::new(async move {
-                        projects.await.unwrap_or_default().into_iter().map(|p| {
-                            let id = p.id.0;
-                            view! { <option value=id.to_string() selected=move || project.get() == Some(id)>{p.name}</option> }
-                        }).collect_view()
-                    })}
-                </Transition>
+                // No suspense inside a select: the browser's parser would not keep its markers.
+                {move || projects.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
+                    let id = p.id.0;
+                    view! { <option value=id.to_string() selected=move || project.get() == Some(id)>{p.name}</option> }
+                }).collect_view()}
             </select>
         </div>
         <Transition fallback=|| view! { <p>"Loading activity…"</p> }>

@@ -42,7 +42,8 @@ fn Dashboard() -> impl IntoView {
     let batch = ServerAction::<DeployOrStopVersions>::new();
     let switch = ServerAction::<SetVersionSelectValues>::new();
     let selected = RwSignal::new(HashSet::<VersionId>::new());
-    let projects = Resource::new(|| (), |_| list_projects());
+    // Only for the filter's choices, loaded in the browser.
+    let projects = LocalResource::new(list_projects);
     let rows = Resource::new(
         move || {
             (
@@ -97,13 +98,10 @@ fn Dashboard() -> impl IntoView {
                 project.set(ev.target().value().parse::<i64>().ok().map(ProjectId));
             }>
                 <option value="">"All projects"</option>
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        projects.await.unwrap_or_default().into_iter().map(|p| view! {
-                            <option value=p.id.0.to_string()>{p.name}</option>
-                        }).collect_view()
-                    })}
-                </Transition>
+                // No suspense inside a select: the browser's parser would not keep its markers.
+                {move || projects.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| view! {
+                    <option value=p.id.0.to_string()>{p.name}</option>
+                }).collect_view()}
             </select>
             <label for="dashboard-search">"Search versions"</label>
             <input id="dashboard-search" type="search" placeholder="tag or project"
@@ -210,8 +208,8 @@ fn DeployedTable(
                                 let var_name = var.name.clone();
                                 let current = var.current.clone();
                                 view! {
-                                    <label for=id.clone()>{format!("{} of {name}", var.label)}</label>
-                                    <select id=id on:change:target=move |ev| {
+                                    <label for=id.clone()>{var.label.clone()}</label>
+                                    <select id=id aria-label=format!("{} of {name}", var.label) on:change:target=move |ev| {
                                         switch.dispatch(SetVersionSelectValues {
                                             id: vid,
                                             values: BTreeMap::from([(var_name.clone(), ev.target().value())]),
@@ -252,7 +250,7 @@ fn SearchHits(hits: Vec<VersionHit>, selected: RwSignal<HashSet<VersionId>>) -> 
     view! {
         <h2>"Versions found"</h2>
         <table class="list">
-            <caption>{format!("{} versions match", hits.len())}</caption>
+            <caption>{match hits.len() { 1 => "1 version matches".to_string(), n => format!("{n} versions match") }}</caption>
             <thead><tr>
                 <th scope="col">"Select"</th>
                 <th scope="col">"Version"</th>

@@ -137,7 +137,15 @@ fn Running(version: VersionId, detail: DeploymentDetail) -> impl IntoView {
 #[component]
 fn Logs(version: VersionId, pods: Vec<PodInfo>) -> impl IntoView {
     let pods = StoredValue::new(pods);
-    let pod = RwSignal::new(pods.with_value(|p| p.first().map(|p| p.name.clone()).unwrap_or_default()));
+    // A running pod first: that is whose log people want (a finished hook's is there too).
+    let first = pods.with_value(|p| {
+        p.iter()
+            .find(|p| p.phase == "Running")
+            .or(p.first())
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    });
+    let pod = RwSignal::new(first);
     let containers = move || {
         pods.with_value(|all| {
             all.iter()
@@ -172,7 +180,10 @@ fn Logs(version: VersionId, pods: Vec<PodInfo>) -> impl IntoView {
                 container.set(containers().first().cloned().unwrap_or_default());
                 stop_following();
             }>
-                {pods.with_value(|p| p.iter().map(|p| view! { <option value=p.name.clone()>{p.name.clone()}</option> }).collect_view())}
+                {pods.with_value(|all| all.iter().map(|p| {
+                    let selected = p.name == pod.get_untracked();
+                    view! { <option value=p.name.clone() selected=selected>{p.name.clone()}</option> }
+                }).collect_view())}
             </select>
             <label for="log-container">"Container"</label>
             <select id="log-container" prop:value=move || container.get() on:change:target=move |ev| {

@@ -59,6 +59,8 @@ pub fn defined_name(input: &str) -> Result<String, String> {
 pub struct SqlNamespaces {
     pub db: DatabaseConnection,
     pub cluster: Cluster,
+    /// Demo mode: the cluster is the simulated one, and the UI says so.
+    pub simulated: bool,
 }
 
 impl SqlNamespaces {
@@ -138,6 +140,7 @@ impl Namespaces for SqlNamespaces {
                 connected: false,
                 source: why,
                 version: String::new(),
+                simulated: false,
             },
             Ok(client) => ClusterInfo {
                 connected: true,
@@ -146,6 +149,7 @@ impl Namespaces for SqlNamespaces {
                     Ok(v) => v.git_version,
                     Err(e) => format!("unknown: {}", describe(&e)),
                 },
+                simulated: self.simulated,
             },
         }
     }

@@ -500,18 +500,23 @@ impl Deployer {
             .filter(deployment::Column::Id.eq(row.id))
             .exec(&self.db)
             .await?;
-        if let Ok(Some(fresh)) = deployment::Entity::find_by_id(row.id).one(&self.db).await
+        self.publish_stored(row.id).await;
+        Ok(())
+    }
+
+    /// Sends the version's stored status to every open page.
+    async fn publish_stored(&self, row_id: i64) {
+        if let Ok(Some(row)) = deployment::Entity::find_by_id(row_id).one(&self.db).await
             && let Ok(Some(v)) = project_version::Entity::find_by_id(row.version_id)
                 .one(&self.db)
                 .await
         {
             self.live.publish(LiveEvent {
-                project: ProjectId(fresh.project_id),
-                version: VersionId(fresh.version_id),
-                status: status_of(Some(&fresh), &v),
+                project: ProjectId(row.project_id),
+                version: VersionId(row.version_id),
+                status: status_of(Some(&row), &v),
             });
         }
-        Ok(())
     }
 
     /// Stores the pending inventory before anything is applied, so a crash leaves nothing unknown.
@@ -542,6 +547,7 @@ impl Deployer {
         let Some(fresh) = deployment::Entity::find_by_id(row.id).one(&txn).await? else {
             return Ok(());
         };
+        let fresh_id = fresh.id;
         let subject = format!("{}:{}", p.name, v.name);
         let mut am: deployment::ActiveModel = fresh.clone().into();
         am.done_generation = Set(generation);
@@ -606,6 +612,7 @@ impl Deployer {
         )
         .await?;
         txn.commit().await?;
+        self.publish_stored(fresh_id).await;
         self.refresh(v.id).await;
         Ok(())
     }
@@ -622,6 +629,7 @@ impl Deployer {
         let Some(fresh) = deployment::Entity::find_by_id(row.id).one(&txn).await? else {
             return Ok(());
         };
+        let fresh_id = fresh.id;
         let subject = format!("{}:{}", p.name, v.name);
         let mut am: deployment::ActiveModel = fresh.clone().into();
         am.done_generation = Set(generation);
@@ -678,6 +686,7 @@ impl Deployer {
         )
         .await?;
         txn.commit().await?;
+        self.publish_stored(fresh_id).await;
         self.refresh(v.id).await;
         Ok(())
     }
@@ -743,11 +752,11 @@ impl Deployer {
             return;
         }
         let current = state_of(&row);
-        let (state, message) = if !v.deployed {
-            (DeployState::NotDeployed, String::new())
-        } else if current == DeployState::Failed {
-            // A failed deploy stays failed until the next request.
+        let (state, message) = if current == DeployState::Failed {
+            // A failed deploy or stop stays failed until the next request.
             return;
+        } else if !v.deployed {
+            (DeployState::NotDeployed, String::new())
         } else {
             // Until the watchers have seen every workload applied, it is not running yet.
             let expected: Vec<String> = row
@@ -866,7 +875,10 @@ impl Deployer {
         row: Option<&deployment::Model>,
     ) -> Result<DeployStatus, AppError> {
         let mut status = status_of(row, v);
-        status.outdated = self.rendered(p, v, row).await?.1;
+        // Only a deployed version can be outdated; the others need no rendering.
+        if v.deployed && row.is_some_and(|r| r.hash.is_some()) {
+            status.outdated = self.rendered(p, v, row).await?.1;
+        }
         Ok(status)
     }
 
@@ -1090,8 +1102,13 @@ impl Deployments for Deployer {
         let mut names: HashSet<String> = refs.iter().map(|r| r.name.clone()).collect();
         names.extend(pods.iter().map(|p| p.name.clone()));
         let events = self.events(&row, &names).await;
+        // Ingress hosts, unless a URL template names the same host already.
         for u in self.ingress_urls(&row).await {
-            if !urls.contains(&u) {
+            let host = u.split_once("://").map_or(u.as_str(), |(_, h)| h).to_owned();
+            if !urls
+                .iter()
+                .any(|x| x == &u || x.split_once("://").map_or(x.as_str(), |(_, h)| h) == host)
+            {
                 urls.push(u);
             }
         }

@@ -351,7 +351,11 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
         .iter()
         .map(|u| u.as_str().unwrap())
         .collect();
-    assert_eq!(urls, ["main.shop.example", "http://main.shop.example"], "{d}");
+    assert_eq!(
+        urls,
+        ["main.shop.example"],
+        "the Ingress names the same host: {d}"
+    );
     assert!(
         d["objects"]
             .as_array()
@@ -749,4 +753,86 @@ async fn a_restart_during_a_deploy_finishes_it() {
         .unwrap();
     assert!(sa.image_pull_secrets.is_none());
     drop(w.sim);
+}
+
+#[tokio::test]
+async fn the_demo_seeds_a_project_that_deploys() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = kube_sim::start(kube_sim::SimConfig::default()).await.unwrap();
+    let reg = LocalRegistry::start(None, None);
+    let kubeconfig = sim.kubeconfig_path().to_owned();
+    let url = reg.url.clone();
+    let server = TestServer::start_with(|c| {
+        c.kubeconfig = Some(kubeconfig);
+        c.demo_registry = Some(url);
+    })
+    .await;
+    let admin = server.admin().await;
+    let viewer = server.user_with_role(&admin, "viewer", "VIEWER").await;
+    let (_, info) = viewer.call("get_cluster_info", json!({})).await;
+    assert_eq!(
+        info["simulated"], true,
+        "the UI can say it is the simulated cluster: {info}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (project, main) = loop {
+        let (_, projects) = viewer.call("list_projects", json!({})).await;
+        if let Some(p) = projects
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == "Demo shop"))
+        {
+            let (_, page) = viewer
+                .call(
+                    "list_versions",
+                    json!({"query": {"project": p["id"], "filter": "", "include_removed": false, "sort": "name", "page": 0}}),
+                )
+                .await;
+            let names: Vec<&str> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap())
+                .collect();
+            if names.len() == 3 {
+                assert_eq!(names, ["feature-dark-mode", "main", "v1.0.0"]);
+                let main = page["items"][1].clone();
+                break (p.clone(), main);
+            }
+        }
+        assert!(Instant::now() < deadline, "the demo project did not appear");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (_, config) = viewer
+        .call("get_project_config", json!({"id": project["id"]}))
+        .await;
+    assert_eq!(config["variables"][0]["show_on_dashboard"], true, "{config}");
+    let (status, body) = viewer.call("deploy_version", json!({"id": main["id"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (_, d) = viewer.call("get_deployment", json!({"id": main["id"]})).await;
+        if d["status"]["state"] == "running" {
+            assert_eq!(
+                d["status"]["namespace"], "on-demoshop-main",
+                "the original's rule: spaces are dropped"
+            );
+            assert!(
+                d["urls"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u == "main.shop.demo.o-neko.test"),
+                "{d}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo version did not run: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A second start finds the demo in place and seeds nothing twice.
+    let server = server.restart().await;
+    let admin = server.admin().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, projects) = admin.call("list_projects", json!({})).await;
+    assert_eq!(projects.as_array().unwrap().len(), 1, "{projects}");
 }

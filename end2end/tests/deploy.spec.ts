@@ -1,0 +1,79 @@
+import { test, expect } from "@playwright/test";
+import { ADMIN_PASSWORD, hydrated, login, logout, shot } from "./helpers";
+
+// tools/test starts the server in demo mode: the sample project "Demo shop" with the tags main,
+// v1.0.0 and feature-dark-mode, deploying into the simulated cluster.
+test("a VIEWER deploys from the dashboard, watches it run live, reads its logs and stops it", async ({ page }) => {
+  test.setTimeout(120_000);
+  const suffix = Date.now() % 100000;
+  const viewer = `viewer${suffix}`;
+  await login(page, "admin", ADMIN_PASSWORD);
+  const created = await page.request.post("/api/create_user", {
+    data: { user: { username: viewer, display_name: "", email: "", role: "VIEWER", password: `${viewer}-password` } },
+  });
+  expect(created.status()).toBe(200);
+  // The demo project is seeded in the background at start; wait until its versions are polled.
+  await expect(async () => {
+    const res = await page.request.post("/api/search_versions", { data: { text: "Demo shop" } });
+    expect((await res.json()).length).toBe(3);
+  }).toPass({ timeout: 60_000 });
+  await logout(page);
+
+  await login(page, viewer, `${viewer}-password`);
+  await page.goto("/");
+  await hydrated(page);
+  await expect(page.getByRole("note")).toContainText("simulated Kubernetes cluster");
+  await expect(page.getByText("Live: statuses update as they change.")).toBeVisible();
+  const found = page.getByRole("table", { name: /versions? match/ });
+  // Typing in the first moments after a full load is occasionally lost (README, development
+  // notes): type again until the search answers.
+  await expect(async () => {
+    await page.getByLabel("Search versions").fill("");
+    await page.getByLabel("Search versions").fill("main");
+    await expect(found).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 20_000 });
+  await found.getByRole("button", { name: "Deploy Demo shop:main" }).click();
+
+  // The new deployment appears and turns Running without a reload.
+  const deployed = page.getByRole("table", { name: /deployed version/ });
+  const row = deployed.getByRole("row", { name: /Demo shop:main/ });
+  await expect(row).toContainText(/Deploying|Running/);
+  await expect(row.getByText(/^Running/)).toBeVisible({ timeout: 30_000 });
+  await expect(row.getByRole("link", { name: "main.shop.demo.o-neko.test" })).toBeVisible();
+  await page.screenshot({ path: shot("dashboard"), fullPage: true });
+
+  // A dashboard select variable: switched by the VIEWER, the version is then outdated.
+  await row.getByLabel("Backend of Demo shop:main").selectOption("https://staging-api.example.com");
+  await expect(row).toContainText("configuration changed since it was deployed");
+
+  // The version page: live status, pods with the image they run, logs.
+  await row.getByRole("link", { name: "Demo shop:main" }).click();
+  await expect(page.getByRole("heading", { name: "Demo shop : main" })).toBeVisible();
+  await hydrated(page);
+  const status = page.locator(".deployment-status");
+  await expect(status).toContainText("Running");
+  const pods = page.getByRole("table", { name: "Pods" });
+  // The web pod, and the pre-install migration hook's finished one.
+  await expect(pods.getByRole("row", { name: /^shop-migrate-/ })).toContainText("Succeeded");
+  const web = pods.getByRole("row").filter({ has: page.getByRole("cell", { name: "Running", exact: true }) });
+  await expect(web).toHaveCount(1);
+  await expect(web).toContainText("1/1");
+  await expect(pods).toContainText("sha256:");
+  await page.getByRole("button", { name: "Show logs" }).click();
+  const log = page.getByLabel(/^Log of /);
+  await expect(log).toContainText("simulated by kube-sim");
+  await page.getByRole("button", { name: "Follow live" }).click();
+  await expect(page.getByRole("button", { name: "Stop following" })).toHaveAttribute("aria-pressed", "true");
+  await expect(log).toContainText(/GET \/healthz 200 \(\d+\)/, { timeout: 10_000 });
+  await page.screenshot({ path: shot("version-status-logs"), fullPage: true });
+  await page.getByRole("button", { name: "Stop following" }).click();
+
+  // Redeploy clears "outdated"; Stop removes it: Stopping, then Not deployed.
+  await page.getByRole("button", { name: "Redeploy Demo shop:main" }).click();
+  await expect(status).not.toContainText("configuration changed", { timeout: 30_000 });
+  await expect(status).toContainText("Running", { timeout: 30_000 });
+  await page.getByRole("button", { name: "Stop Demo shop:main" }).click();
+  await expect(status).toContainText(/Stopping|Not deployed/);
+  await expect(status).toContainText("Not deployed", { timeout: 30_000 });
+  await page.screenshot({ path: shot("version-stopped"), fullPage: true });
+});
