@@ -836,3 +836,321 @@ async fn the_demo_seeds_a_project_that_deploys() {
     let (_, projects) = admin.call("list_projects", json!({})).await;
     assert_eq!(projects.as_array().unwrap().len(), 1, "{projects}");
 }
+
+#[tokio::test]
+async fn deleting_a_project_stops_its_versions_first() {
+    let w = World::start().await;
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (project, versions) = w.project("Doomed", "team/doomed", &["main"], cfg, "").await;
+    let main = &versions[0];
+    w.deploy(&w.viewer, main).await;
+    w.wait_for(main, "running", |_| true).await;
+    // Refused unless confirmed, with what runs.
+    let (status, body) = w.doer.call("delete_project", json!({"id": project["id"]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("deployed versions (main)"),
+        "{body}"
+    );
+    let (status, body) = w
+        .doer
+        .call("delete_project", json!({"id": project["id"], "confirm": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Stopped first, then the project goes; meanwhile nothing can be deployed.
+    let (status, body) = w.deploy(&w.viewer, main).await;
+    assert!(
+        status == StatusCode::CONFLICT || status == StatusCode::NOT_FOUND,
+        "{status} {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, p) = w.viewer.call("get_project", json!({"id": project["id"]})).await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert_eq!(p["deleting"], true, "{p}");
+        assert!(Instant::now() < deadline, "the project was not deleted: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        KubeApi::<Namespace>::all(w.k8s.clone())
+            .get_opt("on-doomed-main")
+            .await
+            .unwrap()
+            .is_none(),
+        "its deployment was stopped, not left running"
+    );
+    let kinds: Vec<(String, String)> = w
+        .activity("")
+        .await
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .take(3)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("project.deleted".to_string(), "scheduler".to_string()),
+            ("version.stopped".to_string(), "doer".to_string()),
+            ("project.deleting".to_string(), "doer".to_string()),
+        ]
+    );
+}
+
+/// Reads server-sent events from `path` until `done` says so (or the time is up).
+async fn read_events(api: &Api, path: &str, seconds: u64, mut done: impl FnMut(&str, &str) -> bool) -> bool {
+    use futures::StreamExt;
+    let resp = api
+        .client
+        .get(format!("{}{path}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let kind = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or("");
+            let data = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if done(kind, &data) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn status_changes_and_logs_are_pushed() {
+    let w = World::start().await;
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (_, versions) = w.project("Live", "team/live", &["main"], cfg, "").await;
+    let main = versions[0].clone();
+    // Only for logged-in users.
+    let anonymous = w.server.client();
+    let resp = anonymous
+        .client
+        .get(format!("{}/live/events", anonymous.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // An open page sees the version go from deploying to running, pushed, without asking.
+    let id = main["id"].as_i64().unwrap();
+    let listener = {
+        let api = Api {
+            client: w.viewer.client.clone(),
+            base: w.viewer.base.clone(),
+        };
+        tokio::spawn(async move {
+            let mut seen = vec![];
+            let got = read_events(&api, "/live/events", 30, |kind, data| {
+                if kind != "status" {
+                    return false;
+                }
+                let e: Value = serde_json::from_str(data).unwrap();
+                if e["version"] == id {
+                    seen.push(e["status"]["state"].as_str().unwrap().to_owned());
+                }
+                seen.last().is_some_and(|s| s == "running")
+            })
+            .await;
+            (got, seen)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.deploy(&w.viewer, &main).await;
+    let (got, seen) = listener.await.unwrap();
+    assert!(got, "no running event: {seen:?}");
+    assert_eq!(seen.first().map(String::as_str), Some("deploying"), "{seen:?}");
+
+    // Logs: the last lines, and followed.
+    let d = w.deployment(&main).await;
+    let pod = d["pods"][0]["name"].as_str().unwrap().to_owned();
+    let (status, text) = w
+        .viewer
+        .call(
+            "pod_logs",
+            json!({"id": id, "pod": pod, "container": "web", "tail": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.as_str().unwrap().contains("simulated by kube-sim"), "{text}");
+    let (status, body) = w
+        .viewer
+        .call(
+            "pod_logs",
+            json!({"id": id, "pod": "someone-elses", "container": "web", "tail": 10}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only the version's own pods: {body}"
+    );
+    let mut lines = vec![];
+    let followed = read_events(
+        &w.viewer,
+        &format!("/live/logs/{id}/{pod}/web?tail=1"),
+        10,
+        |kind, data| {
+            if kind == "line" {
+                lines.push(data.to_owned());
+            }
+            lines.iter().any(|l| l.starts_with("GET /healthz 200"))
+        },
+    )
+    .await;
+    assert!(followed, "new lines keep coming: {lines:?}");
+}
+
+#[tokio::test]
+async fn registry_credentials_become_an_image_pull_secret() {
+    let w = World::start().await;
+    let private = LocalRegistry::start(None, Some(("robot", "robot-pw-1")));
+    push_image(
+        (
+            &pusher(&private),
+            &RegistryAuth::Basic("robot".into(), "robot-pw-1".into()),
+            &host(&private),
+        ),
+        ("team/private", "main"),
+        "amd64",
+        "2026-06-01T10:00:00Z",
+        "private",
+    )
+    .await;
+    let (status, docker) = w
+        .admin
+        .call(
+            "save_docker_registry",
+            json!({"registry": {"id": null, "name": "Private Hub", "url": private.url, "insecure_http": true,
+                "auth": "basic", "username": "robot", "secret": "robot-pw-1", "ca_pem": "", "skip_tls_verify": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{docker}");
+    let (status, project) = w
+        .doer
+        .call(
+            "save_project",
+            json!({"project": {"id": null, "name": "Private", "registry": docker["id"],
+                "image_repository": "team/private", "redeploy_policy": "automatic", "lifetime": "infinite",
+                "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{project}");
+    let cfg = config(vec![w.template(
+        "web",
+        "image: \"{{ IMAGE }}\"\nmessage: \"pull with {{ IMAGE_PULL_SECRET }}\"\n",
+    )]);
+    w.doer
+        .call("save_project_config", json!({"id": project["id"], "config": cfg}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let main = loop {
+        let (_, page) = w
+            .doer
+            .call(
+                "list_versions",
+                json!({"query": {"project": project["id"], "filter": "", "include_removed": false, "sort": "name", "page": 0}}),
+            )
+            .await;
+        if let Some(v) = page["items"].get(0) {
+            break v.clone();
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    w.deploy(&w.viewer, &main).await;
+    w.wait_for(&main, "running", |_| true).await;
+    let ns = "on-private-main";
+    let secret = KubeApi::<k8s_openapi::api::core::v1::Secret>::namespaced(w.k8s.clone(), ns)
+        .get("o-neko-pull-privatehub")
+        .await
+        .unwrap();
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+    let config: Value = serde_json::from_slice(&secret.data.unwrap()[".dockerconfigjson"].0).unwrap();
+    assert_eq!(config["auths"][host(&private)]["username"], "robot", "{config}");
+    assert_eq!(config["auths"][host(&private)]["password"], "robot-pw-1");
+    let accounts = KubeApi::<ServiceAccount>::namespaced(w.k8s.clone(), ns);
+    for sa in ["default", "web"] {
+        let names: Vec<String> = accounts
+            .get(sa)
+            .await
+            .unwrap()
+            .image_pull_secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["o-neko-pull-privatehub"], "service account {sa}");
+    }
+    let cm = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), ns)
+        .get("web-config")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["message"], "pull with o-neko-pull-privatehub");
+}
+
+#[tokio::test]
+async fn two_replicas_never_act_on_one_version() {
+    let w = World::start_with(|c| c.replica_id = Some("replica-a".into())).await;
+    let (data_dir, database) = (
+        w.server.config.data_dir.clone(),
+        w.server.config.database_url.clone(),
+    );
+    let kubeconfig = w.sim.kubeconfig_path().to_owned();
+    let b = TestServer::start_with(|c| {
+        c.data_dir = data_dir;
+        c.database_url = database;
+        c.kubeconfig = Some(kubeconfig);
+        c.replica_id = Some("replica-b".into());
+    })
+    .await;
+    let tags = ["t1", "t2", "t3", "t4", "t5", "t6"];
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (_, versions) = w.project("Twins", "team/twins", &tags, cfg, "").await;
+    let ids: Vec<Value> = versions.iter().map(|v| v["id"].clone()).collect();
+    // Asked on both replicas; both workers race for the work.
+    let viewer_b = b.login("viewer", "viewer-password").await;
+    let (status, body) = viewer_b
+        .call("deploy_or_stop_versions", json!({"ids": ids, "deploy": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.as_array().unwrap().iter().all(|o| o["error"].is_null()),
+        "{body}"
+    );
+    for v in &versions {
+        w.wait_for(v, "running", |_| true).await;
+    }
+    let deployed = w.activity("version.deployed").await;
+    let mut subjects: Vec<String> = deployed
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    let expected: Vec<String> = tags.iter().map(|t| format!("Twins:{t}")).collect();
+    assert_eq!(subjects, expected, "each version deployed exactly once");
+}
