@@ -395,6 +395,15 @@ pub struct ActivityQuery {
     pub project: Option<ProjectId>,
     /// Zero-based page.
     pub page: u64,
+    /// Only entries by this actor (a username, `scheduler`, `webhook`).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Only entries at or after this moment.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries before this moment.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// A page of activity entries, newest first.
@@ -457,7 +466,7 @@ impl FromStr for RedeployPolicy {
     }
 }
 
-/// How long a deployment lives before it is stopped. Stored now; enforced by the scheduler.
+/// How long a deployment lives before the scheduler stops it, counted from the user's deploy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "n")]
 pub enum Lifetime {
@@ -468,6 +477,8 @@ pub enum Lifetime {
     UntilTonight,
     /// Until the end of the current week.
     UntilWeekend,
+    /// Until a given moment.
+    At(DateTime<Utc>),
 }
 
 impl Lifetime {
@@ -479,8 +490,44 @@ impl Lifetime {
             Lifetime::Days(n) => format!("days:{n}"),
             Lifetime::UntilTonight => "tonight".into(),
             Lifetime::UntilWeekend => "weekend".into(),
+            Lifetime::At(t) => format!("at:{}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         }
     }
+
+    /// The lifetime form's two fields: the kind, and a count (hours, days) or a date and time
+    /// (`YYYY-MM-DDTHH:MM`, UTC) for `at`.
+    pub fn form_parts(self) -> (&'static str, String) {
+        match self {
+            Lifetime::Infinite => ("infinite", String::new()),
+            Lifetime::Hours(n) => ("hours", n.to_string()),
+            Lifetime::Days(n) => ("days", n.to_string()),
+            Lifetime::UntilTonight => ("tonight", String::new()),
+            Lifetime::UntilWeekend => ("weekend", String::new()),
+            Lifetime::At(t) => ("at", t.format("%Y-%m-%dT%H:%M").to_string()),
+        }
+    }
+
+    /// The stored form of what the lifetime form holds (see [`Lifetime::form_parts`]).
+    pub fn form_encode(kind: &str, value: &str) -> String {
+        let value = value.trim();
+        match kind {
+            "hours" | "days" => format!("{kind}:{value}"),
+            // A datetime-local input gives minutes, sometimes seconds.
+            "at" if value.len() == 16 => format!("at:{value}:00Z"),
+            "at" => format!("at:{value}Z"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The choices of the lifetime form.
+    pub const FORM_KINDS: [(&'static str, &'static str); 6] = [
+        ("infinite", "Until stopped"),
+        ("hours", "Some hours"),
+        ("days", "Some days"),
+        ("tonight", "Until tonight"),
+        ("weekend", "Until the weekend"),
+        ("at", "Until a date and time (UTC)"),
+    ];
 
     /// A label for people.
     pub fn label(self) -> String {
@@ -490,6 +537,7 @@ impl Lifetime {
             Lifetime::Days(n) => format!("{n} days"),
             Lifetime::UntilTonight => "Until tonight".into(),
             Lifetime::UntilWeekend => "Until the weekend".into(),
+            Lifetime::At(t) => format!("Until {}", t.format("%Y-%m-%d %H:%M UTC")),
         }
     }
 }
@@ -510,8 +558,11 @@ impl FromStr for Lifetime {
             other => match other.split_once(':') {
                 Some(("hours", n)) => count(n, "hours", 24 * 365).map(Lifetime::Hours),
                 Some(("days", n)) => count(n, "days", 365).map(Lifetime::Days),
+                Some(("at", t)) => DateTime::parse_from_rfc3339(t.trim())
+                    .map(|t| Lifetime::At(t.with_timezone(&Utc)))
+                    .map_err(|_| format!("'{t}' is not a date and time like 2026-12-24T18:00:00Z")),
                 _ => Err(format!(
-                    "unknown lifetime '{other}' (expected infinite, hours:N, days:N, tonight or weekend)"
+                    "unknown lifetime '{other}' (expected infinite, hours:N, days:N, tonight, weekend or at:DATE)"
                 )),
             },
         }

@@ -135,6 +135,13 @@ pub trait Deployments: Send + Sync + 'static {
     async fn deploy(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError>;
     /// Asks for the version to be stopped; the work runs in the background.
     async fn stop(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError>;
+    /// Extends a deployed version's life: by its lifetime again from now, or to `until`.
+    async fn extend(
+        &self,
+        actor: &CurrentUser,
+        id: VersionId,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<DeployStatus, AppError>;
     async fn status(&self, id: VersionId) -> Result<DeployStatus, AppError>;
     /// Status, pods, events and URLs of a version.
     async fn detail(&self, id: VersionId) -> Result<DeploymentDetail, AppError>;

@@ -84,6 +84,15 @@ impl ActivityLog for SqlActivityLog {
         if let Some(project) = query.project {
             select = select.filter(activity::Column::ProjectId.eq(project.0));
         }
+        if let Some(actor) = query.actor.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            select = select.filter(activity::Column::Actor.eq(actor));
+        }
+        if let Some(since) = query.since {
+            select = select.filter(activity::Column::At.gte(since));
+        }
+        if let Some(until) = query.until {
+            select = select.filter(activity::Column::At.lt(until));
+        }
         let pages = select.paginate(&self.db, PAGE_SIZE);
         let total = pages
             .num_items()

@@ -101,11 +101,50 @@ pub struct Config {
     #[arg(long, env = "ONEKO_LOG_LINK")]
     pub log_link: Option<String>,
 
+    /// Time zone for "until tonight" and "until the weekend" (an IANA name, e.g. Europe/Berlin).
+    #[arg(long, env = "ONEKO_TIME_ZONE", default_value = "UTC")]
+    pub time_zone: String,
+
+    /// When a working day ends ("until tonight"), HH:MM in the time zone.
+    #[arg(long, env = "ONEKO_END_OF_DAY", default_value = "23:59")]
+    pub end_of_day: String,
+
+    /// The last working day of the week ("until the weekend").
+    #[arg(long, env = "ONEKO_LAST_WORKING_DAY", default_value = "friday")]
+    pub last_working_day: String,
+
+    /// What happens to a deployed version whose tag vanished from the registry.
+    #[arg(long, env = "ONEKO_REMOVED_TAG_ACTION", value_enum, default_value_t = RemovedTagAction::Stop)]
+    pub removed_tag_action: RemovedTagAction,
+
+    /// Days a version whose tag vanished is kept (with its settings) before it is removed; its
+    /// activity history stays.
+    #[arg(long, env = "ONEKO_REMOVED_VERSION_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub removed_version_retention_days: u64,
+
+    /// Days activity entries are kept.
+    #[arg(long, env = "ONEKO_ACTIVITY_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub activity_retention_days: u64,
+
+    /// Seconds between two runs of the scheduler's jobs (timed stops, redeploys on image changes,
+    /// clean-up, reconciliation); stops happen within this much after their time.
+    #[arg(long, env = "ONEKO_SCHEDULER_INTERVAL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub scheduler_interval: u64,
+
     /// Demo mode: seed a sample project whose images and chart are pushed to this (loopback)
     /// registry on first start, and mark the cluster as simulated in the UI (`tools/run` sets it
     /// when it starts the simulated cluster).
     #[arg(long, env = "ONEKO_DEMO_REGISTRY")]
     pub demo_registry: Option<String>,
+}
+
+/// What the scheduler does with a deployed version whose tag vanished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RemovedTagAction {
+    /// Stop it.
+    Stop,
+    /// Keep it running, and warn (activity log and status).
+    Keep,
 }
 
 /// How logs are written.
@@ -167,6 +206,13 @@ impl Config {
             replica_id: None,
             log_link: None,
             demo_registry: None,
+            time_zone: "UTC".into(),
+            end_of_day: "23:59".into(),
+            last_working_day: "friday".into(),
+            removed_tag_action: RemovedTagAction::Stop,
+            removed_version_retention_days: 7,
+            activity_retention_days: 30,
+            scheduler_interval: 1,
         }
     }
 }

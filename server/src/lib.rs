@@ -15,6 +15,7 @@ pub mod live;
 pub mod projects;
 pub mod registry;
 pub mod render;
+pub mod scheduler;
 pub mod secrets;
 pub mod session_store;
 pub mod state;
@@ -111,12 +112,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.gcs_endpoint.clone(),
     ));
     let (shutdown, mut stop) = watch::channel(false);
-    let poller = Arc::new(Poller::new(
-        db.clone(),
-        registries.clone(),
-        Duration::from_secs(config.poll_interval),
-        config.poll_concurrency as usize,
-    ));
+    let clock =
+        scheduler::lifetime::Clock::new(&config.time_zone, &config.end_of_day, &config.last_working_day)
+            .map_err(|e| {
+                anyhow::anyhow!("the lifetime settings (--time-zone, --end-of-day, --last-working-day): {e}")
+            })?;
+    let leadership = scheduler::Leadership::default();
+    let poller = Arc::new(
+        Poller::new(
+            db.clone(),
+            registries.clone(),
+            Duration::from_secs(config.poll_interval),
+            config.poll_concurrency as usize,
+        )
+        .led_by(leadership.clone()),
+    );
     let cluster = match cluster::Cluster::connect(config.kubeconfig.as_deref()).await {
         Ok(c) => c,
         Err(e) => {
@@ -138,7 +148,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             lease: Duration::from_secs(config.lease_seconds),
             replica: config.replica(),
             log_link: config.log_link.clone(),
+            clock,
         },
+    ));
+    let scheduler = Arc::new(scheduler::Scheduler::new(
+        db.clone(),
+        deployer.clone(),
+        scheduler::SchedulerConfig {
+            interval: Duration::from_secs(config.scheduler_interval),
+            lease: Duration::from_secs(config.lease_seconds),
+            replica: config.replica(),
+            removed_tag_action: config.removed_tag_action,
+            removed_retention: chrono::Duration::days(config.removed_version_retention_days as i64),
+            activity_retention: chrono::Duration::days(config.activity_retention_days as i64),
+        },
+        leadership,
     ));
     let state = AppState {
         backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
@@ -204,6 +228,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(poller.run(stop.clone()));
     tokio::spawn(deployer.run(stop.clone(), changed));
+    tokio::spawn(scheduler.run(stop.clone()));
 
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {

@@ -24,6 +24,18 @@ pub async fn stop_version(id: VersionId) -> Result<DeployStatus, AppError> {
     deployments()?.stop(&me, id).await
 }
 
+/// Extends a deployed version's life: by its lifetime again from now (`until: None`), or to a
+/// chosen moment. Every role may, as every role may deploy.
+#[server(endpoint = "extend_version", input = Json)]
+pub async fn extend_version(
+    id: VersionId,
+    #[server(default)] until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<DeployStatus, AppError> {
+    use crate::{model::Role, ssr::*};
+    let me = authorize(Role::Viewer).await?;
+    deployments()?.extend(&me, id, until).await
+}
+
 /// Deploys (`deploy: true`) or stops several versions; each has its own outcome.
 #[server(endpoint = "deploy_or_stop_versions", input = Json)]
 pub async fn deploy_or_stop_versions(

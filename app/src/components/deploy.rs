@@ -215,3 +215,96 @@ pub fn follow_logs(
         None
     }
 }
+
+/// "in 5 min", "in 3 h", "in 2 days" until `t`; "now" once it has passed.
+pub fn until_text(t: &chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (*t - now).num_seconds();
+    match secs {
+        s if s <= 30 => "now".into(),
+        s if s < 90 * 60 => format!("in {} min", (s + 59) / 60),
+        s if s < 48 * 3600 => format!("in {} h", (s + 1800) / 3600),
+        s => format!("in {} days", (s + 43_200) / 86_400),
+    }
+}
+
+/// When a deployed version stops, relative with the exact time on hover, and Extend: by its
+/// lifetime again, or to a chosen moment. Every role may, as every role may deploy.
+#[component]
+pub fn StopTime(
+    version: VersionId,
+    name: String,
+    #[prop(into)] status: Signal<DeployStatus>,
+) -> impl IntoView {
+    use crate::api::deployments::ExtendVersion;
+    let extend = ServerAction::<ExtendVersion>::new();
+    let error = action_error(extend);
+    let until = RwSignal::new(String::new());
+    let names = StoredValue::new((
+        format!("Extend {name}"),
+        format!("Stop time of {name} (UTC)"),
+        format!("Set the stop time of {name}"),
+    ));
+    if let Some(live) = use_context::<LiveStatus>() {
+        Effect::new(move |_| {
+            if let Some(Ok(s)) = extend.value().get() {
+                live.statuses.update(|m| {
+                    m.insert(version, s);
+                });
+            }
+        });
+    }
+    let input_id = format!("stop-time-{}", version.0);
+    view! {
+        <span class="stop-time">
+            {move || {
+                let s = status.get();
+                match (s.desired, s.stop_at) {
+                    (true, Some(t)) => view! {
+                        "Stops "
+                        <time datetime=t.to_rfc3339() title=t.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
+                            {until_text(&t, chrono::Utc::now())}
+                        </time>
+                        " "
+                        <button type="button" class="secondary" aria-label=names.with_value(|n| n.0.clone())
+                            disabled=move || extend.pending().get()
+                            on:click=move |_| { extend.dispatch(ExtendVersion { id: version, until: None }); }>"Extend"</button>
+                    }.into_any(),
+                    (true, None) => view! { "Runs until stopped" }.into_any(),
+                    _ => ().into_any(),
+                }
+            }}
+            <Show when=move || status.get().desired>
+                " "
+                <label for=input_id.clone() class="visually-hidden">{names.with_value(|n| n.1.clone())}</label>
+                <input id=input_id.clone() type="datetime-local" bind:value=until/>
+                <button type="button" class="secondary" aria-label=names.with_value(|n| n.2.clone())
+                    disabled=move || until.get().is_empty() || extend.pending().get()
+                    on:click=move |_| {
+                        let v = until.get();
+                        let v = if v.len() == 16 { format!("{v}:00Z") } else { format!("{v}Z") };
+                        match chrono::DateTime::parse_from_rfc3339(&v) {
+                            Ok(t) => { extend.dispatch(ExtendVersion { id: version, until: Some(t.with_timezone(&chrono::Utc)) }); }
+                            Err(_) => until.set(String::new()),
+                        }
+                    }>"Stop then"</button>
+            </Show>
+            {move || error.get().map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
+        </span>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until_text;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn relative_stop_times() {
+        let now = Utc::now();
+        assert_eq!(until_text(&(now + Duration::seconds(10)), now), "now");
+        assert_eq!(until_text(&(now + Duration::minutes(5)), now), "in 5 min");
+        assert_eq!(until_text(&(now + Duration::hours(3)), now), "in 3 h");
+        assert_eq!(until_text(&(now + Duration::days(3)), now), "in 3 days");
+        assert_eq!(until_text(&(now - Duration::hours(1)), now), "now");
+    }
+}

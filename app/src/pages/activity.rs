@@ -9,13 +9,33 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-const KINDS: [(&str, &str); 5] = [
+const KINDS: [(&str, &str); 12] = [
     ("", "Everything"),
     ("project", "Projects"),
     ("version", "Versions"),
+    ("version.deploy", "Deploys (and failures)"),
+    ("version.stop", "Stops (and failures)"),
+    ("version.extended", "Extensions"),
+    ("version.image_changed", "Image changes"),
+    ("version.variables_changed", "Dashboard variables"),
     ("docker_registry", "Docker registries"),
+    ("helm_registry", "Helm registries"),
+    ("namespace", "Namespaces"),
     ("user", "Users"),
 ];
+
+/// A `datetime-local` value (UTC) as a moment.
+fn moment(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let v = v.trim();
+    let full = if v.len() == 16 {
+        format!("{v}:00Z")
+    } else {
+        format!("{v}Z")
+    };
+    chrono::DateTime::parse_from_rfc3339(&full)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
 
 /// The activity page.
 #[component]
@@ -36,13 +56,48 @@ fn ActivityLog() -> impl IntoView {
     let initial = use_query_map().with_untracked(|q| q.get("project").and_then(|p| p.parse::<i64>().ok()));
     let project = RwSignal::new(initial);
     let projects = LocalResource::new(list_projects);
+    let actor = RwSignal::new(String::new());
+    let since = RwSignal::new(String::new());
+    let until = RwSignal::new(String::new());
+    // New entries appear without a reload: the first page is read again every few seconds
+    // (effects run only in the browser).
+    let tick = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                if page.get_untracked() == 0 {
+                    tick.update(|n| *n += 1);
+                }
+            },
+            std::time::Duration::from_secs(3),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    });
     let entries = Resource::new(
-        move || (kind.get(), project.get(), page.get()),
-        |(kind, project, page)| {
+        move || {
+            (
+                kind.get(),
+                project.get(),
+                page.get(),
+                actor.get(),
+                since.get(),
+                until.get(),
+                tick.get(),
+            )
+        },
+        |(kind, project, page, actor, since, until, _)| {
             list_activity(ActivityQuery {
                 kind: (!kind.is_empty()).then_some(kind),
                 project: project.map(ProjectId),
                 page,
+                actor: (!actor.trim().is_empty()).then_some(actor),
+                since: moment(&since),
+                until: moment(&until),
             })
         },
     );
@@ -65,6 +120,15 @@ fn ActivityLog() -> impl IntoView {
                     view! { <option value=id.to_string() selected=move || project.get() == Some(id)>{p.name}</option> }
                 }).collect_view()}
             </select>
+            <label for="activity-actor">"Actor"</label>
+            <input id="activity-actor" type="search" placeholder="user, scheduler, webhook"
+                on:change:target=move |ev| { actor.set(ev.target().value()); page.set(0); }/>
+            <label for="activity-since">"From (UTC)"</label>
+            <input id="activity-since" type="datetime-local"
+                on:change:target=move |ev| { since.set(ev.target().value()); page.set(0); }/>
+            <label for="activity-until">"To (UTC)"</label>
+            <input id="activity-until" type="datetime-local"
+                on:change:target=move |ev| { until.set(ev.target().value()); page.set(0); }/>
         </div>
         <Transition fallback=|| view! { <p>"Loading activity…"</p> }>
             {move || Suspend::new(async move {

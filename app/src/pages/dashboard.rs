@@ -9,7 +9,7 @@ use crate::{
     },
     components::{
         ErrorBox, RequireRole, action_error,
-        deploy::{DeployButtons, LiveStatus, StatusBadge},
+        deploy::{DeployButtons, LiveStatus, StatusBadge, StopTime},
     },
     model::{DashboardRow, DeployState, DeployStatus, ProjectId, Role, VersionHit, VersionId},
 };
@@ -197,7 +197,7 @@ fn DeployedTable(
                             <td><SelectBox version=vid name=name.clone() selected/></td>
                             <th scope="row"><a href=format!("/projects/{}/versions/{}", r.project.0, r.version.0)>{name.clone()}</a></th>
                             <td><StatusBadge status/></td>
-                            <td>{deployed_text(&r.status)}</td>
+                            <td>{deployed_text(&r.status)}<br/><StopTime version=vid name=name.clone() status/></td>
                             <td>{r.image_created_at.as_ref().map_or("unknown".to_string(), when)}</td>
                             <td>{r.urls.iter().map(|u| {
                                 let href = if u.contains("://") { u.clone() } else { format!("http://{u}") };
@@ -233,15 +233,11 @@ fn DeployedTable(
 }
 
 fn deployed_text(s: &DeployStatus) -> String {
-    let mut t = match (&s.started_at, &s.requested_by) {
+    match (&s.started_at, &s.requested_by) {
         (Some(at), Some(by)) => format!("{} by {by}", when(at)),
         (Some(at), None) => when(at),
         _ => "–".into(),
-    };
-    if let Some(stop) = &s.stop_at {
-        t.push_str(&format!("; stops at {}", when(stop)));
     }
-    t
 }
 
 #[component]

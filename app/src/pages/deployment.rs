@@ -6,7 +6,7 @@ use crate::{
     api::deployments::{PodLogs, get_deployment},
     components::{
         ErrorBox,
-        deploy::{DeployButtons, LiveStatus, LogFollower, StatusBadge, follow_logs},
+        deploy::{DeployButtons, LiveStatus, LogFollower, StatusBadge, StopTime, follow_logs},
     },
     model::{DeployStatus, DeploymentDetail, PodInfo, VersionId},
 };
@@ -28,6 +28,7 @@ pub fn DeploymentSection(version: VersionId, name: String, initial: DeployStatus
         n.copied().unwrap_or(0) + u32::from(mine)
     });
     let detail = Resource::new(move || changes.get(), move |_| get_deployment(version));
+    let stop_name = name.clone();
     view! {
         <section aria-labelledby="deployment-heading">
             <h2 id="deployment-heading">"Deployment"</h2>
@@ -43,7 +44,8 @@ pub fn DeploymentSection(version: VersionId, name: String, initial: DeployStatus
                     }
                 }}</dd>
                 <dt>"Last applied"</dt><dd>{move || status.get().applied_at.as_ref().map_or("–".into(), when)}</dd>
-                <dt>"Stops"</dt><dd>{move || status.get().stop_at.as_ref().map_or("not planned".into(), |t| format!("at {}", when(t)))}</dd>
+                <dt>"Stops"</dt><dd><StopTime version name=stop_name status/>
+                    {move || (!status.get().desired).then_some("–")}</dd>
             </dl>
             <Transition fallback=|| view! { <p>"Loading what runs…"</p> }>
                 {move || Suspend::new(async move {

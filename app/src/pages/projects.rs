@@ -145,16 +145,6 @@ fn ProjectTable(projects: Vec<Project>, search: RwSignal<String>) -> impl IntoVi
     }
 }
 
-fn lifetime_parts(l: Lifetime) -> (&'static str, String) {
-    match l {
-        Lifetime::Infinite => ("infinite", String::new()),
-        Lifetime::Hours(n) => ("hours", n.to_string()),
-        Lifetime::Days(n) => ("days", n.to_string()),
-        Lifetime::UntilTonight => ("tonight", String::new()),
-        Lifetime::UntilWeekend => ("weekend", String::new()),
-    }
-}
-
 /// Creates a project, or edits `editing`. `on_done` runs after a successful save or on cancel.
 #[component]
 fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView {
@@ -172,7 +162,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
             .as_str()
             .to_string(),
     );
-    let (kind, count) = lifetime_parts(e.map_or(Lifetime::Infinite, |p| p.lifetime));
+    let (kind, count) = e.map_or(Lifetime::Infinite, |p| p.lifetime).form_parts();
     let lifetime_kind = RwSignal::new(kind.to_string());
     let lifetime_count = RwSignal::new(count);
     let include = RwSignal::new(e.map(|p| p.tag_include.clone()).unwrap_or_default());
@@ -206,7 +196,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
             <form on:submit=move |ev| {
                 ev.prevent_default();
                 let lifetime = match lifetime_kind.get().as_str() {
-                    k @ ("hours" | "days") => format!("{k}:{}", lifetime_count.get().trim()),
+                    k @ ("hours" | "days" | "at") => Lifetime::form_encode(k, &lifetime_count.get()),
                     k => k.to_string(),
                 };
                 save.dispatch(SaveProject {
@@ -265,8 +255,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                     <div>
                         <label for="project-lifetime">"Default lifetime of deployments"</label>
                         <select id="project-lifetime" on:change:target=move |ev| lifetime_kind.set(ev.target().value())>
-                            {[("infinite", "Until stopped"), ("hours", "Some hours"), ("days", "Some days"),
-                              ("tonight", "Until tonight"), ("weekend", "Until the weekend")]
+                            {Lifetime::FORM_KINDS
                                 .into_iter()
                                 .map(|(v, l)| view! { <option value=v selected=move || lifetime_kind.get() == v>{l}</option> })
                                 .collect_view()}
@@ -274,6 +263,10 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                         <Show when=move || matches!(lifetime_kind.get().as_str(), "hours" | "days")>
                             <label for="project-lifetime-count">{move || format!("Number of {}", lifetime_kind.get())}</label>
                             <input id="project-lifetime-count" type="number" min="1" bind:value=lifetime_count/>
+                        </Show>
+                        <Show when=move || lifetime_kind.get() == "at">
+                            <label for="project-lifetime-at">"Stop at (UTC)"</label>
+                            <input id="project-lifetime-at" type="datetime-local" bind:value=lifetime_count/>
                         </Show>
                         <FieldMessage error field="lifetime" id="project-lifetime-error"/>
                     </div>

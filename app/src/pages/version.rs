@@ -152,17 +152,6 @@ fn VersionBody(
     }
 }
 
-fn lifetime_parts(l: Option<Lifetime>) -> (&'static str, String) {
-    match l {
-        None => ("", String::new()),
-        Some(Lifetime::Infinite) => ("infinite", String::new()),
-        Some(Lifetime::Hours(n)) => ("hours", n.to_string()),
-        Some(Lifetime::Days(n)) => ("days", n.to_string()),
-        Some(Lifetime::UntilTonight) => ("tonight", String::new()),
-        Some(Lifetime::UntilWeekend) => ("weekend", String::new()),
-    }
-}
-
 #[component]
 fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl IntoView {
     let vid = detail.version.id;
@@ -170,7 +159,7 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
     helm_registry_names(true);
     let project_templates = StoredValue::new(detail.project_config.templates.clone());
     let policy = RwSignal::new(detail.version.redeploy_policy.as_str().to_string());
-    let (kind, count) = lifetime_parts(o.lifetime);
+    let (kind, count) = o.lifetime.map_or(("", String::new()), Lifetime::form_parts);
     let lifetime_kind = RwSignal::new(kind.to_string());
     let lifetime_count = RwSignal::new(count);
     let urls = RwSignal::new(o.url_templates.join("\n"));
@@ -227,9 +216,7 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
             }
             let lifetime = match lifetime_kind.get().as_str() {
                 "" => None,
-                "hours" => lifetime_count.get().trim().parse().ok().map(Lifetime::Hours),
-                "days" => lifetime_count.get().trim().parse().ok().map(Lifetime::Days),
-                other => other.parse().ok(),
+                kind => Lifetime::form_encode(kind, &lifetime_count.get()).parse().ok(),
             };
             save.dispatch(SaveVersion {
                 version: VersionInput {
@@ -260,15 +247,17 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
                 <div>
                     <label for="version-lifetime">"Lifetime"</label>
                     <select id="version-lifetime" on:change=move |ev| lifetime_kind.set(event_target_value(&ev))>
-                        {[("", "As the project"), ("infinite", "Until stopped"), ("hours", "Some hours"), ("days", "Some days"),
-                          ("tonight", "Until tonight"), ("weekend", "Until the weekend")]
-                            .into_iter()
+                        {std::iter::once(("", "As the project")).chain(Lifetime::FORM_KINDS)
                             .map(|(v, l)| view! { <option value=v selected=move || lifetime_kind.get() == v>{l}</option> })
                             .collect_view()}
                     </select>
                     <Show when=move || matches!(lifetime_kind.get().as_str(), "hours" | "days")>
                         <label for="version-lifetime-count">{move || format!("Number of {}", lifetime_kind.get())}</label>
                         <input id="version-lifetime-count" type="number" min="1" bind:value=lifetime_count/>
+                    </Show>
+                    <Show when=move || lifetime_kind.get() == "at">
+                        <label for="version-lifetime-at">"Stop at (UTC)"</label>
+                        <input id="version-lifetime-at" type="datetime-local" bind:value=lifetime_count/>
                     </Show>
                 </div>
                 <div>

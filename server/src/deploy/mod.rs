@@ -24,8 +24,8 @@ use app::{
     error::AppError,
     model::{
         BatchOutcome, ContainerInfo, CurrentUser, DashboardRow, DashboardVariable, DeployState, DeployStatus,
-        DeploymentDetail, EventInfo, LiveEvent, PodInfo, ProjectConfig, ProjectId, Severity, VersionHit,
-        VersionId, VersionOverrides,
+        DeploymentDetail, EventInfo, Lifetime, LiveEvent, PodInfo, ProjectConfig, ProjectId, Severity,
+        VersionHit, VersionId, VersionOverrides,
     },
     ssr::Deployments,
 };
@@ -69,6 +69,8 @@ pub struct DeployConfig {
     pub replica: String,
     /// A link to an external log viewer, with `{namespace}`, `{pod}` and `{container}`.
     pub log_link: Option<String>,
+    /// The clock lifetimes are counted with.
+    pub clock: crate::scheduler::lifetime::Clock,
 }
 
 /// Deploys, stops, and knows what runs.
@@ -93,6 +95,14 @@ fn chrono_time(t: k8s_openapi::jiff::Timestamp) -> Option<DateTime<Utc>> {
 
 fn state_of(row: &deployment::Model) -> DeployState {
     row.state.parse().unwrap_or(DeployState::NotDeployed)
+}
+
+/// The lifetime that applies to a version: its own, else its project's.
+pub fn effective_lifetime(p: &project::Model, v: &project_version::Model) -> Lifetime {
+    let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
+    overrides
+        .lifetime
+        .unwrap_or_else(|| p.lifetime.parse().unwrap_or(Lifetime::Infinite))
 }
 
 /// Whether a request waits to be (or is being) carried out.
@@ -278,6 +288,11 @@ impl Deployer {
                     state: Set(state.as_str().into()),
                     message: Set(message),
                     started_at: Set(Some(now)),
+                    stop_at: Set(crate::scheduler::lifetime::stop_at(
+                        effective_lifetime(&p, &v),
+                        now,
+                        &self.config.clock,
+                    )),
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
@@ -296,8 +311,14 @@ impl Deployer {
                     am.state = Set(state.as_str().into());
                 }
                 am.message = Set(message);
+                // A person's deploy restarts the lifetime; automatic redeploys do not.
                 if deploy && user {
                     am.started_at = Set(Some(now));
+                    am.stop_at = Set(crate::scheduler::lifetime::stop_at(
+                        effective_lifetime(&p, &v),
+                        now,
+                        &self.config.clock,
+                    ));
                 }
                 am.updated_at = Set(now);
                 am.update(&txn).await.map_err(db_err)?
@@ -320,6 +341,102 @@ impl Deployer {
         });
         self.wake.notify_one();
         Ok(status)
+    }
+
+    /// Extends a deployed version's life: by its lifetime again from now, or to `until`.
+    pub async fn extend(
+        &self,
+        actor: &CurrentUser,
+        id: VersionId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DeployStatus, AppError> {
+        let db_err = |e| internal("extending", e);
+        let (p, v) = self.find(id).await?;
+        let name = format!("{}:{}", p.name, v.name);
+        let row = self.row(v.id).await?.filter(|_| v.deployed).ok_or_else(|| {
+            AppError::conflict(format!("{name} is not deployed, so there is nothing to extend."))
+        })?;
+        let now = Utc::now();
+        let (started, stop_at) = match until {
+            Some(t) if t <= now => {
+                return Err(AppError::invalid("until", "Choose a moment in the future."));
+            }
+            Some(t) if t > now + chrono::Duration::days(366) => {
+                return Err(AppError::invalid("until", "At most a year from now."));
+            }
+            Some(t) => (row.started_at, Some(t)),
+            None => (
+                Some(now),
+                crate::scheduler::lifetime::stop_at(effective_lifetime(&p, &v), now, &self.config.clock),
+            ),
+        };
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let mut am: deployment::ActiveModel = row.into();
+        am.started_at = Set(started);
+        am.stop_at = Set(stop_at);
+        am.updated_at = Set(now);
+        let saved = am.update(&txn).await.map_err(db_err)?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind: "version.extended",
+                subject: &name,
+                message: match stop_at {
+                    Some(t) => format!("{name} now stops at {}", t.format("%Y-%m-%d %H:%M UTC")),
+                    None => format!("{name} now runs until it is stopped"),
+                },
+                severity: Severity::Info,
+                project: Some(p.id),
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        let status = self.full_status(&p, &v, Some(&saved)).await?;
+        self.live.publish(LiveEvent {
+            project: ProjectId(p.id),
+            version: id,
+            status: status.clone(),
+        });
+        Ok(status)
+    }
+
+    /// A project's or version's lifetime setting changed: the deployed versions' stop times
+    /// follow it (counted from when they were deployed).
+    pub async fn lifetime_changed(&self, project_id: i64) -> Result<(), AppError> {
+        let db_err = |e| internal("updating stop times", e);
+        let Some(p) = project::Entity::find_by_id(project_id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(());
+        };
+        let rows = deployment::Entity::find()
+            .filter(deployment::Column::ProjectId.eq(project_id))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        for row in rows {
+            let Some(v) = project_version::Entity::find_by_id(row.version_id)
+                .one(&self.db)
+                .await
+                .map_err(db_err)?
+                .filter(|v| v.deployed)
+            else {
+                continue;
+            };
+            let Some(started) = row.started_at else { continue };
+            let stop_at =
+                crate::scheduler::lifetime::stop_at(effective_lifetime(&p, &v), started, &self.config.clock);
+            if stop_at != row.stop_at {
+                let mut am: deployment::ActiveModel = row.into();
+                am.stop_at = Set(stop_at);
+                am.update(&self.db).await.map_err(db_err)?;
+            }
+        }
+        Ok(())
     }
 
     /// Carries out requests until `stop` turns true: every pending deployment whose lease is
@@ -1065,6 +1182,15 @@ impl Deployments for Deployer {
 
     async fn stop(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError> {
         self.request(&actor.username, true, id, false, "").await
+    }
+
+    async fn extend(
+        &self,
+        actor: &CurrentUser,
+        id: VersionId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DeployStatus, AppError> {
+        Deployer::extend(self, actor, id, until).await
     }
 
     async fn status(&self, id: VersionId) -> Result<DeployStatus, AppError> {

@@ -108,6 +108,8 @@ fn lifetime_out(l: Lifetime) -> Option<LifetimeExport> {
         Lifetime::Hours(n) => ("DAYS", Some(i64::from(n.div_ceil(24)))),
         Lifetime::UntilTonight => ("UNTIL_TONIGHT", None),
         Lifetime::UntilWeekend => ("UNTIL_WEEKEND", None),
+        // The original has no fixed moment; the exact lifetime travels in the `oneko` block.
+        Lifetime::At(_) => ("INFINITE", None),
     };
     Some(LifetimeExport {
         kind: Some(kind.into()),

@@ -560,6 +560,7 @@ impl Projects for SqlProjects {
         .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         self.poller.wake();
+        self.deployer.lifetime_changed(saved.id).await?;
         self.get(ProjectId(saved.id)).await
     }
 
@@ -817,15 +818,18 @@ impl Projects for SqlProjects {
             }
         }
         let message = format!("Settings of {}:{} changed", p.name, v.name);
-        self.store_version(
-            actor,
-            &p,
-            v,
-            &overrides,
-            Some(policy),
-            ("version.changed", message),
-        )
-        .await
+        let detail = self
+            .store_version(
+                actor,
+                &p,
+                v,
+                &overrides,
+                Some(policy),
+                ("version.changed", message),
+            )
+            .await?;
+        self.deployer.lifetime_changed(p.id).await?;
+        Ok(detail)
     }
 
     async fn set_select_values(

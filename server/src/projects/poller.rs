@@ -61,6 +61,8 @@ pub struct Poller {
     project_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     in_flight: Mutex<HashSet<i64>>,
     wake: Notify,
+    /// Periodic polls run only on the scheduler's leader ("Poll now" and webhooks anywhere).
+    leadership: crate::scheduler::Leadership,
 }
 
 impl Poller {
@@ -81,7 +83,14 @@ impl Poller {
             project_locks: Mutex::default(),
             in_flight: Mutex::default(),
             wake: Notify::new(),
+            leadership: crate::scheduler::Leadership::always(),
         }
+    }
+
+    /// Polls periodically only while `leadership` leads.
+    pub fn led_by(mut self, leadership: crate::scheduler::Leadership) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// Makes the background loop look for due projects now.
@@ -103,7 +112,12 @@ impl Poller {
     /// registry holds only its own slots.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
-            match self.due_projects().await {
+            let due = if self.leadership.is_leader() {
+                self.due_projects().await
+            } else {
+                Ok(vec![])
+            };
+            match due {
                 Ok(due) => {
                     for (id, registry) in due {
                         if !self.in_flight.lock().unwrap().insert(id) {

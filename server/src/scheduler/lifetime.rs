@@ -71,7 +71,9 @@ fn to_chrono(z: &Zoned) -> Option<DateTime<Utc>> {
 /// The end of the working day on `date`'s day, in the clock's zone. A time that does not exist
 /// that day (a daylight-saving gap) moves forward, one that exists twice takes the first.
 fn end_of(day: jiff::civil::Date, clock: &Clock) -> Option<Zoned> {
-    day.to_datetime(clock.end_of_day).to_zoned(clock.zone.clone()).ok()
+    day.to_datetime(clock.end_of_day)
+        .to_zoned(clock.zone.clone())
+        .ok()
 }
 
 /// The next end of a working day after `now`: today's, or tomorrow's when today's has passed.
@@ -123,8 +125,14 @@ mod tests {
         let c = Clock::default();
         let t = utc("2026-12-02T10:00:00Z");
         assert_eq!(stop_at(Lifetime::Infinite, t, &c), None);
-        assert_eq!(stop_at(Lifetime::Hours(8), t, &c), Some(utc("2026-12-02T18:00:00Z")));
-        assert_eq!(stop_at(Lifetime::Days(2), t, &c), Some(utc("2026-12-04T10:00:00Z")));
+        assert_eq!(
+            stop_at(Lifetime::Hours(8), t, &c),
+            Some(utc("2026-12-02T18:00:00Z"))
+        );
+        assert_eq!(
+            stop_at(Lifetime::Days(2), t, &c),
+            Some(utc("2026-12-04T10:00:00Z"))
+        );
         let at = utc("2026-12-24T12:00:00Z");
         assert_eq!(stop_at(Lifetime::At(at), t, &c), Some(at));
     }
@@ -217,8 +225,20 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        assert!(Clock::new("Mars/Olympus", "23:59", "friday").unwrap_err().contains("Mars/Olympus"));
-        assert!(Clock::new("UTC", "25:00", "friday").unwrap_err().contains("25:00"));
-        assert!(Clock::new("UTC", "23:59", "funday").unwrap_err().contains("funday"));
+        assert!(
+            Clock::new("Mars/Olympus", "23:59", "friday")
+                .unwrap_err()
+                .contains("Mars/Olympus")
+        );
+        assert!(
+            Clock::new("UTC", "25:00", "friday")
+                .unwrap_err()
+                .contains("25:00")
+        );
+        assert!(
+            Clock::new("UTC", "23:59", "funday")
+                .unwrap_err()
+                .contains("funday")
+        );
     }
 }

@@ -12,5 +12,6 @@ mod namespaces;
 mod projects;
 mod registries;
 mod roles;
+mod scheduler;
 mod tags;
 mod users;

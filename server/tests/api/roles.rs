@@ -122,6 +122,7 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
         ("delete_namespace", Access::Admin, json!({"id": 999999})),
         ("deploy_version", Access::Viewer, json!({"id": 999999})),
         ("stop_version", Access::Viewer, json!({"id": 999999})),
+        ("extend_version", Access::Viewer, json!({"id": 999999})),
         (
             "deploy_or_stop_versions",
             Access::Viewer,

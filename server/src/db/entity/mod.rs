@@ -4,6 +4,7 @@ pub mod activity;
 pub mod deployment;
 pub mod docker_registry;
 pub mod helm_registry;
+pub mod lease;
 pub mod namespace;
 pub mod project;
 pub mod project_version;

@@ -10,6 +10,7 @@ mod m20261128_000004_configuration;
 mod m20261128_000005_helm_registries;
 mod m20261128_000006_namespaces;
 mod m20261202_000007_deployments;
+mod m20261202_000008_leases;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_helm_registries::Migration),
             Box::new(m20261128_000006_namespaces::Migration),
             Box::new(m20261202_000007_deployments::Migration),
+            Box::new(m20261202_000008_leases::Migration),
         ]
     }
 }

@@ -1,0 +1,375 @@
+//! The scheduler against the simulated cluster and the loopback registry: timed stops and
+//! extending, redeploys when a deployed tag's image changes (or "newer image available"),
+//! vanished tags, a namespace deleted behind O-Neko's back, and one leader among replicas.
+
+use crate::{
+    deploy::{World, push_tag},
+    harness::TestServer,
+};
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace};
+use kube::Api as KubeApi;
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use server::config::RemovedTagAction;
+use std::time::{Duration, Instant};
+
+const WEB: &str = "image: \"{{ IMAGE }}\"\n";
+
+fn config(w: &World) -> Value {
+    json!({"url_templates": [], "variables": [], "templates": [w.template("web", WEB)]})
+}
+
+fn at(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn set_version(w: &World, v: &Value, policy: &str, lifetime: Value) {
+    let (status, body) = w
+        .doer
+        .call(
+            "save_version",
+            json!({"version": {"id": v["id"], "redeploy_policy": policy, "overrides": {
+                "lifetime": lifetime, "url_templates": [], "values": {}, "templates": [], "namespace": null}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn lifetimes_stop_on_time_and_extend() {
+    let w = World::start().await;
+    let (_, versions) = w
+        .project("Timed", "team/timed", &["soon", "later"], config(&w), "")
+        .await;
+    let (soon, later) = (&versions[0], &versions[1]);
+    let due = Utc::now() + chrono::Duration::seconds(3);
+    set_version(
+        &w,
+        soon,
+        "automatic",
+        json!({"kind": "at", "n": due.to_rfc3339()}),
+    )
+    .await;
+    set_version(&w, later, "automatic", json!({"kind": "hours", "n": 1})).await;
+    for v in [soon, later] {
+        w.deploy(&w.viewer, v).await;
+        w.wait_for(v, "running", |_| true).await;
+    }
+    let d = w.deployment(soon).await;
+    assert_eq!(at(&d["status"]["stop_at"]).timestamp(), due.timestamp(), "{d}");
+    // Stopped by the scheduler within its interval after the time.
+    let d = w.wait_for(soon, "not_deployed", |_| true).await;
+    assert_eq!(d["status"]["desired"], false);
+    let stopped = w.activity("version.stopped").await;
+    assert_eq!(stopped[0]["actor"], "scheduler", "{stopped:?}");
+    assert!(
+        stopped[0]["message"].as_str().unwrap().contains("lifetime ended"),
+        "{}",
+        stopped[0]
+    );
+
+    // "1 hour" counts from the deploy; Extend to a chosen time, or by the lifetime again.
+    let d = w.deployment(later).await;
+    let started = at(&d["status"]["started_at"]);
+    assert_eq!(at(&d["status"]["stop_at"]), started + chrono::Duration::hours(1));
+    let target = Utc::now() + chrono::Duration::days(2);
+    let (status, body) = w
+        .viewer
+        .call(
+            "extend_version",
+            json!({"id": later["id"], "until": target.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a VIEWER may extend: {body}");
+    assert_eq!(at(&body["stop_at"]).timestamp(), target.timestamp());
+    let (status, body) = w
+        .viewer
+        .call(
+            "extend_version",
+            json!({"id": later["id"], "until": (Utc::now() - chrono::Duration::hours(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let before = Utc::now();
+    let (_, body) = w.viewer.call("extend_version", json!({"id": later["id"]})).await;
+    let stop = at(&body["stop_at"]);
+    assert!(
+        stop >= before + chrono::Duration::hours(1) && stop <= Utc::now() + chrono::Duration::hours(1),
+        "{body}"
+    );
+    // A DOER changes the version's lifetime: the stop time follows, counted from the deploy.
+    set_version(&w, later, "automatic", json!({"kind": "days", "n": 2})).await;
+    let d = w.deployment(later).await;
+    assert_eq!(
+        at(&d["status"]["stop_at"]),
+        at(&d["status"]["started_at"]) + chrono::Duration::days(2),
+        "{d}"
+    );
+    let extended = w.activity("version.extended").await;
+    assert_eq!(extended.len(), 2);
+    assert_eq!(extended[0]["actor"], "viewer");
+}
+
+#[tokio::test]
+async fn image_changes_redeploy_automatically_or_are_offered() {
+    let mut w = World::start().await;
+    let (project, versions) = w
+        .project("Images", "team/images", &["auto", "manual"], config(&w), "")
+        .await;
+    let (auto, manual) = (versions[0].clone(), versions[1].clone());
+    set_version(&w, &manual, "manual", Value::Null).await;
+    for v in [&auto, &manual] {
+        w.deploy(&w.viewer, v).await;
+        w.wait_for(v, "running", |_| true).await;
+    }
+    let deployments = KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-images-auto");
+    let uid = deployments.get("web").await.unwrap().metadata.uid;
+    let started = w.deployment(&auto).await["status"]["started_at"].clone();
+
+    // New content under both tags.
+    let new_auto = push_tag(&w.reg, "team/images", "auto", "auto v2").await;
+    push_tag(&w.reg, "team/images", "manual", "manual v2").await;
+    w.doer.call("poll_project", json!({"id": project["id"]})).await;
+
+    // "auto" is redeployed in place with the new image, by the scheduler, without restarting
+    // its lifetime; "manual" says a newer image is available.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let web = deployments.get("web").await.unwrap();
+        let image = web.spec.template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap();
+        if image.ends_with(&new_auto) {
+            assert_eq!(web.metadata.uid, uid, "in place");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not redeployed: {image}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deployed = w.activity("version.deployed").await;
+    let by_scheduler: Vec<&Value> = deployed.iter().filter(|e| e["actor"] == "scheduler").collect();
+    assert_eq!(by_scheduler.len(), 1, "{deployed:?}");
+    assert!(
+        by_scheduler[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("image changed from sha256:"),
+        "{}",
+        by_scheduler[0]
+    );
+    let d = w.wait_for(&auto, "running", |_| true).await;
+    assert_eq!(
+        d["status"]["started_at"], started,
+        "an automatic redeploy does not extend the lifetime"
+    );
+    assert_eq!(d["status"]["newer_image"], false);
+    let m = w
+        .wait_for(&manual, "running", |d| d["status"]["newer_image"] == true)
+        .await;
+    assert_eq!(m["status"]["newer_image"], true);
+
+    // A restart redeploys nothing more.
+    w.server = w.server.restart().await;
+    w.admin = w.server.admin().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = w.activity("version.deployed").await;
+    assert_eq!(
+        again.len(),
+        deployed.len(),
+        "no redeploy storm after a restart: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn vanished_tags_are_stopped_and_later_removed() {
+    let w = World::start_with(|c| c.removed_version_retention_days = 0).await;
+    let (project, versions) = w
+        .project("Vanish", "team/vanish", &["gone"], config(&w), "")
+        .await;
+    let gone = &versions[0];
+    w.deploy(&w.viewer, gone).await;
+    w.wait_for(gone, "running", |_| true).await;
+    let digest = gone["digest"].as_str().unwrap();
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/v2/team/vanish/manifests/{digest}", w.reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    w.doer.call("poll_project", json!({"id": project["id"]})).await;
+    // Stopped, then (retention 0 days) removed; the history stays.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, page) = w
+            .doer
+            .call(
+                "list_versions",
+                json!({"query": {"project": project["id"], "filter": "", "include_removed": true, "sort": "name", "page": 0}}),
+            )
+            .await;
+        if page["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        KubeApi::<Namespace>::all(w.k8s.clone())
+            .get_opt("on-vanish-gone")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stopped = w.activity("version.stopped").await;
+    assert!(
+        stopped[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tag was removed"),
+        "{}",
+        stopped[0]
+    );
+    assert_eq!(stopped[0]["actor"], "scheduler");
+    let deleted = w.activity("version.deleted").await;
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+}
+
+#[tokio::test]
+async fn vanished_tags_can_be_kept_running() {
+    let w = World::start_with(|c| c.removed_tag_action = RemovedTagAction::Keep).await;
+    let (project, versions) = w.project("Keep", "team/keep", &["kept"], config(&w), "").await;
+    let kept = &versions[0];
+    w.deploy(&w.viewer, kept).await;
+    w.wait_for(kept, "running", |_| true).await;
+    let digest = kept["digest"].as_str().unwrap();
+    reqwest::Client::new()
+        .delete(format!("{}/v2/team/keep/manifests/{digest}", w.reg.url))
+        .send()
+        .await
+        .unwrap();
+    w.doer.call("poll_project", json!({"id": project["id"]})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while w.activity("version.removed_but_running").await.is_empty() {
+        assert!(Instant::now() < deadline, "no warning");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let d = w.deployment(kept).await;
+    assert_eq!(d["status"]["state"], "running", "{d}");
+    assert_eq!(
+        w.activity("version.removed_but_running").await[0]["severity"],
+        "WARNING"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_deleted_outside_is_restored() {
+    let w = World::start().await;
+    let (_, versions) = w.project("Drift", "team/drift", &["main"], config(&w), "").await;
+    let main = &versions[0];
+    w.deploy(&w.viewer, main).await;
+    w.wait_for(main, "running", |_| true).await;
+    let namespaces = KubeApi::<Namespace>::all(w.k8s.clone());
+    namespaces
+        .delete("on-drift-main", &Default::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let deployed = w.activity("version.deployed").await;
+        if deployed.iter().any(|e| e["actor"] == "scheduler") {
+            assert!(
+                deployed[0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("was missing from the cluster"),
+                "{}",
+                deployed[0]
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restored: {deployed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    w.wait_for(main, "running", |_| true).await;
+    namespaces.get("on-drift-main").await.expect("deployed again");
+}
+
+async fn leader(db: &sea_orm::DatabaseConnection) -> Option<String> {
+    server::db::entity::lease::Entity::find_by_id(server::scheduler::LEASE.to_string())
+        .one(db)
+        .await
+        .unwrap()
+        .map(|l| l.owner)
+}
+
+#[tokio::test]
+async fn one_replica_leads_and_another_takes_over() {
+    let w = World::start_with(|c| {
+        c.replica_id = Some("replica-a".into());
+        c.lease_seconds = 3;
+    })
+    .await;
+    let db = server::db::connect_and_migrate(&w.server.config.database_url())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while leader(&db).await.as_deref() != Some("replica-a") {
+        assert!(Instant::now() < deadline, "a did not lead");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (data_dir, database) = (
+        w.server.config.data_dir.clone(),
+        w.server.config.database_url.clone(),
+    );
+    let kubeconfig = w.sim.kubeconfig_path().to_owned();
+    let b = TestServer::start_with(|c| {
+        c.data_dir = data_dir;
+        c.database_url = database;
+        c.kubeconfig = Some(kubeconfig);
+        c.replica_id = Some("replica-b".into());
+        c.lease_seconds = 3;
+    })
+    .await;
+    // A version stops in a few seconds: exactly one replica's scheduler does it.
+    let (_, versions) = w
+        .project("Leader", "team/leader", &["main"], config(&w), "")
+        .await;
+    let due = Utc::now() + chrono::Duration::seconds(2);
+    set_version(
+        &w,
+        &versions[0],
+        "automatic",
+        json!({"kind": "at", "n": due.to_rfc3339()}),
+    )
+    .await;
+    w.deploy(&w.viewer, &versions[0]).await;
+    w.wait_for(&versions[0], "not_deployed", |d| d["status"]["desired"] == false)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.activity("version.stopped").await.len(), 1, "no double action");
+    assert_eq!(
+        leader(&db).await.as_deref(),
+        Some("replica-a"),
+        "the leader keeps its lease"
+    );
+
+    // The leader goes; the other takes over within the lease time.
+    let gone = Instant::now();
+    drop(w.server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leader(&db).await.as_deref() != Some("replica-b") {
+        assert!(Instant::now() < deadline, "b did not take over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone.elapsed() < Duration::from_secs(3 + 2),
+        "took over after {:?}",
+        gone.elapsed()
+    );
+    drop(b);
+}
