@@ -46,7 +46,7 @@ async fn kube_client(sim: &kube_sim::SimHandle) -> Client {
 }
 
 /// Packages the sample chart and pushes it to `oci://<registry>/charts` with real helm.
-async fn push_chart(reg: &LocalRegistry) {
+pub async fn push_chart(reg: &LocalRegistry) {
     let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
     let src = run.dir().join("o-neko-demo");
     server::demo::write_chart(&src).unwrap();

@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod crash;
 mod deploy;
 mod fixtures;
 mod harness;
