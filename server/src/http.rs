@@ -60,12 +60,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::projects::webhook::router(state.hooks.clone()))
         .merge(crate::live::router(state.clone()))
         .merge(leptos)
         // Layers run bottom-up for requests: the trace span wraps everything.
         .layer(middleware::from_fn(api_guard))
+        .layer(middleware::from_fn(timed))
         .layer(sessions)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TraceLayer::new_for_http())
@@ -80,6 +82,70 @@ async fn readyz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }
+}
+
+/// Prometheus metrics (unauthenticated, like most scrape targets: expose it only inside the
+/// cluster). Deployment states and leadership are read at scrape time.
+async fn metrics(State(state): State<AppState>) -> Response {
+    use crate::db::entity::deployment;
+    use sea_orm::{EntityTrait, QuerySelect};
+    let mut states: std::collections::BTreeMap<String, f64> = app::model::DeployState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0.0))
+        .collect();
+    if let Ok(rows) = deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::State)
+        .into_tuple::<String>()
+        .all(&state.db)
+        .await
+    {
+        for s in rows {
+            *states.entry(s).or_default() += 1.0;
+        }
+    }
+    let gauges = [
+        (
+            "oneko_deployments",
+            states.into_iter().map(|(s, n)| (vec![("state", s)], n)).collect(),
+        ),
+        (
+            "oneko_scheduler_leader",
+            vec![(vec![], if state.leadership.is_leader() { 1.0 } else { 0.0 })],
+        ),
+    ];
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::global().render(&gauges),
+    )
+        .into_response()
+}
+
+/// Times every request by method, route (the matched pattern, never raw ids) and status class.
+async fn timed(req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| {
+            // Server functions have fixed paths; anything else unmatched is one series.
+            let path = req.uri().path();
+            if path.starts_with("/api/") {
+                path.to_owned()
+            } else {
+                "unmatched".into()
+            }
+        });
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = format!("{}xx", resp.status().as_u16() / 100);
+    crate::metrics::global().observe(
+        "oneko_http_request_duration_seconds",
+        vec![("method", method), ("route", route), ("status", status)],
+        started.elapsed(),
+    );
+    resp
 }
 
 /// Whether a request was sent by a page of another site. Browsers send `Sec-Fetch-Site`
@@ -123,6 +189,11 @@ async fn api_guard(req: Request, next: Next) -> Response {
     };
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into());
+        crate::metrics::global().inc("oneko_server_function_errors_total", vec![("kind", kind)]);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

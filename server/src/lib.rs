@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod helm;
 pub mod http;
 pub mod live;
+pub mod metrics;
 pub mod projects;
 pub mod registry;
 pub mod render;
@@ -162,7 +163,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             removed_retention: chrono::Duration::days(config.removed_version_retention_days as i64),
             activity_retention: chrono::Duration::days(config.activity_retention_days as i64),
         },
-        leadership,
+        leadership.clone(),
     ));
     let state = AppState {
         backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
@@ -187,6 +188,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         deployments: deployer.clone(),
         deployer: deployer.clone(),
+        leadership,
         config: Arc::new(config),
         leptos: leptos.clone(),
         db,

@@ -23,6 +23,8 @@ pub struct AppState {
     pub deployments: Arc<dyn Deployments>,
     /// The deployer itself, for the live status and log streams.
     pub deployer: Arc<crate::deploy::Deployer>,
+    /// Whether this replica runs the scheduler (for `/metrics`).
+    pub leadership: crate::scheduler::Leadership,
     pub hooks: Hooks,
     pub sessions: DbSessionStore,
 }

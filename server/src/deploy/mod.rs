@@ -591,13 +591,16 @@ impl Deployer {
                 return Ok(());
             };
             let generation = row.generation;
+            let started = std::time::Instant::now();
             if v.deployed {
                 self.progress(&row, DeployState::Deploying, "Deploying").await?;
                 let result = pipeline::deploy(self, &p, &v, &row).await;
+                crate::metrics::global().operation("deploy", result.is_ok(), started.elapsed());
                 self.finish_deploy(&p, &v, row, generation, result).await?;
             } else {
                 self.progress(&row, DeployState::Stopping, "Stopping").await?;
                 let result = pipeline::stop(self, &row).await;
+                crate::metrics::global().operation("stop", result.is_ok(), started.elapsed());
                 self.finish_stop(&p, &v, row, generation, result).await?;
             }
         }

@@ -235,7 +235,16 @@ impl Poller {
         else {
             return Err(format!("project {project_id} no longer exists"));
         };
-        match self.poll_project(&p, refresh, actor).await {
+        let started = std::time::Instant::now();
+        let result = self.poll_project(&p, refresh, actor).await;
+        let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
+            .one(&self.db)
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(|| p.docker_registry_id.to_string(), |r| r.name);
+        crate::metrics::global().poll(&registry, result.is_ok(), started.elapsed());
+        match result {
             Ok(report) => Ok(report),
             Err(message) => {
                 self.record_failure(&p, &message).await.map_err(db_err)?;

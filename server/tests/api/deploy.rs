@@ -1154,3 +1154,32 @@ async fn two_replicas_never_act_on_one_version() {
     let expected: Vec<String> = tags.iter().map(|t| format!("Twins:{t}")).collect();
     assert_eq!(subjects, expected, "each version deployed exactly once");
 }
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let w = World::start().await;
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (_, versions) = w.project("Metered", "team/metered", &["main"], cfg, "").await;
+    w.deploy(&w.viewer, &versions[0]).await;
+    w.wait_for(&versions[0], "running", |_| true).await;
+    // A refused call counts as an error of its kind.
+    let (status, _) = w.viewer.call("delete_project", json!({"id": 1})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let text = reqwest::get(format!("{}/metrics", w.server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "oneko_deployments{state=\"running\"} 1",
+        "oneko_deployments_operations_total{operation=\"deploy\",outcome=\"ok\"} 1",
+        "oneko_polls_total{registry=\"Local images\",outcome=\"ok\"}",
+        "oneko_scheduler_leader 1",
+        "oneko_server_function_errors_total{kind=\"forbidden\"} 1",
+        "oneko_http_request_duration_seconds_count{method=\"POST\",route=\"/api/deploy_version\",status=\"2xx\"} 1",
+        "# TYPE oneko_deployment_operation_duration_seconds histogram",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}

@@ -20,7 +20,7 @@ pub struct TestServer {
 }
 
 /// A fresh database URL: PostgreSQL if configured, else `None` (SQLite in the data dir).
-async fn fresh_database() -> Option<String> {
+pub async fn fresh_database() -> Option<String> {
     let admin_url = std::env::var("ONEKO_TEST_POSTGRES_URL").ok()?;
     use sea_orm::{ConnectionTrait, Database};
     let name = format!("oneko_test_{:016x}", rand::random::<u64>());

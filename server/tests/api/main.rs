@@ -2,6 +2,7 @@
 //! the server is linked once.
 
 mod auth;
+mod chart;
 mod config;
 mod crash;
 mod deploy;
@@ -15,4 +16,5 @@ mod registries;
 mod roles;
 mod scheduler;
 mod tags;
+mod upgrade;
 mod users;

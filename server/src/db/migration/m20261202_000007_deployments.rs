@@ -3,7 +3,8 @@
 //! desired state), what was done (`done_generation`), what is in the cluster (namespace, the
 //! objects applied, the rendered hash and image digest) and its live state. A lease lets only one
 //! server replica act on a version at a time. Projects get a deletion mark: a project deleted
-//! with running versions is removed once they are stopped.
+//! with running versions is removed once they are stopped. Versions marked deployed before this
+//! step (when nothing could deploy) are marked not deployed.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -41,6 +42,7 @@ enum Deployments {
 enum ProjectVersions {
     Table,
     Id,
+    Deployed,
 }
 
 #[derive(DeriveIden)]
@@ -103,6 +105,16 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Projects::Table)
                     .add_column(timestamp_with_time_zone_null(Projects::DeletingAt))
+                    .to_owned(),
+            )
+            .await?;
+        // Nothing was ever deployed before this step (deploying did not exist), so no version
+        // may claim it runs: the deployer would wait for a cluster that never got it.
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(ProjectVersions::Table)
+                    .value(ProjectVersions::Deployed, false)
                     .to_owned(),
             )
             .await

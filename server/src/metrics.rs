@@ -1,0 +1,236 @@
+//! `/metrics` in the Prometheus text format: tag polls, deploys and stops (counts, durations,
+//! failures), deployments by state, scheduler leadership, HTTP request durations and
+//! server-function errors by kind. A small registry of our own (counters and histograms behind
+//! one lock), written to by the poller, the deployer and the HTTP middleware.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{LazyLock, Mutex},
+    time::Duration,
+};
+
+/// Histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+/// Label sets: `(name, value)` pairs in order.
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Families {
+    counters: BTreeMap<&'static str, BTreeMap<Labels, u64>>,
+    histograms: BTreeMap<&'static str, BTreeMap<Labels, Histogram>>,
+}
+
+/// The process's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Families>,
+}
+
+const HELP: &[(&str, &str, &str)] = &[
+    (
+        "oneko_polls_total",
+        "counter",
+        "Tag polls by registry and outcome (ok, failed).",
+    ),
+    (
+        "oneko_poll_duration_seconds",
+        "histogram",
+        "Time one tag poll of a project took, by registry.",
+    ),
+    (
+        "oneko_deployments_operations_total",
+        "counter",
+        "Deploys and stops carried out, by operation and outcome (ok, failed).",
+    ),
+    (
+        "oneko_deployment_operation_duration_seconds",
+        "histogram",
+        "Time a deploy or stop took, by operation.",
+    ),
+    (
+        "oneko_http_request_duration_seconds",
+        "histogram",
+        "HTTP requests by method, route and status class.",
+    ),
+    (
+        "oneko_server_function_errors_total",
+        "counter",
+        "Server-function errors by kind (forbidden, invalid, conflict, …).",
+    ),
+    ("oneko_deployments", "gauge", "Versions by deployment state."),
+    (
+        "oneko_scheduler_leader",
+        "gauge",
+        "1 while this replica runs the scheduler.",
+    ),
+];
+
+/// The process-wide registry.
+pub fn global() -> &'static Metrics {
+    static M: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+    &M
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn labels(l: &Labels, extra: Option<(&str, String)>) -> String {
+    let mut parts: Vec<String> = l.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{v}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn inc(&self, name: &'static str, l: Labels) {
+        let mut f = self.inner.lock().unwrap();
+        *f.counters.entry(name).or_default().entry(l).or_default() += 1;
+    }
+
+    /// Records a duration.
+    pub fn observe(&self, name: &'static str, l: Labels, d: Duration) {
+        let mut f = self.inner.lock().unwrap();
+        f.histograms
+            .entry(name)
+            .or_default()
+            .entry(l)
+            .or_default()
+            .observe(d.as_secs_f64());
+    }
+
+    /// A tag poll of a project in `registry`.
+    pub fn poll(&self, registry: &str, ok: bool, d: Duration) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.inc(
+            "oneko_polls_total",
+            vec![("registry", registry.into()), ("outcome", outcome.into())],
+        );
+        self.observe(
+            "oneko_poll_duration_seconds",
+            vec![("registry", registry.into())],
+            d,
+        );
+    }
+
+    /// A deploy or stop carried out.
+    pub fn operation(&self, operation: &'static str, ok: bool, d: Duration) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.inc(
+            "oneko_deployments_operations_total",
+            vec![("operation", operation.into()), ("outcome", outcome.into())],
+        );
+        self.observe(
+            "oneko_deployment_operation_duration_seconds",
+            vec![("operation", operation.into())],
+            d,
+        );
+    }
+
+    /// Renders everything, with `gauges` (name → label sets and values) read at scrape time.
+    pub fn render(&self, gauges: &[(&'static str, Vec<(Labels, f64)>)]) -> String {
+        let f = self.inner.lock().unwrap();
+        let mut out = String::new();
+        for (name, kind, help) in HELP {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            if let Some(series) = f.counters.get(name) {
+                for (l, v) in series {
+                    let _ = writeln!(out, "{name}{} {v}", labels(l, None));
+                }
+            }
+            if let Some(series) = f.histograms.get(name) {
+                for (l, h) in series {
+                    for (i, b) in BUCKETS.iter().enumerate() {
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {}",
+                            labels(l, Some(("le", b.to_string()))),
+                            h.counts[i]
+                        );
+                    }
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {}",
+                        labels(l, Some(("le", "+Inf".into()))),
+                        h.count
+                    );
+                    let _ = writeln!(out, "{name}_sum{} {}", labels(l, None), h.sum);
+                    let _ = writeln!(out, "{name}_count{} {}", labels(l, None), h.count);
+                }
+            }
+            for (gname, series) in gauges {
+                if gname == name {
+                    for (l, v) in series {
+                        let _ = writeln!(out, "{name}{} {v}", labels(l, None));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_prometheus_text_format() {
+        let m = Metrics::default();
+        m.poll("hub \"eu\"", true, Duration::from_millis(20));
+        m.poll("hub \"eu\"", false, Duration::from_secs(2));
+        m.operation("deploy", true, Duration::from_millis(300));
+        let text = m.render(&[("oneko_scheduler_leader", vec![(vec![], 1.0)])]);
+        assert!(text.contains("# TYPE oneko_polls_total counter"), "{text}");
+        assert!(
+            text.contains("oneko_polls_total{registry=\"hub \\\"eu\\\"\",outcome=\"failed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oneko_poll_duration_seconds_bucket{registry=\"hub \\\"eu\\\"\",le=\"0.025\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oneko_poll_duration_seconds_bucket{registry=\"hub \\\"eu\\\"\",le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oneko_poll_duration_seconds_count{registry=\"hub \\\"eu\\\"\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oneko_deployments_operations_total{operation=\"deploy\",outcome=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("oneko_scheduler_leader 1"), "{text}");
+    }
+}

@@ -1,0 +1,333 @@
+//! O-Neko's own Helm chart (`chart/o-neko`): `helm lint`, golden renders, refusals of settings
+//! that cannot work, the rendered chart applied to the simulated cluster, and the server binary
+//! started as in a pod: in-cluster configuration (service-account token and CA files,
+//! `KUBERNETES_SERVICE_HOST`/`PORT`), the container's environment from the rendered Deployment,
+//! deploying a version.
+
+use crate::{fixtures::LocalRegistry, harness::Api, helm::helm_binary};
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, rbac::v1::ClusterRole};
+use kube::{
+    Api as KubeApi, Client,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::cluster::{apply::Applier, manifests};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn chart() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../chart/o-neko")
+}
+
+/// `helm template` of the chart with `args`; Err is helm's message.
+fn render(args: &[&str]) -> Result<String, String> {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(helm_binary())
+        .args(["template", "o-neko"])
+        .arg(chart())
+        .args(["--namespace", "o-neko"])
+        .args(args)
+        .env("HELM_CONFIG_HOME", home.path())
+        .env("HELM_CACHE_HOME", home.path())
+        .env("HELM_DATA_HOME", home.path())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn the_chart_lints_and_renders_as_recorded() {
+    let out = Command::new(helm_binary())
+        .arg("lint")
+        .arg(chart())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // Golden renders; ONEKO_UPDATE_GOLDEN=1 writes them after a deliberate change.
+    let cases: [(&str, &[&str]); 3] = [
+        ("default", &[]),
+        (
+            "namespaces",
+            &[
+                "--set",
+                "rbac.scope=namespaces",
+                "--set",
+                "rbac.namespaces={on-team-a,on-team-b}",
+            ],
+        ),
+        (
+            "postgres-ingress",
+            &[
+                "--set",
+                "replicaCount=2",
+                "--set",
+                "database.existingSecret=o-neko-db",
+                "--set",
+                "secretKey.existingSecret=o-neko-key",
+                "--set",
+                "adminPassword.existingSecret=o-neko-admin",
+                "--set",
+                "ingress.enabled=true",
+                "--set",
+                "persistence.enabled=false",
+                "--set",
+                "env.ONEKO_TIME_ZONE=Europe/Berlin",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        let got = render(args).unwrap();
+        let file = chart().join(format!("tests/golden/{name}.yaml"));
+        if std::env::var_os("ONEKO_UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            got == want,
+            "{name}: the render differs from {} (ONEKO_UPDATE_GOLDEN=1 rewrites it)",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused() {
+    let e = render(&["--set", "replicaCount=2"]).unwrap_err();
+    assert!(e.contains("replicaCount > 1 needs PostgreSQL"), "{e}");
+    let e = render(&["--set", "replicaCount=2", "--set", "database.existingSecret=db"]).unwrap_err();
+    assert!(e.contains("needs secretKey.existingSecret"), "{e}");
+    let e = render(&["--set", "rbac.scope=namespaces"]).unwrap_err();
+    assert!(e.contains("needs rbac.namespaces"), "{e}");
+    let e = render(&[
+        "--set",
+        "rbac.scope=namespaces",
+        "--set",
+        "rbac.namespaces={team}",
+    ])
+    .unwrap_err();
+    assert!(e.contains("must start with on-"), "{e}");
+    let e = render(&["--set", "rbac.scope=everything"]).unwrap_err();
+    assert!(e.contains("cluster or namespaces"), "{e}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = kube_sim::start(kube_sim::SimConfig::default()).await.unwrap();
+    let kc = Kubeconfig::read_from(sim.kubeconfig_path()).unwrap();
+    let k8s = Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+
+    // The rendered chart applied like any chart (our own parser, discovery and server-side apply).
+    let namespaces = KubeApi::<Namespace>::all(k8s.clone());
+    namespaces
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "o-neko"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let yaml = render(&[
+        "--set",
+        "rbac.scope=namespaces",
+        "--set",
+        "rbac.namespaces={on-team}",
+    ])
+    .unwrap();
+    let mut objects = manifests::parse("o-neko", &yaml, true).unwrap().objects;
+    manifests::sort(&mut objects);
+    let applier = Applier::new(k8s.clone()).await.unwrap();
+    for mut m in objects {
+        // The chart's per-namespace Roles name their namespaces; the rest go to the release's.
+        let ns = m.namespace.clone().unwrap_or_else(|| "o-neko".into());
+        let r = applier.place(&mut m, &ns).unwrap_or_else(|e| panic!("{e}"));
+        applier
+            .apply(&r, &m.object, false)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let deployment = KubeApi::<Deployment>::namespaced(k8s.clone(), "o-neko")
+        .get("o-neko")
+        .await
+        .unwrap();
+    let spec = deployment.spec.template.spec.clone().unwrap();
+    let container = &spec.containers[0];
+    let security = container.security_context.clone().unwrap();
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(spec.security_context.unwrap().run_as_non_root, Some(true));
+    assert_eq!(spec.service_account_name.as_deref(), Some("o-neko"));
+    assert_eq!(
+        container
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .as_deref(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        container
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .as_deref(),
+        Some("/readyz")
+    );
+    let team = namespaces.get("on-team").await.unwrap();
+    assert_eq!(team.metadata.labels.unwrap()["o-neko.io/defined"], "true");
+    let watch = KubeApi::<ClusterRole>::all(k8s.clone())
+        .get("o-neko-watch")
+        .await
+        .unwrap();
+    assert!(
+        watch.rules.unwrap().iter().all(|r| r
+            .verbs
+            .iter()
+            .all(|v| ["get", "list", "watch"].contains(&v.as_str()))),
+        "cluster-wide, O-Neko only reads in namespaces scope"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = KubeApi::<Deployment>::namespaced(k8s.clone(), "o-neko")
+            .get("o-neko")
+            .await
+            .unwrap();
+        if d.status.and_then(|s| s.available_replicas) == Some(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Deployment did not become available"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The server as its pod runs it: the container's environment, and in-cluster configuration
+    // from the service-account files (a private mount namespace puts them where kube-rs reads
+    // them), pointed at the simulated cluster. Demo mode seeds a project to deploy.
+    let work = tempfile::tempdir().unwrap();
+    let sa = work.path().join("serviceaccount");
+    std::fs::create_dir_all(&sa).unwrap();
+    std::fs::write(sa.join("token"), sim.token()).unwrap();
+    std::fs::write(sa.join("ca.crt"), sim.ca_pem().unwrap()).unwrap();
+    std::fs::write(sa.join("namespace"), "o-neko").unwrap();
+    let reg = LocalRegistry::start(None, None);
+    let port = free_port();
+    let sim_port = sim
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io && \
+             cp -r \"$SA\" /run/secrets/kubernetes.io/serviceaccount && exec \"$SERVER\"",
+        )
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("SA", &sa)
+        .env("SERVER", env!("CARGO_BIN_EXE_server"));
+    for e in container.env.iter().flatten() {
+        if let Some(v) = &e.value {
+            cmd.env(&e.name, v);
+        }
+    }
+    let log = work.path().join("server.log");
+    let mut child = cmd
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", &sim_port)
+        // What the Deployment takes from the pod and secrets, and a loopback port and a writable
+        // data directory instead of the volume.
+        .env("ONEKO_REPLICA_ID", "o-neko-5d9c7-x2x8q")
+        .env("ONEKO_ADMIN_PASSWORD", "in-cluster-password")
+        .env("ONEKO_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ONEKO_DATA_DIR", work.path().join("data"))
+        .env("ONEKO_HELM", helm_binary())
+        .env("ONEKO_DEMO_REGISTRY", &reg.url)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("unshare (util-linux) runs; this test needs to be root to mount");
+    let api = Api {
+        client: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{}/readyz", api.base)).await.is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the server ended ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = api
+        .call(
+            "login",
+            json!({"username": "admin", "password": "in-cluster-password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, info) = api.call("get_cluster_info", json!({})).await;
+    assert_eq!(info["source"], "the in-cluster service account", "{info}");
+    assert_eq!(info["connected"], true);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let main: Value = loop {
+        let (_, hits) = api.call("search_versions", json!({"text": "main"})).await;
+        if let Some(h) = hits.as_array().and_then(|h| h.first()) {
+            break h.clone();
+        }
+        assert!(Instant::now() < deadline, "the demo project did not appear");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (status, body) = api.call("deploy_version", json!({"id": main["version"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    loop {
+        let (_, d) = api.call("get_deployment", json!({"id": main["version"]})).await;
+        if d["status"]["state"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not running: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
