@@ -68,6 +68,14 @@ test("a VIEWER deploys from the dashboard, watches it run live, reads its logs a
   await page.screenshot({ path: shot("version-status-logs"), fullPage: true });
   await page.getByRole("button", { name: "Stop following" }).click();
 
+  // The demo's lifetime is two days; every role may extend it or choose a stop time.
+  await expect(page.getByText(/Stops in (4[78] h|2 days)/)).toBeVisible();
+  await page.getByRole("button", { name: "Extend Demo shop:main" }).click();
+  await page.getByText("Stop at…").click();
+  await page.getByLabel("Stop time of Demo shop:main (UTC)").fill("2030-01-01T12:00");
+  await page.getByRole("button", { name: "Set the stop time of Demo shop:main" }).click();
+  await expect(page.locator("time[datetime^='2030-01-01T12:00']")).toBeVisible();
+
   // Redeploy clears "outdated"; Stop removes it: Stopping, then Not deployed.
   await page.getByRole("button", { name: "Redeploy Demo shop:main" }).click();
   await expect(status).not.toContainText("configuration changed", { timeout: 30_000 });
@@ -76,4 +84,15 @@ test("a VIEWER deploys from the dashboard, watches it run live, reads its logs a
   await expect(status).toContainText(/Stopping|Not deployed/);
   await expect(status).toContainText("Not deployed", { timeout: 30_000 });
   await page.screenshot({ path: shot("version-stopped"), fullPage: true });
+
+  // The activity log, filtered to what this VIEWER did.
+  await page.getByRole("link", { name: "Activity" }).click();
+  await hydrated(page);
+  await page.getByLabel("Actor").fill(viewer);
+  await page.getByLabel("Actor").press("Enter");
+  const entries = page.getByRole("table", { name: /^Entries/ });
+  await expect(entries.getByRole("row", { name: /version\.extended/ }).first()).toContainText("2030-01-01 12:00");
+  await expect(entries.getByRole("row", { name: /version\.stopped/ })).toContainText(viewer);
+  await expect(entries.getByRole("row", { name: /user\.created/ })).toHaveCount(0);
+  await page.screenshot({ path: shot("activity-filtered"), fullPage: true });
 });

@@ -274,19 +274,21 @@ pub fn StopTime(
                 }
             }}
             <Show when=move || status.get().desired>
-                " "
-                <label for=input_id.clone() class="visually-hidden">{names.with_value(|n| n.1.clone())}</label>
-                <input id=input_id.clone() type="datetime-local" bind:value=until/>
-                <button type="button" class="secondary" aria-label=names.with_value(|n| n.2.clone())
-                    disabled=move || until.get().is_empty() || extend.pending().get()
-                    on:click=move |_| {
-                        let v = until.get();
-                        let v = if v.len() == 16 { format!("{v}:00Z") } else { format!("{v}Z") };
-                        match chrono::DateTime::parse_from_rfc3339(&v) {
-                            Ok(t) => { extend.dispatch(ExtendVersion { id: version, until: Some(t.with_timezone(&chrono::Utc)) }); }
-                            Err(_) => until.set(String::new()),
-                        }
-                    }>"Stop then"</button>
+                <details class="stop-at">
+                    <summary>"Stop at…"</summary>
+                    <label for=input_id.clone()>{names.with_value(|n| n.1.clone())}</label>
+                    <input id=input_id.clone() type="datetime-local" bind:value=until/>
+                    <button type="button" class="secondary" aria-label=names.with_value(|n| n.2.clone())
+                        disabled=move || until.get().is_empty() || extend.pending().get()
+                        on:click=move |_| {
+                            let v = until.get();
+                            let v = if v.len() == 16 { format!("{v}:00Z") } else { format!("{v}Z") };
+                            match chrono::DateTime::parse_from_rfc3339(&v) {
+                                Ok(t) => { extend.dispatch(ExtendVersion { id: version, until: Some(t.with_timezone(&chrono::Utc)) }); }
+                                Err(_) => until.set(String::new()),
+                            }
+                        }>"Set stop time"</button>
+                </details>
             </Show>
             {move || error.get().map(|e| view! { <span class="error" role="alert">{e.to_string()}</span> })}
         </span>

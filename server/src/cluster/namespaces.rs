@@ -109,6 +109,28 @@ impl SqlNamespaces {
         Ok(users)
     }
 
+    /// Takes over an existing namespace, but only one labelled as defined for O-Neko.
+    async fn adopt(&self, api: &Api<Namespace>, name: &str) -> Result<(), AppError> {
+        let current = api
+            .get_opt(name)
+            .await
+            .map_err(|e| Self::upstream(describe(&e)))?;
+        let ours = current
+            .as_ref()
+            .and_then(|n| n.metadata.labels.as_ref())
+            .is_some_and(|l| l.get(DEFINED_LABEL).is_some_and(|v| v == "true"));
+        if ours {
+            Ok(())
+        } else {
+            Err(AppError::invalid(
+                "name",
+                format!(
+                    "The cluster already has a namespace {name} that O-Neko did not create; choose another name."
+                ),
+            ))
+        }
+    }
+
     async fn phase(&self, name: &str) -> String {
         let Ok(api) = self.api() else {
             return "Unknown (no cluster)".into();
@@ -189,28 +211,22 @@ impl Namespaces for SqlNamespaces {
             },
             ..Default::default()
         };
-        match api.create(&PostParams::default(), &ns).await {
+        // Look first: a namespace the cluster admin prepared with O-Neko's labels (as the chart
+        // does when O-Neko may not create namespaces) is taken over; anyone else's is not.
+        let existing = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| Self::upstream(describe(&e)))?;
+        let created = match existing {
+            Some(_) => Err(None),
+            None => api.create(&PostParams::default(), &ns).await.map_err(Some),
+        };
+        match created {
             Ok(_) => {}
-            // Ours already (e.g. defined before a database restore): adopt it.
-            Err(e) if status(&e) == Some(409) => {
-                let current = api
-                    .get_opt(&name)
-                    .await
-                    .map_err(|e| Self::upstream(describe(&e)))?;
-                let ours = current
-                    .as_ref()
-                    .and_then(|n| n.metadata.labels.as_ref())
-                    .is_some_and(|l| l.get(DEFINED_LABEL).is_some_and(|v| v == "true"));
-                if !ours {
-                    return Err(AppError::invalid(
-                        "name",
-                        format!(
-                            "The cluster already has a namespace {name} that O-Neko did not create; choose another name."
-                        ),
-                    ));
-                }
-            }
-            Err(e) => return Err(Self::upstream(describe(&e))),
+            // There already, or created at the same moment by someone else.
+            Err(None) => self.adopt(&api, &name).await?,
+            Err(Some(e)) if status(&e) == Some(409) => self.adopt(&api, &name).await?,
+            Err(Some(e)) => return Err(Self::upstream(describe(&e))),
         }
         let m = namespace::ActiveModel {
             name: Set(name.clone()),

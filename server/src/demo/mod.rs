@@ -154,8 +154,9 @@ async fn push_image(registry: &str, repo: &str, tag: &str, created: &str) -> Res
     Ok(())
 }
 
-/// Packages the sample chart and pushes it to `oci://<host>/demo-charts` with helm.
-async fn push_chart(helm: &HelmConfig, host: &str) -> Result<(), String> {
+/// Packages the sample chart and pushes it to the OCI location `oci` (`oci://host/path`, plain
+/// HTTP) with helm.
+pub async fn push_chart(helm: &HelmConfig, oci: &str) -> Result<(), String> {
     let run = HelmRun::new(helm.clone()).map_err(|e| e.to_string())?;
     let src = run.dir().join("o-neko-demo");
     write_chart(&src).map_err(|e| e.to_string())?;
@@ -176,7 +177,7 @@ async fn push_chart(helm: &HelmConfig, host: &str) -> Result<(), String> {
         &[
             "push".into(),
             out.join("o-neko-demo-1.0.0.tgz").display().to_string(),
-            format!("oci://{host}/demo-charts"),
+            oci.to_owned(),
             "--plain-http".into(),
         ],
         None,
@@ -210,7 +211,7 @@ pub async fn seed(state: &AppState, registry: &str, helm: &HelmConfig) -> Result
     for (tag, created) in DEMO_TAGS {
         push_image(registry, DEMO_REPOSITORY, tag, created).await?;
     }
-    push_chart(helm, &host).await?;
+    push_chart(helm, &format!("oci://{host}/demo-charts")).await?;
     let demo = CurrentUser {
         id: UserId(0),
         username: "demo".into(),

@@ -655,6 +655,54 @@ impl Deployer {
             .map_err(|e| format!("saving the inventory failed: {e}"))
     }
 
+    /// Records the end of the work on a request: its generation done, what `outcome` sets
+    /// (given whether a newer request waits, and the request carried out), and the activity entry
+    /// it returns, in one transaction; then shows the result.
+    async fn finish(
+        &self,
+        p: &project::Model,
+        v: &project_version::Model,
+        row: deployment::Model,
+        generation: i64,
+        outcome: impl FnOnce(
+            &mut deployment::ActiveModel,
+            bool,
+            &deployment::Model,
+            &str,
+        ) -> (&'static str, String, Severity),
+    ) -> Result<(), sea_orm::DbErr> {
+        let txn = crate::db::begin_write(&self.db).await?;
+        let Some(fresh) = deployment::Entity::find_by_id(row.id).one(&txn).await? else {
+            return Ok(());
+        };
+        let subject = format!("{}:{}", p.name, v.name);
+        let mut am: deployment::ActiveModel = fresh.clone().into();
+        am.done_generation = Set(generation);
+        am.updated_at = Set(Utc::now());
+        // The request carried out is the one read when the work began (a newer one may wait).
+        let (kind, mut message, severity) = outcome(&mut am, fresh.generation > generation, &row, &subject);
+        if !row.reason.is_empty() {
+            message.push_str(&format!(" ({})", row.reason));
+        }
+        am.update(&txn).await?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &row.requested_by,
+                kind,
+                subject: &subject,
+                message,
+                severity,
+                project: Some(p.id),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.publish_stored(row.id).await;
+        self.refresh(v.id).await;
+        Ok(())
+    }
+
     async fn finish_deploy(
         &self,
         p: &project::Model,
@@ -663,19 +711,7 @@ impl Deployer {
         generation: i64,
         result: Result<pipeline::Deployed, pipeline::Failure>,
     ) -> Result<(), sea_orm::DbErr> {
-        let txn = crate::db::begin_write(&self.db).await?;
-        let Some(fresh) = deployment::Entity::find_by_id(row.id).one(&txn).await? else {
-            return Ok(());
-        };
-        let fresh_id = fresh.id;
-        let subject = format!("{}:{}", p.name, v.name);
-        let mut am: deployment::ActiveModel = fresh.clone().into();
-        am.done_generation = Set(generation);
-        am.updated_at = Set(Utc::now());
-        let requeued = fresh.generation > generation;
-        // The request carried out is the one read when the work began (a newer one may be queued).
-        let fresh = row;
-        let entry = match result {
+        self.finish(p, v, row, generation, |am, requeued, _, subject| match result {
             Ok(d) => {
                 am.namespace = Set(d.namespace.clone());
                 am.shared = Set(d.shared);
@@ -698,9 +734,6 @@ impl Deployer {
                 if !d.skipped_hooks.is_empty() {
                     message.push_str(&format!("; hooks not run: {}", d.skipped_hooks.join(", ")));
                 }
-                if !fresh.reason.is_empty() {
-                    message.push_str(&format!(" ({})", fresh.reason));
-                }
                 ("version.deployed", message, Severity::Info)
             }
             Err(f) => {
@@ -717,24 +750,8 @@ impl Deployer {
                     Severity::Error,
                 )
             }
-        };
-        am.update(&txn).await?;
-        activity::record(
-            &txn,
-            Entry {
-                actor: &fresh.requested_by,
-                kind: entry.0,
-                subject: &subject,
-                message: entry.1,
-                severity: entry.2,
-                project: Some(p.id),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        self.publish_stored(fresh_id).await;
-        self.refresh(v.id).await;
-        Ok(())
+        })
+        .await
     }
 
     async fn finish_stop(
@@ -745,18 +762,7 @@ impl Deployer {
         generation: i64,
         result: Result<(), pipeline::Failure>,
     ) -> Result<(), sea_orm::DbErr> {
-        let txn = crate::db::begin_write(&self.db).await?;
-        let Some(fresh) = deployment::Entity::find_by_id(row.id).one(&txn).await? else {
-            return Ok(());
-        };
-        let fresh_id = fresh.id;
-        let subject = format!("{}:{}", p.name, v.name);
-        let mut am: deployment::ActiveModel = fresh.clone().into();
-        am.done_generation = Set(generation);
-        am.updated_at = Set(Utc::now());
-        let requeued = fresh.generation > generation;
-        let fresh = row;
-        let entry = match result {
+        self.finish(p, v, row, generation, |am, requeued, req, subject| match result {
             Ok(()) => {
                 am.inventory = Set(None);
                 am.applied_at = Set(None);
@@ -767,17 +773,14 @@ impl Deployer {
                     am.state = Set(DeployState::NotDeployed.as_str().into());
                     am.message = Set(String::new());
                 }
-                let mut message = if fresh.shared {
+                let message = if req.shared {
                     format!(
                         "{subject} stopped: its objects were removed from {}",
-                        fresh.namespace
+                        req.namespace
                     )
                 } else {
-                    format!("{subject} stopped: namespace {} deleted", fresh.namespace)
+                    format!("{subject} stopped: namespace {} deleted", req.namespace)
                 };
-                if !fresh.reason.is_empty() {
-                    message.push_str(&format!(" ({})", fresh.reason));
-                }
                 ("version.stopped", message, Severity::Info)
             }
             Err(f) => {
@@ -791,24 +794,8 @@ impl Deployer {
                     Severity::Error,
                 )
             }
-        };
-        am.update(&txn).await?;
-        activity::record(
-            &txn,
-            Entry {
-                actor: &fresh.requested_by,
-                kind: entry.0,
-                subject: &subject,
-                message: entry.1,
-                severity: entry.2,
-                project: Some(p.id),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        self.publish_stored(fresh_id).await;
-        self.refresh(v.id).await;
-        Ok(())
+        })
+        .await
     }
 
     /// Turns cluster changes into status updates, a burst at a time.

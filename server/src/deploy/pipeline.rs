@@ -397,11 +397,26 @@ async fn offer_pull_secret(applier: &Applier, namespace: &str, secret: &str) -> 
         namespace: Some(namespace.to_owned()),
         name: "default".into(),
     };
+    // The list is applied whole, so it keeps the secrets already there (other registries' in a
+    // shared namespace, or ones a person added).
+    let mut names: Vec<String> = applier
+        .get(&r)
+        .await?
+        .and_then(|sa| sa.data.get("imagePullSecrets").cloned())
+        .and_then(|l| serde_json::from_value::<Vec<serde_json::Value>>(l).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .collect();
+    if !names.iter().any(|n| n == secret) {
+        names.push(secret.to_owned());
+    }
+    let list: Vec<serde_json::Value> = names.iter().map(|n| json!({ "name": n })).collect();
     let patch = json!({
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": { "name": "default", "namespace": namespace },
-        "imagePullSecrets": [{ "name": secret }],
+        "imagePullSecrets": list,
     });
     applier.apply(&r, &patch, false).await.map(|_| ())
 }

@@ -4,7 +4,11 @@
 //! `KUBERNETES_SERVICE_HOST`/`PORT`), the container's environment from the rendered Deployment,
 //! deploying a version.
 
-use crate::{fixtures::LocalRegistry, harness::Api, helm::helm_binary};
+use crate::{
+    fixtures::{LocalRegistry, free_port},
+    harness::Api,
+    helm::helm_binary,
+};
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, rbac::v1::ClusterRole};
 use kube::{
     Api as KubeApi, Client,
@@ -117,14 +121,6 @@ fn settings_that_cannot_work_are_refused() {
     assert!(e.contains("must start with on-"), "{e}");
     let e = render(&["--set", "rbac.scope=everything"]).unwrap_err();
     assert!(e.contains("cluster or namespaces"), "{e}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

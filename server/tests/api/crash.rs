@@ -5,7 +5,7 @@
 
 use crate::{
     deploy::{push_chart, push_tag},
-    fixtures::LocalRegistry,
+    fixtures::{LocalRegistry, free_port},
     harness::Api,
 };
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace};
@@ -25,14 +25,6 @@ use std::{
 };
 
 const PASSWORD: &str = "crash-admin-password";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts the server binary; returns it and a logged-in admin client.
 async fn start(data: &Path, kubeconfig: &Path, log: &Path) -> (Child, Api) {

@@ -22,7 +22,7 @@ use kube::{
 use oci_client::secrets::RegistryAuth;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::{config::Config, helm::HelmRun};
+use server::config::Config;
 use std::time::{Duration, Instant};
 
 pub struct World {
@@ -47,30 +47,9 @@ async fn kube_client(sim: &kube_sim::SimHandle) -> Client {
 
 /// Packages the sample chart and pushes it to `oci://<registry>/charts` with real helm.
 pub async fn push_chart(reg: &LocalRegistry) {
-    let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
-    let src = run.dir().join("o-neko-demo");
-    server::demo::write_chart(&src).unwrap();
-    let out = run.dir().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    run.run(
-        &[
-            "package".into(),
-            src.display().to_string(),
-            "--destination".into(),
-            out.display().to_string(),
-        ],
-        None,
-    )
-    .await
-    .unwrap();
-    run.run(
-        &[
-            "push".into(),
-            out.join("o-neko-demo-1.0.0.tgz").display().to_string(),
-            format!("oci://{}/charts", host(reg)),
-            "--plain-http".into(),
-        ],
-        None,
+    server::demo::push_chart(
+        &helm_config(Duration::from_secs(60)),
+        &format!("oci://{}/charts", host(reg)),
     )
     .await
     .unwrap();
@@ -141,6 +120,23 @@ impl World {
             docker,
             charts,
         }
+    }
+
+    /// Another server replica on the same database, data directory and cluster.
+    pub async fn replica(&self, id: &str, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let (data_dir, database) = (
+            self.server.config.data_dir.clone(),
+            self.server.config.database_url.clone(),
+        );
+        let kubeconfig = self.sim.kubeconfig_path().to_owned();
+        TestServer::start_with(|c| {
+            c.data_dir = data_dir;
+            c.database_url = database;
+            c.kubeconfig = Some(kubeconfig);
+            c.replica_id = Some(id.into());
+            tweak(c);
+        })
+        .await
     }
 
     /// A configuration template using the sample chart.
@@ -1116,18 +1112,7 @@ async fn registry_credentials_become_an_image_pull_secret() {
 #[tokio::test]
 async fn two_replicas_never_act_on_one_version() {
     let w = World::start_with(|c| c.replica_id = Some("replica-a".into())).await;
-    let (data_dir, database) = (
-        w.server.config.data_dir.clone(),
-        w.server.config.database_url.clone(),
-    );
-    let kubeconfig = w.sim.kubeconfig_path().to_owned();
-    let b = TestServer::start_with(|c| {
-        c.data_dir = data_dir;
-        c.database_url = database;
-        c.kubeconfig = Some(kubeconfig);
-        c.replica_id = Some("replica-b".into());
-    })
-    .await;
+    let b = w.replica("replica-b", |_| {}).await;
     let tags = ["t1", "t2", "t3", "t4", "t5", "t6"];
     let cfg = config(vec![w.template("web", WEB)]);
     let (_, versions) = w.project("Twins", "team/twins", &tags, cfg, "").await;

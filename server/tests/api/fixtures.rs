@@ -57,7 +57,8 @@ impl Drop for LocalRegistry {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on (for a moment).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

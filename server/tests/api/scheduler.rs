@@ -2,10 +2,7 @@
 //! extending, redeploys when a deployed tag's image changes (or "newer image available"),
 //! vanished tags, a namespace deleted behind O-Neko's back, and one leader among replicas.
 
-use crate::{
-    deploy::{World, push_tag},
-    harness::TestServer,
-};
+use crate::deploy::{World, push_tag};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace};
 use kube::Api as KubeApi;
@@ -322,19 +319,7 @@ async fn one_replica_leads_and_another_takes_over() {
         assert!(Instant::now() < deadline, "a did not lead");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (data_dir, database) = (
-        w.server.config.data_dir.clone(),
-        w.server.config.database_url.clone(),
-    );
-    let kubeconfig = w.sim.kubeconfig_path().to_owned();
-    let b = TestServer::start_with(|c| {
-        c.data_dir = data_dir;
-        c.database_url = database;
-        c.kubeconfig = Some(kubeconfig);
-        c.replica_id = Some("replica-b".into());
-        c.lease_seconds = 3;
-    })
-    .await;
+    let b = w.replica("replica-b", |c| c.lease_seconds = 3).await;
     // A version stops in a few seconds: exactly one replica's scheduler does it.
     let (_, versions) = w
         .project("Leader", "team/leader", &["main"], config(&w), "")
