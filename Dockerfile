@@ -49,6 +49,7 @@ RUN echo "${HELM_SHA256}  /usr/local/bin/helm" | sha256sum -c - \
 COPY --from=build /out/o-neko /usr/local/bin/o-neko
 COPY --from=build /out/site /app/site
 ENV LEPTOS_SITE_ROOT=/app/site \
+    LEPTOS_OUTPUT_NAME=o-neko \
     ONEKO_LISTEN=0.0.0.0:8080 \
     ONEKO_DATA_DIR=/data \
     ONEKO_LOG_FORMAT=json \

@@ -243,10 +243,22 @@ async fn main() {
         if running == versions {
             break;
         }
-        assert!(
-            all.elapsed() < Duration::from_secs(900),
-            "{running} of {versions} running"
-        );
+        if all.elapsed() > Duration::from_secs(300) {
+            let others: Vec<String> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["status"]["state"] != "running")
+                .take(10)
+                .map(|r| {
+                    format!(
+                        "{}: {} {}",
+                        r["version_name"], r["status"]["state"], r["status"]["message"]
+                    )
+                })
+                .collect();
+            panic!("{running} of {versions} running after 300 s; others: {others:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let all_time = all.elapsed();

@@ -220,6 +220,10 @@ impl Deployer {
                 )));
             }
         }
+        // Where a first deploy goes, read before the write transaction: a transaction that
+        // waited for a second pooled connection while holding SQLite's write lock could starve.
+        let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
+        let facts = version_facts(&self.db, &p, &v, &overrides).await?;
         let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
         let v = project_version::Entity::find_by_id(v.id)
             .one(&txn)
@@ -268,39 +272,34 @@ impl Deployer {
             DeployState::Stopping
         };
         let saved = match row {
-            None => {
-                let overrides: VersionOverrides =
-                    config::parse_stored(v.overrides.as_deref(), "version overrides");
-                let facts = version_facts(&self.db, &p, &v, &overrides).await?;
-                deployment::ActiveModel {
-                    version_id: Set(v.id),
-                    project_id: Set(p.id),
-                    namespace: Set(facts
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| config::version_namespace(&p.name, &v.name))),
-                    shared: Set(facts.namespace.is_some()),
-                    generation: Set(1),
-                    done_generation: Set(0),
-                    requested_by: Set(actor.to_owned()),
-                    requested_at: Set(now),
-                    reason: Set(reason.to_owned()),
-                    state: Set(state.as_str().into()),
-                    message: Set(message),
-                    started_at: Set(Some(now)),
-                    stop_at: Set(crate::scheduler::lifetime::stop_at(
-                        effective_lifetime(&p, &v),
-                        now,
-                        &self.config.clock,
-                    )),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-                .map_err(db_err)?
+            None => deployment::ActiveModel {
+                version_id: Set(v.id),
+                project_id: Set(p.id),
+                namespace: Set(facts
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| config::version_namespace(&p.name, &v.name))),
+                shared: Set(facts.namespace.is_some()),
+                generation: Set(1),
+                done_generation: Set(0),
+                requested_by: Set(actor.to_owned()),
+                requested_at: Set(now),
+                reason: Set(reason.to_owned()),
+                state: Set(state.as_str().into()),
+                message: Set(message),
+                started_at: Set(Some(now)),
+                stop_at: Set(crate::scheduler::lifetime::stop_at(
+                    effective_lifetime(&p, &v),
+                    now,
+                    &self.config.clock,
+                )),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
             }
+            .insert(&txn)
+            .await
+            .map_err(db_err)?,
             Some(r) => {
                 let mut am: deployment::ActiveModel = r.clone().into();
                 am.generation = Set(r.generation + 1);
@@ -474,6 +473,7 @@ impl Deployer {
             if let Err(e) = self.finish_deletions().await {
                 tracing::warn!(error = %e, "finishing project deletions failed");
             }
+            self.refresh_transitional().await;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 _ = self.wake.notified() => {}
@@ -840,6 +840,29 @@ impl Deployer {
             for v in versions {
                 self.refresh(v).await;
             }
+        }
+    }
+
+    /// Versions settled in a passing state ("deploying" while workloads roll out) are looked at
+    /// again on every worker round, so a missed event or a failed write cannot leave one there.
+    async fn refresh_transitional(&self) {
+        let rows = deployment::Entity::find()
+            .filter(deployment::Column::State.eq(DeployState::Deploying.as_str()))
+            .filter(
+                Expr::col(deployment::Column::Generation).eq(Expr::col(deployment::Column::DoneGeneration)),
+            )
+            .select_only()
+            .column(deployment::Column::VersionId)
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await;
+        match rows {
+            Ok(ids) => {
+                for v in ids {
+                    self.refresh(v).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading deployments failed"),
         }
     }
 
