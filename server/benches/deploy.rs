@@ -149,6 +149,8 @@ async fn main() {
     config.admin_password = Some("bench-admin-password".into());
     config.kubeconfig = Some(kubeconfig);
     config.deploy_concurrency = 8;
+    // The production default (tests run the scheduler every second).
+    config.scheduler_interval = 10;
     let running = server::start(config).await.unwrap();
     let api = Api {
         http: Client::builder().cookie_store(true).build().unwrap(),

@@ -47,13 +47,74 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// Reads the cluster's API groups.
+    /// Reads the cluster's API groups: aggregated discovery (two requests, and an unavailable
+    /// aggregated API does not fail it), else group by group for older clusters.
     pub async fn new(client: Client) -> Result<Self, String> {
-        let discovery = Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|e| format!("reading the cluster's API groups failed: {}", describe(&e)))?;
+        let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+            Ok(d) => d,
+            Err(_) => Discovery::new(client.clone())
+                .run()
+                .await
+                .map_err(|e| format!("reading the cluster's API groups failed: {}", describe(&e)))?,
+        };
         Ok(Applier { client, discovery })
+    }
+
+    /// Reads the API groups again until every `(apiVersion, kind)` resolves (CRDs just applied
+    /// take a moment to be served).
+    pub async fn refresh_until(
+        &mut self,
+        kinds: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.refresh().await?;
+            let missing: Vec<String> = kinds
+                .iter()
+                .filter(|(v, k)| self.resolve(v, k).is_err())
+                .map(|(v, k)| format!("{k} ({v})"))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the cluster did not start serving {} within {} s of applying its CRD",
+                    missing.join(", "),
+                    timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The value of `label` on the object as the cluster has it (`None`: absent, or no label).
+    pub async fn label_of(&self, r: &ObjectRef, label: &str) -> Result<Option<Option<String>>, String> {
+        Ok(self
+            .get(r)
+            .await?
+            .map(|o| o.metadata.labels.and_then(|l| l.get(label).cloned())))
+    }
+
+    /// Deletes the object only if it carries `label` = `value` (it is ours); true when it did.
+    pub async fn delete_if_labelled(&self, r: &ObjectRef, label: &str, value: &str) -> Result<bool, String> {
+        match self.label_of(r, label).await? {
+            Some(Some(v)) if v == value => self.delete(r).await.map(|_| true),
+            _ => Ok(false),
+        }
+    }
+
+    /// Adds `secret` to a service account's image pull secrets with a strategic merge patch
+    /// (merged by name: the others stay, and nothing is read and written back).
+    pub async fn add_pull_secret(&self, namespace: &str, account: &str, secret: &str) -> Result<(), String> {
+        let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({ "imagePullSecrets": [{ "name": secret }] });
+        api.patch(account, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("ServiceAccount/{account}: {}", api_message(&e)))
     }
 
     /// Reads the API groups again (after CRDs were applied).
@@ -81,6 +142,13 @@ impl Applier {
     /// Puts the object into `namespace` when its kind is namespaced (refusing one the chart put
     /// elsewhere) and returns where it will be.
     pub fn place(&self, m: &mut Manifest, namespace: &str) -> Result<ObjectRef, String> {
+        if m.kind == "Namespace" {
+            return Err(format!(
+                "{} (release {}): charts deployed by O-Neko may not contain namespaces; O-Neko creates the version's namespace itself",
+                m.describe(),
+                m.release
+            ));
+        }
         let (_, namespaced) = self.resolve(&m.api_version, &m.kind)?;
         let ns = if namespaced {
             if let Some(other) = m.namespace.as_deref().filter(|n| *n != namespace) {
@@ -273,10 +341,13 @@ impl Applier {
                     continue;
                 }
                 let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
-                let list = api
-                    .list(&kube::api::ListParams::default().labels(selector))
-                    .await
-                    .map_err(|e| format!("listing {}: {}", ar.plural, api_message(&e)))?;
+                let list = match api.list(&kube::api::ListParams::default().labels(selector)).await {
+                    Ok(l) => l,
+                    // Kinds O-Neko may not read (RBAC) or that are not served are not ones it
+                    // applied: skip them.
+                    Err(e) if matches!(status(&e), Some(403..=405)) => continue,
+                    Err(e) => return Err(format!("listing {}: {}", ar.plural, api_message(&e))),
+                };
                 for o in list.items {
                     out.push(ObjectRef {
                         api_version: ar.api_version.clone(),

@@ -47,6 +47,15 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 /// The actor of automatic actions.
 pub const SCHEDULER: &str = "scheduler";
 
+/// What a scheduler request expects to be unchanged since it was decided.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect {
+    /// The deployment's generation when it was read.
+    pub generation: i64,
+    /// A timed stop: the stop time must still be due.
+    pub stop_due: bool,
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -203,6 +212,31 @@ impl Deployer {
         deploy: bool,
         reason: &str,
     ) -> Result<DeployStatus, AppError> {
+        self.request_if(actor, user, id, deploy, reason, None).await
+    }
+
+    /// A request the scheduler decided on from what it read: carried out only if nothing changed
+    /// since (no newer request; for a timed stop, the stop time not moved), else nothing happens.
+    pub async fn request_unchanged(
+        &self,
+        id: VersionId,
+        deploy: bool,
+        reason: &str,
+        expect: Expect,
+    ) -> Result<DeployStatus, AppError> {
+        self.request_if(SCHEDULER, false, id, deploy, reason, Some(expect))
+            .await
+    }
+
+    async fn request_if(
+        &self,
+        actor: &str,
+        user: bool,
+        id: VersionId,
+        deploy: bool,
+        reason: &str,
+        expect: Option<Expect>,
+    ) -> Result<DeployStatus, AppError> {
         let db_err = |e| internal("recording the request", e);
         let (p, v) = self.find(id).await?;
         let name = format!("{}:{}", p.name, v.name);
@@ -225,17 +259,30 @@ impl Deployer {
         let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
         let facts = version_facts(&self.db, &p, &v, &overrides).await?;
         let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        // Locked for the transaction on PostgreSQL (SQLite's IMMEDIATE transaction already
+        // serialises writers), so two requests never both bump from the same generation.
         let v = project_version::Entity::find_by_id(v.id)
+            .lock_exclusive()
             .one(&txn)
             .await
             .map_err(db_err)?
             .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
         let row = deployment::Entity::find()
             .filter(deployment::Column::VersionId.eq(v.id))
+            .lock_exclusive()
             .one(&txn)
             .await
             .map_err(db_err)?;
         let now = Utc::now();
+        if let Some(e) = expect {
+            let changed = match &row {
+                None => true,
+                Some(r) => r.generation != e.generation || (e.stop_due && r.stop_at.is_none_or(|t| t > now)),
+            };
+            if changed {
+                return Ok(status_of(row.as_ref(), &v));
+            }
+        }
         let verb = if deploy { "deployed" } else { "stopped" };
         let (queued, message) = match &row {
             None if !deploy => return Ok(status_of(None, &v)),
@@ -550,7 +597,9 @@ impl Deployer {
         if !self.take_lease(id).await? {
             return Ok(());
         }
-        // Renew the claim while working; a replica that dies (or drops this work) lets it expire.
+        // Renew the claim while working; a replica that dies (or drops this work) lets it expire,
+        // and one that loses it stops working on it at once.
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
         let _renew = AbortOnDrop({
             let me = self.clone();
             let every = self.config.lease / 3;
@@ -560,7 +609,11 @@ impl Deployer {
                     match me.take_lease(id).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            tracing::error!(deployment = id, "lost the lease on a deployment");
+                            tracing::error!(
+                                deployment = id,
+                                "lost the lease on a deployment; stopping work on it"
+                            );
+                            let _ = lost_tx.send(());
                             return;
                         }
                         Err(e) => tracing::warn!(deployment = id, error = %e, "renewing a lease failed"),
@@ -568,7 +621,10 @@ impl Deployer {
                 }
             })
         });
-        let result = self.work_loop(id).await;
+        let result = tokio::select! {
+            r = self.work_loop(id) => r,
+            _ = lost_rx => return Ok(()),
+        };
         self.release_lease(id).await?;
         result
     }
@@ -644,10 +700,14 @@ impl Deployer {
         &self,
         row: &deployment::Model,
         refs: &[ObjectRef],
+        namespace: &str,
+        shared: bool,
     ) -> Result<(), String> {
         let json = serde_json::to_string(refs).map_err(|e| e.to_string())?;
         deployment::Entity::update_many()
             .col_expr(deployment::Column::Inventory, Expr::value(json))
+            .col_expr(deployment::Column::Namespace, Expr::value(namespace))
+            .col_expr(deployment::Column::Shared, Expr::value(shared))
             .filter(deployment::Column::Id.eq(row.id))
             .exec(&self.db)
             .await
@@ -675,6 +735,12 @@ impl Deployer {
         let Some(fresh) = deployment::Entity::find_by_id(row.id).one(&txn).await? else {
             return Ok(());
         };
+        // Another replica took the work over: its result counts, not this one's.
+        if fresh.lease_owner.as_deref() != Some(self.config.replica.as_str())
+            || fresh.done_generation >= generation
+        {
+            return Ok(());
+        }
         let subject = format!("{}:{}", p.name, v.name);
         let mut am: deployment::ActiveModel = fresh.clone().into();
         am.done_generation = Set(generation);
@@ -895,12 +961,8 @@ impl Deployer {
                 .and_then(|i| serde_json::from_str::<Vec<ObjectRef>>(i).ok())
                 .unwrap_or_default()
                 .iter()
-                .filter(|r| {
-                    matches!(
-                        r.kind.as_str(),
-                        "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
-                    )
-                })
+                // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
+                .filter(|r| matches!(r.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet"))
                 .map(ObjectRef::describe)
                 .collect();
             let seen = self.live.workloads(version);
@@ -921,6 +983,7 @@ impl Deployer {
             .col_expr(deployment::Column::Message, Expr::value(message.clone()))
             .filter(deployment::Column::Id.eq(row.id))
             .filter(deployment::Column::DoneGeneration.eq(row.generation))
+            .filter(deployment::Column::Generation.eq(row.generation))
             .exec(&self.db)
             .await;
         if matches!(updated, Ok(r) if r.rows_affected == 1) {
@@ -942,17 +1005,40 @@ impl Deployer {
             .all(&self.db)
             .await?;
         for p in marked {
-            let busy = deployment::Entity::find()
+            let rows = deployment::Entity::find()
                 .filter(deployment::Column::ProjectId.eq(p.id))
                 .all(&self.db)
-                .await?
-                .iter()
-                .any(|d| pending(d) || state_of(d) != DeployState::NotDeployed);
+                .await?;
+            let waiting = rows.iter().any(pending);
+            let busy = waiting || rows.iter().any(|d| state_of(d) != DeployState::NotDeployed);
             let deployed = project_version::Entity::find()
                 .filter(project_version::Column::ProjectId.eq(p.id))
                 .filter(project_version::Column::Deployed.eq(true))
                 .count(&self.db)
                 .await?;
+            if deployed > 0 && !waiting {
+                // Stops asked for at deletion but not recorded (an error, a crash): again.
+                let versions = project_version::Entity::find()
+                    .filter(project_version::Column::ProjectId.eq(p.id))
+                    .filter(project_version::Column::Deployed.eq(true))
+                    .all(&self.db)
+                    .await?;
+                for v in versions {
+                    if let Err(e) = self
+                        .request(
+                            SCHEDULER,
+                            false,
+                            VersionId(v.id),
+                            false,
+                            "the project is being deleted",
+                        )
+                        .await
+                    {
+                        tracing::warn!(version = v.id, error = %e, "a stop for a project deletion was not accepted");
+                    }
+                }
+                continue;
+            }
             if busy || deployed > 0 {
                 continue;
             }

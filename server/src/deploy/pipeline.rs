@@ -188,14 +188,18 @@ pub async fn deploy(
     let (crds, mut objects): (Vec<Manifest>, Vec<Manifest>) = objects
         .into_iter()
         .partition(|m| m.kind == "CustomResourceDefinition" && m.hook.is_none());
+    let version = v.id.to_string();
     let mut applied: Vec<ObjectRef> = vec![];
+    let mut served: Vec<(String, String)> = vec![];
     for mut crd in crds {
+        // CRDs are shared by every version of a chart (and never deleted), so not owned.
         let r = applier.place(&mut crd, &namespace)?;
         applier.apply(&r, &crd.object, false).await?;
+        served.extend(crd_kinds(&crd.object));
         applied.push(r);
     }
-    if !applied.is_empty() {
-        applier.refresh().await?;
+    if !served.is_empty() {
+        applier.refresh_until(&served, d.config.timeout).await?;
     }
     let mut placed: Vec<(ObjectRef, Manifest)> = vec![];
     manifests::sort(&mut objects);
@@ -206,6 +210,19 @@ pub async fn deploy(
 
     step("Checking the objects with the cluster (dry run)").await;
     for (r, m) in &placed {
+        // Where versions share a namespace (or the cluster, for cluster-scoped objects), an
+        // object of another version is never taken over.
+        if (shared || r.namespace.is_none()) && !is_shared_secret(m) {
+            owned_or_free(&applier, r, &version).await?;
+        }
+        // A hook that is replaced on every run is created anew, not updated: its dry run would
+        // refuse the change of an immutable Job.
+        if let Some(h) = &m.hook
+            && h.before_creation
+            && applier.get(r).await?.is_some()
+        {
+            continue;
+        }
         applier
             .apply(r, &m.object, true)
             .await
@@ -230,7 +247,7 @@ pub async fn deploy(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    d.save_inventory(row, &union).await?;
+    d.save_inventory(row, &union, &namespace, shared).await?;
     let fail = |message: String, done: usize| Failure {
         message: if done > 0 {
             format!(
@@ -268,7 +285,8 @@ pub async fn deploy(
         applied.push(r.clone());
     }
     if let Some(s) = &pull_secret {
-        offer_pull_secret(&applier, &namespace, &s.name)
+        applier
+            .add_pull_secret(&namespace, "default", &s.name)
             .await
             .map_err(|e| fail(e, applied.len()))?;
     }
@@ -276,11 +294,18 @@ pub async fn deploy(
     let keep: BTreeSet<&ObjectRef> = new.iter().collect();
     let mut pruned = 0;
     for r in old.iter().filter(|r| !keep.contains(r)) {
-        applier
-            .delete(r)
+        // CRDs stay (deleting one deletes every resource of its kind, as Helm knows); others go
+        // only while they are still this version's.
+        if r.kind == "CustomResourceDefinition" {
+            continue;
+        }
+        if applier
+            .delete_if_labelled(r, LABEL_VERSION, &version)
             .await
-            .map_err(|e| fail(format!("pruning failed: {e}"), applied.len()))?;
-        pruned += 1;
+            .map_err(|e| fail(format!("pruning failed: {e}"), applied.len()))?
+        {
+            pruned += 1;
+        }
     }
     step("Running post-install/post-upgrade hooks").await;
     for (r, m) in hooks(HookPhase::Post) {
@@ -388,81 +413,102 @@ async fn pull_secret(
     }))
 }
 
-/// Adds the pull secret to the namespace's `default` service account (charts that bring their
-/// own service accounts got it stamped on those).
-async fn offer_pull_secret(applier: &Applier, namespace: &str, secret: &str) -> Result<(), String> {
-    let r = ObjectRef {
-        api_version: "v1".into(),
-        kind: "ServiceAccount".into(),
-        namespace: Some(namespace.to_owned()),
-        name: "default".into(),
-    };
-    // The list is applied whole, so it keeps the secrets already there (other registries' in a
-    // shared namespace, or ones a person added).
-    let mut names: Vec<String> = applier
-        .get(&r)
-        .await?
-        .and_then(|sa| sa.data.get("imagePullSecrets").cloned())
-        .and_then(|l| serde_json::from_value::<Vec<serde_json::Value>>(l).ok())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-        .collect();
-    if !names.iter().any(|n| n == secret) {
-        names.push(secret.to_owned());
+/// Refuses an object that exists and belongs to another version (or to no version of O-Neko's).
+async fn owned_or_free(applier: &Applier, r: &ObjectRef, version: &str) -> Result<(), String> {
+    match applier.label_of(r, LABEL_VERSION).await? {
+        None => Ok(()),
+        Some(Some(v)) if v == version => Ok(()),
+        Some(Some(v)) => Err(format!(
+            "{} already exists and belongs to another deployment (version {v}); O-Neko does not take it over",
+            r.describe()
+        )),
+        Some(None) => Err(format!(
+            "{} already exists and was not deployed by O-Neko; O-Neko does not take it over",
+            r.describe()
+        )),
     }
-    let list: Vec<serde_json::Value> = names.iter().map(|n| json!({ "name": n })).collect();
-    let patch = json!({
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": { "name": "default", "namespace": namespace },
-        "imagePullSecrets": list,
-    });
-    applier.apply(&r, &patch, false).await.map(|_| ())
 }
 
-/// Takes a deployment out of the cluster: its namespace, or (shared) exactly its objects.
+/// The `(apiVersion, kind)` pairs a CustomResourceDefinition serves.
+fn crd_kinds(crd: &serde_json::Value) -> Vec<(String, String)> {
+    let group = crd
+        .pointer("/spec/group")
+        .and_then(|g| g.as_str())
+        .unwrap_or_default();
+    let kind = crd
+        .pointer("/spec/names/kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
+    crd.pointer("/spec/versions")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("served").and_then(|s| s.as_bool()).unwrap_or(true))
+        .filter_map(|v| v.get("name").and_then(|n| n.as_str()))
+        .map(|name| (format!("{group}/{name}"), kind.to_owned()))
+        .collect()
+}
+
+/// Takes a deployment out of the cluster: its own namespace (one labelled as this version's), or
+/// in a shared namespace exactly the objects labelled as its own; cluster-scoped objects it
+/// applied go too while they carry its label (CRDs stay, as with Helm).
 async fn remove(
     d: &Deployer,
     applier: &Applier,
     row: &deployment::Model,
     inventory: &[ObjectRef],
 ) -> Result<(), String> {
-    let ns = ObjectRef {
+    let version = row.version_id.to_string();
+    let ns_ref = |name: &str| ObjectRef {
         api_version: "v1".into(),
         kind: "Namespace".into(),
         namespace: None,
-        name: row.namespace.clone(),
+        name: name.to_owned(),
     };
-    if !row.shared {
-        match applier.get(&ns).await? {
-            None => return Ok(()),
-            Some(obj) => {
-                let ours = obj
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(LABEL_VERSION))
-                    .is_some_and(|v| *v == row.version_id.to_string());
-                if ours {
-                    return applier.delete_namespace(&row.namespace, d.config.timeout).await;
+    let mut gone: Vec<ObjectRef> = vec![];
+    for r in inventory
+        .iter()
+        .filter(|r| r.namespace.is_none() && r.kind != "CustomResourceDefinition")
+    {
+        if applier.delete_if_labelled(r, LABEL_VERSION, &version).await? {
+            gone.push(r.clone());
+        }
+    }
+    // Every namespace the deployment used (after a move that failed, the inventory names both).
+    let mut namespaces: BTreeSet<String> = inventory.iter().filter_map(|r| r.namespace.clone()).collect();
+    namespaces.insert(row.namespace.clone());
+    for ns in namespaces {
+        let own = !row.shared || ns != row.namespace;
+        if own {
+            match applier.label_of(&ns_ref(&ns), LABEL_VERSION).await? {
+                None => continue,
+                Some(Some(v)) if v == version => {
+                    applier.delete_namespace(&ns, d.config.timeout).await?;
+                    continue;
                 }
+                // Not the version's namespace: only its objects there.
+                Some(_) => {}
+            }
+        } else if applier.get(&ns_ref(&ns)).await?.is_none() {
+            continue;
+        }
+        let mut refs: BTreeSet<ObjectRef> = inventory
+            .iter()
+            .filter(|r| r.namespace.as_deref() == Some(ns.as_str()))
+            .cloned()
+            .collect();
+        refs.extend(
+            applier
+                .labelled(&ns, &format!("{LABEL_VERSION}={version}"))
+                .await?,
+        );
+        for r in &refs {
+            if applier.delete_if_labelled(r, LABEL_VERSION, &version).await? {
+                gone.push(r.clone());
             }
         }
     }
-    // A shared namespace (or one that is not the version's): only objects labelled as its own.
-    let mut refs: BTreeSet<ObjectRef> = inventory.iter().cloned().collect();
-    if applier.get(&ns).await?.is_some() {
-        refs.extend(
-            applier
-                .labelled(&row.namespace, &format!("{LABEL_VERSION}={}", row.version_id))
-                .await?,
-        );
-    }
-    for r in &refs {
-        applier.delete(r).await?;
-    }
-    for r in &refs {
+    for r in &gone {
         applier.wait_gone(r, d.config.timeout).await?;
     }
     Ok(())

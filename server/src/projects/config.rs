@@ -179,6 +179,12 @@ pub fn validate_overrides(
     project: &ProjectConfig,
 ) -> Result<VersionOverrides, AppError> {
     let mut v = Validator::default();
+    // The same bounds as the project form's (a lifetime arrives as JSON here).
+    if let Some(l) = o.lifetime
+        && let Err(e) = l.encode().parse::<app::model::Lifetime>()
+    {
+        v.fail("lifetime", e);
+    }
     o.url_templates.iter_mut().for_each(|u| *u = u.trim().to_owned());
     o.url_templates.retain(|u| !u.is_empty());
     check_url_templates(&mut v, &o.url_templates);
@@ -293,8 +299,8 @@ pub fn pull_secret_name(registry: &str) -> String {
 
 /// A template's Helm release name: the template's name, sanitised, at most 53 characters (Helm's
 /// limit); unique within a deployment because template names are. In a shared namespace the
-/// version's name follows, so two versions' releases never collide there (a name cut short ends
-/// in a hash of the whole).
+/// project's and version's names follow, so two versions' releases never collide there (a name
+/// cut short ends in a hash of the whole).
 pub fn release_name(template: &str, shared_by_version: Option<&str>) -> String {
     let full = match shared_by_version {
         None => trim_dashes(&sanitize(template)),
@@ -386,7 +392,11 @@ pub fn preview(facts: &VersionFacts, project: &ProjectConfig, overrides: &Versio
                 name: t.name.clone(),
                 release_name: release_name(
                     &t.name,
-                    facts.namespace.as_ref().map(|_| facts.version_name.as_str()),
+                    facts
+                        .namespace
+                        .as_ref()
+                        .map(|_| format!("{}-{}", facts.project_name, facts.version_name))
+                        .as_deref(),
                 ),
                 content: t.content.clone(),
             })

@@ -623,7 +623,9 @@ impl Projects for SqlProjects {
             .map_err(db_err)?;
             txn.commit().await.map_err(db_err)?;
             for v in deployed {
-                self.deployer
+                // One the deployer re-asked for meanwhile is already on its way.
+                if let Err(e) = self
+                    .deployer
                     .request(
                         &actor.username,
                         true,
@@ -631,7 +633,10 @@ impl Projects for SqlProjects {
                         false,
                         "the project is being deleted",
                     )
-                    .await?;
+                    .await
+                {
+                    tracing::warn!(version = v.id, error = %e, "stopping a version of a deleted project");
+                }
             }
             self.deployer.wake();
             return Ok(());

@@ -6,7 +6,7 @@
 use app::model::Lifetime;
 use chrono::{DateTime, Utc};
 use jiff::{
-    Timestamp, ToSpan, Zoned,
+    Timestamp, Zoned,
     civil::{Time, Weekday},
     tz::TimeZone,
 };
@@ -92,9 +92,11 @@ pub fn stop_at(lifetime: Lifetime, started: DateTime<Utc>, clock: &Clock) -> Opt
     let end = match lifetime {
         Lifetime::Infinite => return None,
         Lifetime::At(t) => return Some(t),
-        Lifetime::Hours(n) => return Some(started + chrono::Duration::hours(i64::from(n))),
+        Lifetime::Hours(n) => return started.checked_add_signed(chrono::Duration::hours(i64::from(n))),
         // Calendar days in the clock's zone: the same wall-clock time n days later.
-        Lifetime::Days(n) => now.checked_add(i64::from(n).days()).ok()?,
+        Lifetime::Days(n) => now
+            .checked_add(jiff::Span::new().try_days(i64::from(n)).ok()?)
+            .ok()?,
         Lifetime::UntilTonight => tonight(&now, clock)?,
         Lifetime::UntilWeekend => {
             let mut t = tonight(&now, clock)?;
@@ -135,6 +137,9 @@ mod tests {
         );
         let at = utc("2026-12-24T12:00:00Z");
         assert_eq!(stop_at(Lifetime::At(at), t, &c), Some(at));
+        // Out of range (only from a hand-made request, which validation refuses): no panic.
+        assert_eq!(stop_at(Lifetime::Days(u32::MAX), t, &c), None);
+        assert_eq!(stop_at(Lifetime::Hours(u32::MAX), t, &c), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::{
     activity::{self, Entry},
     config::RemovedTagAction,
     db::entity::{activity as activity_entity, deployment, lease, project, project_version},
-    deploy::{Deployer, SCHEDULER},
+    deploy::{Deployer, Expect, SCHEDULER},
 };
 use app::model::{DeployState, RedeployPolicy, Severity, VersionId};
 use chrono::{DateTime, Utc};
@@ -149,10 +149,16 @@ impl Scheduler {
         loop {
             if self.hold_lease().await && last_jobs.is_none_or(|t| t.elapsed() >= self.config.interval) {
                 last_jobs = Some(Instant::now());
-                self.job("timed stops", self.timed_stops()).await;
-                self.job("redeploys on image changes", self.digest_redeploys())
-                    .await;
-                self.job("removed tags", self.removed_tags()).await;
+                // One read of the deployed versions serves the three jobs.
+                match self.settled_deployed().await {
+                    Ok(settled) => {
+                        self.job("timed stops", self.timed_stops(&settled)).await;
+                        self.job("redeploys on image changes", self.digest_redeploys(&settled))
+                            .await;
+                        self.job("removed tags", self.removed_tags(&settled)).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading deployments failed"),
+                }
                 // Reconciliation reads the cluster: every sixth run (a minute by default).
                 if last_reconcile.is_none_or(|t| t.elapsed() >= self.config.interval * 6) {
                     last_reconcile = Some(Instant::now());
@@ -204,16 +210,27 @@ impl Scheduler {
     }
 
     /// Stops versions whose lifetime ended. The due time is stored, so none is lost.
-    async fn timed_stops(&self) -> anyhow::Result<()> {
+    async fn timed_stops(
+        &self,
+        settled: &[(project_version::Model, deployment::Model)],
+    ) -> anyhow::Result<()> {
         let now = Utc::now();
-        for (v, row) in self.settled_deployed().await? {
+        for (v, row) in settled.iter().cloned() {
             let Some(at) = row.stop_at.filter(|at| *at <= now) else {
                 continue;
             };
             let reason = format!("its lifetime ended at {}", at.format("%Y-%m-%d %H:%M UTC"));
             if let Err(e) = self
                 .deployer
-                .request(SCHEDULER, false, VersionId(v.id), false, &reason)
+                .request_unchanged(
+                    VersionId(v.id),
+                    false,
+                    &reason,
+                    Expect {
+                        generation: row.generation,
+                        stop_due: true,
+                    },
+                )
                 .await
             {
                 tracing::warn!(version = v.id, error = %e, "a timed stop was not accepted");
@@ -226,14 +243,17 @@ impl Scheduler {
     /// when their policy says so. Level-triggered: it compares the digest recorded at deploy time
     /// with the tag's, so a change made while the server was down is found, and a restart alone
     /// redeploys nothing.
-    async fn digest_redeploys(&self) -> anyhow::Result<()> {
+    async fn digest_redeploys(
+        &self,
+        settled: &[(project_version::Model, deployment::Model)],
+    ) -> anyhow::Result<()> {
         let projects: HashMap<i64, project::Model> = project::Entity::find()
             .all(&self.db)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
-        for (v, row) in self.settled_deployed().await? {
+        for (v, row) in settled.iter().cloned() {
             let (Some(deployed), Some(current)) = (row.digest.as_deref(), v.digest.as_deref()) else {
                 continue;
             };
@@ -260,7 +280,15 @@ impl Scheduler {
             }
             if let Err(e) = self
                 .deployer
-                .request(SCHEDULER, false, VersionId(v.id), true, &reason)
+                .request_unchanged(
+                    VersionId(v.id),
+                    true,
+                    &reason,
+                    Expect {
+                        generation: row.generation,
+                        stop_due: false,
+                    },
+                )
                 .await
             {
                 tracing::warn!(version = v.id, error = %e, "a redeploy on an image change was not accepted");
@@ -271,9 +299,12 @@ impl Scheduler {
 
     /// Versions whose tag vanished: a deployed one is stopped (or kept, with a warning), and
     /// after the retention the version goes; its activity history stays.
-    async fn removed_tags(&self) -> anyhow::Result<()> {
+    async fn removed_tags(
+        &self,
+        settled: &[(project_version::Model, deployment::Model)],
+    ) -> anyhow::Result<()> {
         const KEPT: &str = "its tag was removed from the registry; kept running as configured";
-        for (v, row) in self.settled_deployed().await? {
+        for (v, row) in settled.iter().cloned() {
             if v.removed_at.is_none() {
                 continue;
             }
@@ -282,7 +313,15 @@ impl Scheduler {
                     let reason = "its tag was removed from the registry";
                     if let Err(e) = self
                         .deployer
-                        .request(SCHEDULER, false, VersionId(v.id), false, reason)
+                        .request_unchanged(
+                            VersionId(v.id),
+                            false,
+                            reason,
+                            Expect {
+                                generation: row.generation,
+                                stop_due: false,
+                            },
+                        )
                         .await
                     {
                         tracing::warn!(version = v.id, error = %e, "stopping a removed version was not accepted");
@@ -388,7 +427,15 @@ impl Scheduler {
                 let reason = format!("its namespace {} was missing from the cluster", row.namespace);
                 if let Err(e) = self
                     .deployer
-                    .request(SCHEDULER, false, VersionId(v.id), true, &reason)
+                    .request_unchanged(
+                        VersionId(v.id),
+                        true,
+                        &reason,
+                        Expect {
+                            generation: row.generation,
+                            stop_due: false,
+                        },
+                    )
                     .await
                 {
                     tracing::warn!(version = v.id, error = %e, "restoring a missing deployment was not accepted");
@@ -414,12 +461,14 @@ impl Scheduler {
             if !v.deployed
                 && let Err(e) = self
                     .deployer
-                    .request(
-                        SCHEDULER,
-                        false,
+                    .request_unchanged(
                         VersionId(v.id),
                         false,
                         "trying the failed stop again",
+                        Expect {
+                            generation: row.generation,
+                            stop_due: false,
+                        },
                     )
                     .await
             {

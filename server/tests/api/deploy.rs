@@ -458,7 +458,7 @@ async fn shared_namespace_keeps_other_versions() {
     }
     let deployments = KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-shared");
     // In a shared namespace each version's releases carry its name, so they never collide.
-    for name in ["web-a", "web-b"] {
+    for name in ["web-shared-a", "web-shared-b"] {
         deployments
             .get(name)
             .await
@@ -476,13 +476,39 @@ async fn shared_namespace_keeps_other_versions() {
         .into_iter()
         .map(|d| d.metadata.name.unwrap())
         .collect();
-    assert_eq!(left, ["web-b"], "only b's objects remain");
+    assert_eq!(left, ["web-shared-b"], "only b's objects remain");
     let b = w.deployment(&versions[1]).await;
     assert_eq!(b["status"]["state"], "running", "{b}");
     KubeApi::<Namespace>::all(w.k8s.clone())
         .get("on-shared")
         .await
         .expect("the shared namespace stays");
+    // An object someone else made under the name a release needs is not taken over.
+    KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-shared")
+        .create(
+            &Default::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "web-shared-a-config"}, "data": {"theirs": "yes"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    w.deploy(&w.viewer, &versions[0]).await;
+    let d = w.wait_for(&versions[0], "failed", |_| true).await;
+    assert!(
+        d["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ConfigMap/web-shared-a-config already exists and was not deployed by O-Neko"),
+        "{}",
+        d["status"]
+    );
+    let theirs = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-shared")
+        .get("web-shared-a-config")
+        .await
+        .unwrap();
+    assert_eq!(theirs.data.unwrap()["theirs"], "yes", "left as it was");
     // A namespace in use by a deployment cannot be deleted.
     let (status, body) = w.admin.call("delete_namespace", json!({"id": ns["id"]})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

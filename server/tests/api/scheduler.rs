@@ -358,3 +358,22 @@ async fn one_replica_leads_and_another_takes_over() {
     );
     drop(b);
 }
+
+#[tokio::test]
+async fn a_lifetime_out_of_range_is_refused() {
+    let w = World::start().await;
+    let (_, versions) = w
+        .project("Bounds", "team/bounds", &["main"], config(&w), "")
+        .await;
+    let (status, body) = w
+        .doer
+        .call(
+            "save_version",
+            json!({"version": {"id": versions[0]["id"], "redeploy_policy": "automatic", "overrides": {
+                "lifetime": {"kind": "hours", "n": 4294967295u64}, "url_templates": [], "values": {},
+                "templates": [], "namespace": null}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "lifetime", "{body}");
+}
