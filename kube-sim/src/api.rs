@@ -71,16 +71,16 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match auth {
-        Some(a) => {
-            let ok = a.strip_prefix("Bearer ").is_some_and(|t| t.trim() == sim.token);
-            if !ok {
-                return error_response(&ApiError::unauthorized());
-            }
-        }
-        None if is_public(&path) => {}
+    // The cluster's token may do anything; a service account's is held to RBAC.
+    let who = match auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim) {
+        Some(t) if t == sim.token => None,
+        Some(t) => match sim.service_account_tokens.lock().get(t) {
+            Some(sa) => Some(sa.clone()),
+            None => return error_response(&ApiError::unauthorized()),
+        },
+        None if auth.is_none() && is_public(&path) => None,
         None => return error_response(&ApiError::unauthorized()),
-    }
+    };
 
     if let Some(len) = parts
         .headers
@@ -96,7 +96,7 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         Err(_) => return error_response(&ApiError::too_large(MAX_BODY)),
     };
 
-    match route(&sim, &parts.method, &path, &q, &parts.headers, body).await {
+    match route(&sim, who.as_ref(), &parts.method, &path, &q, &parts.headers, body).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -104,6 +104,7 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
 
 async fn route(
     sim: &Arc<Sim>,
+    who: Option<&crate::rbac::ServiceAccount>,
     method: &Method,
     path: &str,
     q: &Q,
@@ -178,6 +179,17 @@ async fn route(
     let name = tail.first().copied();
     let sub = tail.get(1).copied();
     let ns_str = ns.unwrap_or("");
+    if let Some(who) = who {
+        let req = crate::rbac::Request {
+            verb: crate::rbac::verb(method, name.is_some(), q_bool(q, "watch")),
+            group: &rt.group,
+            resource: &rt.plural,
+            subresource: sub,
+            namespace: ns,
+            name,
+        };
+        crate::rbac::authorize(&sim.store.lock(), who, &req)?;
+    }
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     if let Some(d) = q.get("dryRun")
         && d != "All"
@@ -382,6 +394,19 @@ async fn route(
                 false,
             )?;
             Ok(json_response(200, &v))
+        }
+        (Some(name), Some("token")) if rt.plural == "serviceaccounts" && rt.group.is_empty() => {
+            if *method != Method::POST {
+                return Err(ApiError::method_not_allowed());
+            }
+            // Only the expiry is read from the TokenRequest; kubectl sends it as protobuf,
+            // which is taken as "the defaults".
+            let req: Value = parse_body(headers, &body).unwrap_or_else(|_| json!({}));
+            let token = crate::rbac::issue_token(sim, ns_str, name)?;
+            Ok(json_response(
+                201,
+                &crate::rbac::token_request(ns_str, name, &req, &token),
+            ))
         }
         (Some(name), Some("log")) if rt.plural == "pods" && rt.group.is_empty() => {
             if *method != Method::GET {

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod ops;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod selectors;
 pub mod store;
@@ -143,6 +144,8 @@ pub struct Sim {
     pub started: Instant,
     /// PEM of the cluster CA (published in each namespace's `kube-root-ca.crt`).
     pub ca_pem: String,
+    /// Tokens issued through the TokenRequest API, and whom they stand for (see `rbac`).
+    pub service_account_tokens: Mutex<HashMap<String, rbac::ServiceAccount>>,
 }
 
 impl Sim {
@@ -157,6 +160,7 @@ impl Sim {
             notify: Notify::new(),
             started: Instant::now(),
             ca_pem: ca_pem.unwrap_or_default(),
+            service_account_tokens: Mutex::new(HashMap::new()),
         });
         defaults::bootstrap(&sim);
         sim
@@ -185,6 +189,11 @@ impl SimHandle {
     }
     pub fn token(&self) -> &str {
         &self.sim.token
+    }
+    /// A token for an existing service account, held to its RBAC permissions (as the
+    /// TokenRequest API issues one).
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        rbac::issue_token(&self.sim, namespace, name).map_err(|e| anyhow::anyhow!(e.message))
     }
     /// PEM of the CA that signed the server certificate (`None` when serving plain HTTP).
     pub fn ca_pem(&self) -> Option<&str> {

@@ -371,3 +371,135 @@ async fn helm_install_uninstall_and_template_via_kube_rs() {
     .expect("helm-templated deployment completes")
     .unwrap();
 }
+
+const RBAC: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: robot, namespace: team}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: config-reader, namespace: team}
+rules:
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: robot-reads-config, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: config-reader}
+subjects:
+- {kind: ServiceAccount, name: robot}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: namespace-lister}
+rules:
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: robot-lists-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-lister}
+subjects:
+- {kind: ServiceAccount, name: robot, namespace: team}
+"#;
+
+/// A service account's token (from `kubectl create token`, the TokenRequest API) may do what its
+/// bindings grant and nothing else; kubectl prints the apiserver's Forbidden message.
+#[tokio::test]
+async fn kubectl_with_a_service_account_token_is_held_to_rbac() {
+    let (h, _client) = start(SimConfig::default()).await;
+    let home = tempfile::tempdir().unwrap();
+    let k = kubectl();
+    let dir = home.path();
+    std::fs::write(dir.join("rbac.yaml"), RBAC).unwrap();
+    ok(&k, &h, dir, &["apply", "-f", "rbac.yaml"]).await;
+    ok(
+        &k,
+        &h,
+        dir,
+        &[
+            "-n",
+            "team",
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=a=1",
+        ],
+    )
+    .await;
+    let token = ok(&k, &h, dir, &["-n", "team", "create", "token", "robot"]).await;
+    let token = format!("--token={}", token.trim());
+
+    let out = ok(
+        &k,
+        &h,
+        dir,
+        &[&token, "-n", "team", "get", "configmap", "settings", "-o", "name"],
+    )
+    .await;
+    assert_eq!(out.trim(), "configmap/settings");
+    ok(&k, &h, dir, &[&token, "get", "namespaces"]).await;
+
+    let denied = |args: &'static [&'static str], message: &'static str| {
+        let (k, h, token) = (k.clone(), &h, token.clone());
+        async move {
+            let mut all = vec![token.as_str()];
+            all.extend_from_slice(args);
+            let out = run(&k, h, dir, &all).await;
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(!out.status.success(), "{args:?} was allowed");
+            assert!(stderr.contains(message), "{args:?}: {stderr}");
+        }
+    };
+    // Another verb, another namespace, another resource, the cluster scope, a subresource.
+    denied(
+        &["-n", "team", "delete", "configmap", "settings"],
+        "Error from server (Forbidden): configmaps \"settings\" is forbidden: User \"system:serviceaccount:team:robot\" cannot delete resource \"configmaps\" in API group \"\" in the namespace \"team\"",
+    )
+    .await;
+    denied(
+        &["-n", "default", "get", "configmaps"],
+        "cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\"",
+    )
+    .await;
+    denied(
+        &["-n", "team", "get", "secrets"],
+        "cannot list resource \"secrets\" in API group \"\" in the namespace \"team\"",
+    )
+    .await;
+    denied(
+        &["get", "clusterroles"],
+        "cannot list resource \"clusterroles\" in API group \"rbac.authorization.k8s.io\" at the cluster scope",
+    )
+    .await;
+    denied(
+        &["-n", "team", "create", "token", "robot"],
+        "cannot create resource \"serviceaccounts/token\" in API group \"\" in the namespace \"team\"",
+    )
+    .await;
+    // The binding goes, and with it the permission.
+    ok(
+        &k,
+        &h,
+        dir,
+        &["-n", "team", "delete", "rolebinding", "robot-reads-config"],
+    )
+    .await;
+    denied(
+        &["-n", "team", "get", "configmap", "settings"],
+        "cannot get resource \"configmaps\"",
+    )
+    .await;
+    // A made-up token is not a user at all.
+    let out = run(&k, &h, dir, &["--token=not-issued", "get", "namespaces"]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"));
+}
