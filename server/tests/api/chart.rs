@@ -123,17 +123,46 @@ fn settings_that_cannot_work_are_refused() {
     assert!(e.contains("cluster or namespaces"), "{e}");
 }
 
+/// O-Neko's RBAC scopes (`rbac.scope`).
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    Cluster,
+    Namespaces,
+}
+
 #[tokio::test]
-async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let sim = kube_sim::start(kube_sim::SimConfig::default()).await.unwrap();
-    let kc = Kubeconfig::read_from(sim.kubeconfig_path()).unwrap();
-    let k8s = Client::try_from(
+async fn installed_with_cluster_scope_it_deploys_into_its_own_namespaces() {
+    install_run_deploy_stop(Scope::Cluster).await;
+}
+
+#[tokio::test]
+async fn installed_with_namespaces_scope_it_deploys_into_a_defined_namespace() {
+    install_run_deploy_stop(Scope::Namespaces).await;
+}
+
+async fn client(kubeconfig: &std::path::Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
+    Client::try_from(
         kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
             .unwrap(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Whether the API server refused `result` as forbidden (403).
+fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(ref s)) if s.code == 403)
+}
+
+/// The chart rendered with `scope` and applied to the simulated cluster, which enforces RBAC for
+/// service-account tokens; the server started as its pod would start, with a token of the
+/// chart's service account: so it works with exactly the permissions the chart grants. It
+/// deploys the demo version and stops it.
+async fn install_run_deploy_stop(scope: Scope) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = kube_sim::start(kube_sim::SimConfig::default()).await.unwrap();
+    let k8s = client(sim.kubeconfig_path()).await;
 
     // The rendered chart applied like any chart (our own parser, discovery and server-side apply).
     let namespaces = KubeApi::<Namespace>::all(k8s.clone());
@@ -144,12 +173,15 @@ async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
         )
         .await
         .unwrap();
-    let yaml = render(&[
-        "--set",
-        "rbac.scope=namespaces",
-        "--set",
-        "rbac.namespaces={on-team}",
-    ])
+    let yaml = match scope {
+        Scope::Cluster => render(&[]),
+        Scope::Namespaces => render(&[
+            "--set",
+            "rbac.scope=namespaces",
+            "--set",
+            "rbac.namespaces={on-team}",
+        ]),
+    }
     .unwrap();
     let mut objects = manifests::parse("o-neko", &yaml, true).unwrap().objects;
     manifests::sort(&mut objects);
@@ -186,32 +218,15 @@ async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
     assert_eq!(security.allow_privilege_escalation, Some(false));
     assert_eq!(spec.security_context.unwrap().run_as_non_root, Some(true));
     assert_eq!(spec.service_account_name.as_deref(), Some("o-neko"));
-    assert_eq!(
-        container
-            .liveness_probe
-            .as_ref()
-            .unwrap()
-            .http_get
-            .as_ref()
-            .unwrap()
-            .path
-            .as_deref(),
-        Some("/healthz")
-    );
-    assert_eq!(
-        container
-            .readiness_probe
-            .as_ref()
-            .unwrap()
-            .http_get
-            .as_ref()
-            .unwrap()
-            .path
-            .as_deref(),
-        Some("/readyz")
-    );
-    let team = namespaces.get("on-team").await.unwrap();
-    assert_eq!(team.metadata.labels.unwrap()["o-neko.io/defined"], "true");
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref().unwrap().http_get.as_ref().unwrap().path.clone()
+    };
+    assert_eq!(probe_path(&container.liveness_probe).as_deref(), Some("/healthz"));
+    assert_eq!(probe_path(&container.readiness_probe).as_deref(), Some("/readyz"));
+    if scope == Scope::Namespaces {
+        let team = namespaces.get("on-team").await.unwrap();
+        assert_eq!(team.metadata.labels.unwrap()["o-neko.io/defined"], "true");
+    }
     let watch = KubeApi::<ClusterRole>::all(k8s.clone())
         .get("o-neko-watch")
         .await
@@ -239,13 +254,79 @@ async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // What the chart's service account may not do, whatever O-Neko's code would try.
+    let token = sim.service_account_token("o-neko", "o-neko").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let sa_kubeconfig = work.path().join("sa.kubeconfig");
+    std::fs::write(
+        &sa_kubeconfig,
+        kube_sim::kubeconfig_yaml(sim.url(), sim.ca_pem(), &token),
+    )
+    .unwrap();
+    let robot = client(&sa_kubeconfig).await;
+    assert!(!forbidden(
+        KubeApi::<k8s_openapi::api::core::v1::Pod>::all(robot.clone())
+            .list(&Default::default())
+            .await
+    ));
+    assert!(forbidden(
+        KubeApi::<k8s_openapi::api::core::v1::Node>::all(robot.clone())
+            .list(&Default::default())
+            .await
+    ));
+    assert!(forbidden(
+        KubeApi::<ClusterRole>::all(robot.clone())
+            .list(&Default::default())
+            .await
+    ));
+    let sa_tokens = robot
+        .request::<Value>(
+            axum::http::Request::post("/api/v1/namespaces/o-neko/serviceaccounts/o-neko/token")
+                .header("content-type", "application/json")
+                .body(br#"{"spec":{}}"#.to_vec())
+                .unwrap(),
+        )
+        .await;
+    assert!(forbidden(sa_tokens), "minting tokens");
+    let exec = robot
+        .request::<Value>(
+            axum::http::Request::post("/api/v1/namespaces/o-neko/pods/any/exec?command=sh")
+                .body(vec![])
+                .unwrap(),
+        )
+        .await;
+    assert!(forbidden(exec), "pods/exec");
+    let secrets_everywhere =
+        KubeApi::<k8s_openapi::api::core::v1::Secret>::namespaced(robot.clone(), "kube-system")
+            .list(&Default::default())
+            .await;
+    match scope {
+        // A ClusterRole binds the write rules in every namespace (the chart README's trade-off).
+        Scope::Cluster => assert!(!forbidden(secrets_everywhere)),
+        Scope::Namespaces => {
+            assert!(forbidden(secrets_everywhere));
+            assert!(forbidden(
+                KubeApi::<Namespace>::all(robot.clone())
+                    .create(
+                        &Default::default(),
+                        &serde_json::from_value(json!({"metadata": {"name": "on-other"}})).unwrap(),
+                    )
+                    .await
+            ));
+            assert!(forbidden(
+                KubeApi::<Namespace>::all(robot.clone())
+                    .delete("on-team", &Default::default())
+                    .await
+            ));
+        }
+    }
+
     // The server as its pod runs it: the container's environment, and in-cluster configuration
     // from the service-account files (a private mount namespace puts them where kube-rs reads
     // them), pointed at the simulated cluster. Demo mode seeds a project to deploy.
-    let work = tempfile::tempdir().unwrap();
     let sa = work.path().join("serviceaccount");
     std::fs::create_dir_all(&sa).unwrap();
-    std::fs::write(sa.join("token"), sim.token()).unwrap();
+    std::fs::write(sa.join("token"), &token).unwrap();
     std::fs::write(sa.join("ca.crt"), sim.ca_pem().unwrap()).unwrap();
     std::fs::write(sa.join("namespace"), "o-neko").unwrap();
     let reg = LocalRegistry::start(None, None);
@@ -288,6 +369,7 @@ async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("unshare (util-linux) runs; this test needs to be root to mount");
+    let server_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let api = Api {
         client: reqwest::Client::builder().cookie_store(true).build().unwrap(),
         base: format!("http://127.0.0.1:{port}"),
@@ -295,16 +377,9 @@ async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::get(format!("{}/readyz", api.base)).await.is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "the server ended ({status}): {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            panic!("the server ended ({status}): {}", server_log());
         }
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        assert!(Instant::now() < deadline, "{}", server_log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, _) = api
@@ -326,15 +401,70 @@ async fn installed_into_the_simulated_cluster_it_runs_in_cluster_and_deploys() {
         assert!(Instant::now() < deadline, "the demo project did not appear");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let expected_namespace = match scope {
+        Scope::Cluster => "on-demoshop-main",
+        Scope::Namespaces => {
+            // The namespace the chart prepared is defined (adopted: O-Neko may not create one)
+            // and the project targets it.
+            let (status, body) = api.call("create_namespace", json!({"name": "team"})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let (_, p) = api.call("get_project", json!({"id": main["project"]})).await;
+            let (status, body) = api
+                .call(
+                    "save_project",
+                    json!({"project": {"id": p["id"], "name": p["name"], "registry": p["registry"]["id"],
+                        "image_repository": p["image_repository"], "redeploy_policy": "automatic",
+                        "lifetime": "infinite", "tag_include": "", "tag_exclude": "",
+                        "ignore_signature_tags": true, "poll_interval_secs": "", "namespace": "on-team"}}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            "on-team"
+        }
+    };
     let (status, body) = api.call("deploy_version", json!({"id": main["version"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    loop {
-        let (_, d) = api.call("get_deployment", json!({"id": main["version"]})).await;
-        if d["status"]["state"] == "running" {
-            break;
+    let wait_for = |state: &'static str| {
+        let api = &api;
+        let main = &main;
+        let server_log = &server_log;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (_, d) = api.call("get_deployment", json!({"id": main["version"]})).await;
+                if d["status"]["state"] == state {
+                    return d;
+                }
+                assert!(Instant::now() < deadline, "not {state}: {d}\n{}", server_log());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-        assert!(Instant::now() < deadline, "not running: {d}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let d = wait_for("running").await;
+    assert_eq!(d["status"]["namespace"], expected_namespace, "{d}");
+    let pods = KubeApi::<k8s_openapi::api::core::v1::Pod>::namespaced(k8s.clone(), expected_namespace)
+        .list(&kube::api::ListParams::default().labels("o-neko.io/version"))
+        .await
+        .unwrap();
+    assert!(
+        !pods.items.is_empty(),
+        "the version's pods run in {expected_namespace}"
+    );
+
+    let (status, body) = api.call("stop_version", json!({"id": main["version"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for("not_deployed").await;
+    match scope {
+        Scope::Cluster => assert!(namespaces.get_opt(expected_namespace).await.unwrap().is_none()),
+        Scope::Namespaces => {
+            // The shared namespace stays; the version's objects are gone from it.
+            namespaces.get(expected_namespace).await.unwrap();
+            let left = KubeApi::<Deployment>::namespaced(k8s.clone(), expected_namespace)
+                .list(&kube::api::ListParams::default().labels("o-neko.io/version"))
+                .await
+                .unwrap();
+            assert!(left.items.is_empty(), "{:?}", left.items);
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
