@@ -910,6 +910,10 @@ pub struct DeployStatus {
     pub outdated: bool,
     /// The tag points at a newer image than the one deployed.
     pub newer_image: bool,
+    /// What was changed (or deleted) in the cluster outside O-Neko since it applied the
+    /// version, e.g. `Deployment/web changed outside O-Neko`.
+    #[serde(default)]
+    pub changed_outside: Option<String>,
 }
 
 /// A change of a version's status, pushed to every open page (server-sent events).
@@ -931,6 +935,8 @@ pub struct ContainerInfo {
     pub restarts: i32,
     /// `running`, `waiting: ImagePullBackOff`, `terminated: Error (exit 1)`…
     pub state: String,
+    /// The external log viewer's link for this container, when one is configured.
+    pub log_link: Option<String>,
 }
 
 /// A pod of a deployed version.
@@ -945,8 +951,6 @@ pub struct PodInfo {
     pub problem: Option<String>,
     pub containers: Vec<ContainerInfo>,
     pub created_at: Option<DateTime<Utc>>,
-    /// The external log viewer's link for this pod, when one is configured.
-    pub log_link: Option<String>,
 }
 
 /// A Kubernetes event about an object of the deployment.

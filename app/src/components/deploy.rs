@@ -87,9 +87,14 @@ pub fn status_text(s: &DeployStatus) -> String {
         text.push_str(": ");
         text.push_str(&s.message);
     }
-    let mut notes = vec![];
+    let mut notes: Vec<&str> = vec![];
     if s.queued {
         notes.push("a request is queued");
+    }
+    if let Some(d) = &s.changed_outside
+        && !s.message.contains("outside O-Neko")
+    {
+        notes.push(d);
     }
     if s.outdated {
         notes.push("configuration changed since it was deployed");
@@ -277,7 +282,7 @@ pub fn StopTime(
                 <details class="stop-at">
                     <summary>"Stop at…"</summary>
                     <label for=input_id.clone()>{names.with_value(|n| n.1.clone())}</label>
-                    <input id=input_id.clone() type="datetime-local" bind:value=until/>
+                    <input id=input_id.clone() type="datetime-local" step="1" bind:value=until/>
                     <button type="button" class="secondary" aria-label=names.with_value(|n| n.2.clone())
                         disabled=move || until.get().is_empty() || extend.pending().get()
                         on:click=move |_| {

@@ -85,14 +85,14 @@ fn Running(version: VersionId, detail: DeploymentDetail) -> impl IntoView {
                 <tbody>
                     {detail.pods.iter().map(|p| view! {
                         <tr>
-                            <th scope="row">{p.name.clone()}
-                                {p.log_link.clone().map(|l| view! { " " <a href=l target="_blank" rel="noopener">"external logs"</a> })}
-                            </th>
+                            <th scope="row">{p.name.clone()}</th>
                             <td>{p.phase.clone()}{p.problem.clone().map(|m| view! { <span class="error">{m}</span> })}</td>
                             <td>{format!("{}/{}", p.ready, p.total)}</td>
                             <td>{p.restarts}</td>
                             <td>{p.containers.iter().map(|c| view! {
-                                <div>{format!("{}: {} ", c.name, c.state)}<code>{if c.image_id.is_empty() { c.image.clone() } else { c.image_id.clone() }}</code></div>
+                                <div>{format!("{}: {} ", c.name, c.state)}<code>{if c.image_id.is_empty() { c.image.clone() } else { c.image_id.clone() }}</code>
+                                    {c.log_link.clone().map(|l| view! { " " <a href=l target="_blank" rel="noopener">{format!("External logs of {}", c.name)}</a> })}
+                                </div>
                             }).collect_view()}</td>
                         </tr>
                     }).collect_view()}

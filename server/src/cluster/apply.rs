@@ -176,9 +176,32 @@ impl Applier {
 
     /// Server-side apply (or its dry run). Conflicts with other field managers are errors.
     pub async fn apply(&self, r: &ObjectRef, object: &Value, dry_run: bool) -> Result<DynamicObject, String> {
+        self.apply_as(r, object, dry_run, false).await
+    }
+
+    /// Server-side apply of an object O-Neko applied before: fields someone changed outside
+    /// O-Neko since (`kubectl scale`, `edit`) are taken back, as Kubernetes advises controllers
+    /// to do, so a redeploy restores the configuration.
+    pub async fn apply_owned(
+        &self,
+        r: &ObjectRef,
+        object: &Value,
+        dry_run: bool,
+    ) -> Result<DynamicObject, String> {
+        self.apply_as(r, object, dry_run, true).await
+    }
+
+    async fn apply_as(
+        &self,
+        r: &ObjectRef,
+        object: &Value,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<DynamicObject, String> {
         let api = self.api(r)?;
         let mut pp = PatchParams::apply(FIELD_MANAGER);
         pp.dry_run = dry_run;
+        pp.force = force;
         api.patch(&r.name, &pp, &Patch::Apply(object))
             .await
             .map_err(|e| format!("{}: {}", r.describe(), api_message(&e)))

@@ -29,6 +29,10 @@ use std::{
 };
 use tokio::sync::{broadcast, mpsc, watch as tokio_watch};
 
+/// Kinds whose spec changes O-Neko notices (their watchers keep `metadata.generation`). Jobs
+/// are left out: they may delete themselves once done.
+pub const WATCHED_WORKLOADS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
 /// What changed in the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Changed {
@@ -205,6 +209,27 @@ impl Live {
                 .map(|o| format!("Job/{}", name(&o.metadata))),
         );
         out
+    }
+
+    /// `Kind/name` → `metadata.generation` of the version's long-running workloads as the
+    /// watchers last saw them.
+    pub fn generations(&self, version: i64) -> std::collections::HashMap<String, i64> {
+        fn of<K: Resource<DynamicType = ()> + Clone>(
+            store: &Option<Store<K>>,
+            version: i64,
+        ) -> impl Iterator<Item = (String, i64)> {
+            of_version(store, version).into_iter().map(|o| {
+                let m = o.meta();
+                (
+                    format!("{}/{}", K::kind(&()), m.name.clone().unwrap_or_default()),
+                    m.generation.unwrap_or(0),
+                )
+            })
+        }
+        of(&self.deployments, version)
+            .chain(of(&self.statefulsets, version))
+            .chain(of(&self.daemonsets, version))
+            .collect()
     }
 
     /// The version's pods, oldest first.

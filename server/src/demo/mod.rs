@@ -29,6 +29,10 @@ pub const CHART: &[(&str, &str)] = &[
         include_str!("chart/templates/service.yaml"),
     ),
     (
+        "templates/upgrade-hooks.yaml",
+        include_str!("chart/templates/upgrade-hooks.yaml"),
+    ),
+    (
         "templates/ingress.yaml",
         include_str!("chart/templates/ingress.yaml"),
     ),

@@ -13,7 +13,7 @@ use crate::{
     cluster::{
         Cluster,
         apply::ObjectRef,
-        watch::{Changed, Live},
+        watch::{Changed, Live, WATCHED_WORKLOADS},
     },
     db::entity::{deployment, project, project_version},
     helm::registries::SqlHelmRegistries,
@@ -46,6 +46,10 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 /// The actor of automatic actions.
 pub const SCHEDULER: &str = "scheduler";
+
+/// Seconds after an apply from which a workload the watchers do not see counts as deleted
+/// outside O-Neko (before that it may just not have reached the watchers yet).
+const DRIFT_GRACE_SECS: i64 = 10;
 
 /// What a scheduler request expects to be unchanged since it was decided.
 #[derive(Clone, Copy, Debug)]
@@ -139,6 +143,7 @@ pub fn status_of(row: Option<&deployment::Model>, v: &project_version::Model) ->
         stop_at: row.stop_at.filter(|_| v.deployed),
         outdated: false,
         newer_image: v.deployed && row.digest.is_some() && row.digest != v.digest,
+        changed_outside: Some(row.drift.clone()).filter(|d| v.deployed && !d.is_empty()),
     }
 }
 
@@ -785,6 +790,8 @@ impl Deployer {
                 am.digest = Set(d.digest);
                 am.applied_at = Set(Some(Utc::now()));
                 am.inventory = Set(Some(serde_json::to_string(&d.inventory).unwrap_or_default()));
+                am.applied_generations = Set(Some(serde_json::to_string(&d.generations).unwrap_or_default()));
+                am.drift = Set(String::new());
                 if !requeued {
                     am.state = Set(DeployState::Deploying.as_str().into());
                     am.message = Set("Applied; waiting for the workloads".into());
@@ -831,6 +838,8 @@ impl Deployer {
         self.finish(p, v, row, generation, |am, requeued, req, subject| match result {
             Ok(()) => {
                 am.inventory = Set(None);
+                am.applied_generations = Set(None);
+                am.drift = Set(String::new());
                 am.applied_at = Set(None);
                 am.hash = Set(None);
                 am.digest = Set(None);
@@ -948,6 +957,7 @@ impl Deployer {
             return;
         }
         let current = state_of(&row);
+        let mut drift = row.drift.clone();
         let (state, message) = if current == DeployState::Failed {
             // A failed deploy or stop stays failed until the next request.
             return;
@@ -962,12 +972,23 @@ impl Deployer {
                 .unwrap_or_default()
                 .iter()
                 // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
-                .filter(|r| matches!(r.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet"))
+                .filter(|r| WATCHED_WORKLOADS.contains(&r.kind.as_str()))
                 .map(ObjectRef::describe)
                 .collect();
             let seen = self.live.workloads(version);
-            if expected.iter().all(|e| seen.contains(e)) {
+            let missing: Vec<&String> = expected.iter().filter(|e| !seen.contains(*e)).collect();
+            let settled_for = row.applied_at.map(|t| Utc::now() - t);
+            if missing.is_empty() {
+                drift = self.drift(&row, version);
                 self.live.health(version)
+            } else if settled_for.is_some_and(|d| d > chrono::Duration::seconds(DRIFT_GRACE_SECS)) {
+                // Long since applied and still not there: deleted behind O-Neko's back.
+                let gone = missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+                drift = format!("{gone} deleted outside O-Neko");
+                (
+                    DeployState::Degraded,
+                    format!("{gone} missing: deleted outside O-Neko; redeploy to restore"),
+                )
             } else {
                 (
                     DeployState::Deploying,
@@ -975,12 +996,13 @@ impl Deployer {
                 )
             }
         };
-        if state == current && message == row.message {
+        if state == current && message == row.message && drift == row.drift {
             return;
         }
         let updated = deployment::Entity::update_many()
             .col_expr(deployment::Column::State, Expr::value(state.as_str()))
             .col_expr(deployment::Column::Message, Expr::value(message.clone()))
+            .col_expr(deployment::Column::Drift, Expr::value(drift.clone()))
             .filter(deployment::Column::Id.eq(row.id))
             .filter(deployment::Column::DoneGeneration.eq(row.generation))
             .filter(deployment::Column::Generation.eq(row.generation))
@@ -988,13 +1010,57 @@ impl Deployer {
             .await;
         if matches!(updated, Ok(r) if r.rows_affected == 1) {
             let mut row = row;
+            if !drift.is_empty() && drift != row.drift {
+                self.record_drift(&row, &v, &drift).await;
+            }
             row.state = state.as_str().into();
             row.message = message;
+            row.drift = drift;
             self.live.publish(LiveEvent {
                 project: ProjectId(row.project_id),
                 version: VersionId(version),
                 status: status_of(Some(&row), &v),
             });
+        }
+    }
+
+    /// What changed outside O-Neko among the version's workloads: a spec generation later than
+    /// the one O-Neko applied (`kubectl edit`, `scale`, `set image`…). Empty when nothing did.
+    fn drift(&self, row: &deployment::Model, version: i64) -> String {
+        let applied: BTreeMap<String, i64> = row
+            .applied_generations
+            .as_deref()
+            .and_then(|g| serde_json::from_str(g).ok())
+            .unwrap_or_default();
+        let live = self.live.generations(version);
+        let changed: Vec<&str> = applied
+            .iter()
+            .filter(|(name, g)| live.get(*name).is_some_and(|now| now > *g))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!("{} changed outside O-Neko", changed.join(", "))
+        }
+    }
+
+    /// The activity entry for a change outside O-Neko, once when it is first seen.
+    async fn record_drift(&self, row: &deployment::Model, v: &project_version::Model, drift: &str) {
+        let Ok(Some(p)) = project::Entity::find_by_id(row.project_id).one(&self.db).await else {
+            return;
+        };
+        let subject = format!("{}:{}", p.name, v.name);
+        let entry = Entry {
+            actor: SCHEDULER,
+            kind: "version.changed_outside",
+            subject: &subject,
+            message: format!("{subject}: {drift}; a redeploy applies O-Neko's configuration again"),
+            severity: Severity::Warning,
+            project: Some(p.id),
+        };
+        if let Err(e) = activity::record(&self.db, entry).await {
+            tracing::warn!(error = %e, "recording a change outside O-Neko failed");
         }
     }
 
@@ -1106,6 +1172,7 @@ impl Deployer {
             .map_err(|e| internal("reading deployment", e))
     }
 
+    /// The hosts of the deployment's Ingresses as URLs (https where the Ingress has TLS for it).
     async fn ingress_urls(&self, row: &deployment::Model) -> Vec<String> {
         let Ok(client) = self.cluster.client() else {
             return vec![];
@@ -1187,6 +1254,13 @@ impl Deployer {
             .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
             .unwrap_or_default();
         let name = p.metadata.name.clone().unwrap_or_default();
+        let log_link = |container: &str| {
+            self.config.log_link.as_ref().map(|t| {
+                t.replace("{namespace}", namespace)
+                    .replace("{pod}", &name)
+                    .replace("{container}", container)
+            })
+        };
         let containers: Vec<ContainerInfo> = spec_containers
             .iter()
             .map(|c| {
@@ -1221,6 +1295,7 @@ impl Deployer {
                             }
                         })
                         .unwrap_or_else(|| "not started".into()),
+                    log_link: log_link(c),
                 }
             })
             .collect();
@@ -1228,11 +1303,6 @@ impl Deployer {
             crate::cluster::health::Health::Degraded(m) => Some(m),
             _ => None,
         };
-        let log_link = self.config.log_link.as_ref().map(|t| {
-            t.replace("{namespace}", namespace)
-                .replace("{pod}", &name)
-                .replace("{container}", spec_containers.first().map_or("", String::as_str))
-        });
         PodInfo {
             phase: status
                 .and_then(|s| s.phase.clone())
@@ -1247,7 +1317,6 @@ impl Deployer {
                 .creation_timestamp
                 .as_ref()
                 .and_then(|t| chrono_time(t.0)),
-            log_link,
             name,
         }
     }
@@ -1327,16 +1396,7 @@ impl Deployments for Deployer {
         let mut names: HashSet<String> = refs.iter().map(|r| r.name.clone()).collect();
         names.extend(pods.iter().map(|p| p.name.clone()));
         let events = self.events(&row, &names).await;
-        // Ingress hosts, unless a URL template names the same host already.
-        for u in self.ingress_urls(&row).await {
-            let host = u.split_once("://").map_or(u.as_str(), |(_, h)| h).to_owned();
-            if !urls
-                .iter()
-                .any(|x| x == &u || x.split_once("://").map_or(x.as_str(), |(_, h)| h) == host)
-            {
-                urls.push(u);
-            }
-        }
+        add_ingress_urls(&mut urls, self.ingress_urls(&row).await);
         Ok(DeploymentDetail {
             status,
             pods,
@@ -1392,7 +1452,8 @@ impl Deployments for Deployer {
             {
                 continue;
             }
-            let (urls, outdated) = self.rendered(p, v, Some(row)).await?;
+            let (mut urls, outdated) = self.rendered(p, v, Some(row)).await?;
+            add_ingress_urls(&mut urls, self.ingress_urls(row).await);
             let mut status = status_of(Some(row), v);
             status.outdated = outdated;
             let project_config: ProjectConfig =
@@ -1541,5 +1602,15 @@ impl Deployer {
     /// Who may see what: the log stream's client.
     pub fn client(&self) -> Result<kube::Client, AppError> {
         self.cluster.client().map_err(AppError::conflict)
+    }
+}
+
+/// Adds Ingress URLs to the rendered ones, unless a URL template names the same host already.
+fn add_ingress_urls(urls: &mut Vec<String>, ingress: Vec<String>) {
+    let host = |u: &str| u.split_once("://").map_or(u, |(_, h)| h).to_owned();
+    for u in ingress {
+        if !urls.iter().any(|x| host(x) == host(&u)) {
+            urls.push(u);
+        }
     }
 }

@@ -32,6 +32,9 @@ pub struct Deployed {
     /// Objects of the previous deploy that the new render no longer has, deleted.
     pub pruned: usize,
     pub skipped_hooks: Vec<String>,
+    /// `Kind/name` → `metadata.generation` of the workloads as applied: a later generation in
+    /// the cluster means someone changed the spec outside O-Neko.
+    pub generations: BTreeMap<String, i64>,
 }
 
 /// A failed deploy or stop, in words; `inventory` when objects may have been applied.
@@ -137,6 +140,9 @@ pub async fn deploy(
 
     let mut applier = Applier::new(client).await?;
     let old = inventory_of(row);
+    // What this version applied before is O-Neko's to restore; anything else may belong to
+    // someone, and a conflict with its managers is an error.
+    let ours: BTreeSet<ObjectRef> = old.iter().cloned().collect();
     // Moved to another namespace: take the old deployment down first.
     if !old.is_empty() && row.namespace != namespace {
         step("Removing the deployment from its previous namespace").await;
@@ -223,10 +229,12 @@ pub async fn deploy(
         {
             continue;
         }
-        applier
-            .apply(r, &m.object, true)
-            .await
-            .map_err(|e| format!("the cluster refused {}: {e}", m.describe()))?;
+        let check = if ours.contains(r) {
+            applier.apply_owned(r, &m.object, true).await
+        } else {
+            applier.apply(r, &m.object, true).await
+        };
+        check.map_err(|e| format!("the cluster refused {}: {e}", m.describe()))?;
     }
 
     let new: Vec<ObjectRef> = applied
@@ -277,11 +285,19 @@ pub async fn deploy(
         })?;
     }
     step("Applying the objects").await;
+    let mut generations = BTreeMap::new();
     for (r, m) in placed.iter().filter(|(_, m)| m.hook.is_none()) {
-        applier
-            .apply(r, &m.object, false)
-            .await
-            .map_err(|e| fail(format!("applying failed: {e}"), applied.len()))?;
+        let live = if ours.contains(r) {
+            applier.apply_owned(r, &m.object, false).await
+        } else {
+            applier.apply(r, &m.object, false).await
+        }
+        .map_err(|e| fail(format!("applying failed: {e}"), applied.len()))?;
+        if crate::cluster::watch::WATCHED_WORKLOADS.contains(&r.kind.as_str())
+            && let Some(g) = live.metadata.generation
+        {
+            generations.insert(r.describe(), g);
+        }
         applied.push(r.clone());
     }
     if let Some(s) = &pull_secret {
@@ -324,6 +340,7 @@ pub async fn deploy(
         inventory: new,
         pruned,
         skipped_hooks,
+        generations,
     })
 }
 

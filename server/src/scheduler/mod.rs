@@ -209,6 +209,30 @@ impl Scheduler {
             .collect())
     }
 
+    /// Asks the deployer to deploy or stop a version for `reason`, carried out only if nothing
+    /// changed since `row` was read (and, for a timed stop, the stop time is still due).
+    async fn ask(
+        &self,
+        v: &project_version::Model,
+        row: &deployment::Model,
+        deploy: bool,
+        reason: &str,
+        stop_due: bool,
+        what: &str,
+    ) {
+        let expect = Expect {
+            generation: row.generation,
+            stop_due,
+        };
+        if let Err(e) = self
+            .deployer
+            .request_unchanged(VersionId(v.id), deploy, reason, expect)
+            .await
+        {
+            tracing::warn!(version = v.id, error = %e, "{what} was not accepted");
+        }
+    }
+
     /// Stops versions whose lifetime ended. The due time is stored, so none is lost.
     async fn timed_stops(
         &self,
@@ -220,21 +244,7 @@ impl Scheduler {
                 continue;
             };
             let reason = format!("its lifetime ended at {}", at.format("%Y-%m-%d %H:%M UTC"));
-            if let Err(e) = self
-                .deployer
-                .request_unchanged(
-                    VersionId(v.id),
-                    false,
-                    &reason,
-                    Expect {
-                        generation: row.generation,
-                        stop_due: true,
-                    },
-                )
-                .await
-            {
-                tracing::warn!(version = v.id, error = %e, "a timed stop was not accepted");
-            }
+            self.ask(&v, &row, false, &reason, true, "a timed stop").await;
         }
         Ok(())
     }
@@ -278,21 +288,8 @@ impl Scheduler {
             if row.state == DeployState::Failed.as_str() && row.reason == reason {
                 continue;
             }
-            if let Err(e) = self
-                .deployer
-                .request_unchanged(
-                    VersionId(v.id),
-                    true,
-                    &reason,
-                    Expect {
-                        generation: row.generation,
-                        stop_due: false,
-                    },
-                )
-                .await
-            {
-                tracing::warn!(version = v.id, error = %e, "a redeploy on an image change was not accepted");
-            }
+            self.ask(&v, &row, true, &reason, false, "a redeploy on an image change")
+                .await;
         }
         Ok(())
     }
@@ -311,21 +308,8 @@ impl Scheduler {
             match self.config.removed_tag_action {
                 RemovedTagAction::Stop => {
                     let reason = "its tag was removed from the registry";
-                    if let Err(e) = self
-                        .deployer
-                        .request_unchanged(
-                            VersionId(v.id),
-                            false,
-                            reason,
-                            Expect {
-                                generation: row.generation,
-                                stop_due: false,
-                            },
-                        )
-                        .await
-                    {
-                        tracing::warn!(version = v.id, error = %e, "stopping a removed version was not accepted");
-                    }
+                    self.ask(&v, &row, false, reason, false, "stopping a removed version")
+                        .await;
                 }
                 RemovedTagAction::Keep if row.reason != KEPT => {
                     let txn = crate::db::begin_write(&self.db).await?;

@@ -1,7 +1,8 @@
-//! Crash safety: the real server binary is killed with SIGKILL at random moments while
-//! deploys, stops and redeploys run, more than twenty times; after a last start everything
-//! converges to the desired state, with nothing lost (every accepted request carried out) and
-//! nothing duplicated (one namespace and one Deployment per running version, nothing else).
+//! Crash safety: the real server binary is killed with SIGKILL at random moments while deploys,
+//! stops and the scheduler's redeploys of new images run, until at least twenty kills landed
+//! during the work; after a last start everything converges to the desired state, with nothing
+//! lost (every accepted request carried out) and nothing duplicated (one namespace and one
+//! Deployment per running version, nothing else; no request completed twice).
 
 use crate::{
     deploy::{push_chart, push_tag},
@@ -156,25 +157,38 @@ async fn killed_at_random_moments_it_converges() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
-    // Requests, each followed by a kill at a random moment.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Requests (deploys, stops, and new images that the scheduler redeploys), each followed by
+    // a kill at a random moment, until at least twenty kills landed while work was in progress.
     let mut rng = rand::rng();
     let mut desired: BTreeMap<String, bool> = tags.iter().map(|t| (t.to_string(), false)).collect();
-    let mut accepted = 0;
-    let mut mid_work = 0;
-    let kills = 24;
-    for round in 0..kills {
-        let mut last = None;
-        if round > 0 {
-            let (c, a) = start(&data, sim.kubeconfig_path(), &log).await;
-            child = c;
-            let tag = tags[rng.random_range(0..tags.len())];
+    let mut asked: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut rounds, mut accepted, mut mid_work, mut images) = (0, 0, 0, 0);
+    while rounds < 24 || mid_work < 20 {
+        assert!(
+            rounds < 80,
+            "only {mid_work} of {rounds} kills landed during a deploy or stop"
+        );
+        rounds += 1;
+        let (mut child, a) = start(&data, sim.kubeconfig_path(), &log).await;
+        let tag = tags[rng.random_range(0..tags.len())];
+        let id = json!({"id": versions[tag]["id"]});
+        if desired[tag] && rng.random_bool(0.25) {
+            // A new image under a deployed tag: the poll records it, the scheduler redeploys.
+            images += 1;
+            push_tag(&reg, "team/crash", tag, &format!("{tag} v{images}")).await;
+            let (status, body) = a.call("poll_project", json!({"id": project["id"]})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        } else {
             let deploy = rng.random_bool(0.6);
             let endpoint = if deploy { "deploy_version" } else { "stop_version" };
-            let (status, body) = a.call(endpoint, json!({"id": versions[tag]["id"]})).await;
-            last = Some((a, tag));
+            let (status, body) = a.call(endpoint, id.clone()).await;
             match status {
                 StatusCode::OK => {
                     desired.insert(tag.to_owned(), deploy);
+                    *asked.entry(tag.to_owned()).or_default() += 1;
                     accepted += 1;
                 }
                 // The same request is still being carried out from before the kill.
@@ -185,27 +199,28 @@ async fn killed_at_random_moments_it_converges() {
                 other => panic!("{endpoint}: {other} {body}"),
             }
         }
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
-        if let Some((a, tag)) = &last {
-            let (_, d) = a
-                .call("get_deployment", json!({"id": versions[*tag]["id"]}))
-                .await;
-            if matches!(d["status"]["state"].as_str(), Some("deploying" | "stopping")) {
-                mid_work += 1;
-            }
+        // Kill at a random moment of the next second and a half; it counts as "during work"
+        // when the version was still being deployed or stopped just before.
+        let kill_at = Instant::now() + Duration::from_millis(rng.random_range(0..1500));
+        let mut working = false;
+        while Instant::now() < kill_at {
+            let (_, d) = a.call("get_deployment", id.clone()).await;
+            working = matches!(d["status"]["state"].as_str(), Some("deploying" | "stopping"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        if working {
+            mid_work += 1;
+        }
     }
     assert!(
-        accepted >= kills / 2,
-        "most requests were accepted ({accepted} of {kills})"
+        accepted >= rounds / 3,
+        "most requests were accepted ({accepted} in {rounds} rounds)"
     );
-    assert!(
-        mid_work >= 5,
-        "only {mid_work} kills landed while a deploy or stop was in progress"
+    eprintln!(
+        "{rounds} kills, {mid_work} of them during a deploy or stop; {accepted} requests accepted, {images} new images"
     );
-    eprintln!("{kills} kills, {accepted} requests accepted, {mid_work} kills during a deploy or stop");
 
     // The last start: everything converges.
     let (mut child, api) = start(&data, sim.kubeconfig_path(), &log).await;
@@ -254,6 +269,49 @@ async fn killed_at_random_moments_it_converges() {
             .filter_map(|d| d.metadata.name)
             .collect();
         assert_eq!(names, ["web"], "{ns}");
+    }
+    // Each request is carried out once: a request's completion is recorded in the transaction
+    // that marks its generation done, so a version has at most as many completions by the user
+    // as requests the user made (requests made while one waited are merged, never repeated).
+    let mut done: BTreeMap<String, usize> = BTreeMap::new();
+    for page in 0.. {
+        let (_, p) = api
+            .call(
+                "list_activity",
+                json!({"query": {"kind": "version.", "project": project["id"], "page": page}}),
+            )
+            .await;
+        let items = p["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            break;
+        }
+        for e in items {
+            let kind = e["kind"].as_str().unwrap();
+            let completion = [
+                "version.deployed",
+                "version.deploy_failed",
+                "version.stopped",
+                "version.stop_failed",
+            ]
+            .contains(&kind);
+            if completion && e["actor"] == "admin" {
+                let tag = e["subject"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                *done.entry(tag).or_default() += 1;
+            }
+        }
+    }
+    for (tag, n) in &done {
+        assert!(
+            *n <= asked.get(tag).copied().unwrap_or(0),
+            "{tag}: {n} completions for {:?} requests",
+            asked.get(tag)
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();

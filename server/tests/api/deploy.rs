@@ -239,6 +239,14 @@ impl World {
         as_user.call("stop_version", json!({"id": version["id"]})).await
     }
 
+    /// After the server was paused and resumed (on a new port), the logged-in clients follow
+    /// it (their sessions are in the database).
+    pub fn follow_server(&mut self) {
+        for api in [&mut self.admin, &mut self.doer, &mut self.viewer] {
+            api.base = self.server.base.clone();
+        }
+    }
+
     pub async fn activity(&self, kind: &str) -> Vec<Value> {
         let (_, page) = self
             .admin
@@ -270,12 +278,16 @@ fn labels(meta: &kube::api::ObjectMeta) -> std::collections::BTreeMap<String, St
 
 #[tokio::test]
 async fn deploy_redeploy_in_place_prune_and_stop() {
-    let w = World::start().await;
+    let w = World::start_with(|c| {
+        c.log_link = Some("https://logs.example/?q={namespace}/{pod}/{container}".into());
+    })
+    .await;
     let cfg = config(vec![
         w.template("web", WEB),
+        // An Ingress whose host no URL template names: shown as a URL too.
         w.template(
             "worker",
-            "image: \"{{ IMAGE }}\"\nmessage: worker of {{ VERSION_NAME }}\n",
+            "image: \"{{ IMAGE }}\"\nmessage: worker of {{ VERSION_NAME }}\nhost: \"api.{{ URLS[0] }}\"\n",
         ),
     ]);
     let (project, versions) = w.project("Shop", "team/shop", &["main"], cfg.clone(), "").await;
@@ -341,6 +353,26 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
             .contains("sha256:"),
         "{pod}"
     );
+    // Recent events of its objects, newest first.
+    let events = d["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["reason"] == "ScalingReplicaSet" && e["object"] == "Deployment/web"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e["reason"] == "Started"), "{events:?}");
+    // The external log link names each container.
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["log_link"],
+        format!(
+            "https://logs.example/?q=on-shop-main/{}/{}",
+            pod["name"].as_str().unwrap(),
+            container["name"].as_str().unwrap()
+        ),
+        "{pod}"
+    );
     let urls: Vec<&str> = d["urls"]
         .as_array()
         .unwrap()
@@ -349,8 +381,8 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
         .collect();
     assert_eq!(
         urls,
-        ["main.shop.example"],
-        "the Ingress names the same host: {d}"
+        ["main.shop.example", "http://api.main.shop.example"],
+        "web's Ingress names the URL template's host; worker's adds its own: {d}"
     );
     assert!(
         d["objects"]
@@ -361,6 +393,39 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
         "{d}"
     );
     assert_eq!(d["status"]["outdated"], false);
+    assert!(d["status"]["changed_outside"].is_null(), "{d}");
+
+    // Someone scales the Deployment by hand: O-Neko notices the change outside it (the spec's
+    // generation moved on), says so on the version and once in the activity log.
+    deployments
+        .patch(
+            "web",
+            &kube::api::PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    let d = w
+        .wait_for(main, "running", |d| !d["status"]["changed_outside"].is_null())
+        .await;
+    assert_eq!(
+        d["status"]["changed_outside"], "Deployment/web changed outside O-Neko",
+        "{d}"
+    );
+    let outside = w.activity("version.changed_outside").await;
+    assert_eq!(outside.len(), 1, "{outside:?}");
+    assert_eq!(outside[0]["actor"], "scheduler");
+    assert!(
+        outside[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Shop:main: Deployment/web changed outside O-Neko"),
+        "{}",
+        outside[0]
+    );
 
     // Changing the configuration marks the deployed version outdated.
     let uid = web.metadata.uid.clone().unwrap();
@@ -386,8 +451,13 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
         .wait_for(main, "running", |d| d["status"]["applied_at"] != applied_before)
         .await;
     assert_eq!(d["status"]["outdated"], false, "{d}");
+    assert!(
+        d["status"]["changed_outside"].is_null(),
+        "the redeploy took the hand-made change back: {d}"
+    );
     let web = deployments.get("web").await.unwrap();
     assert_eq!(web.metadata.uid.unwrap(), uid, "updated in place, not recreated");
+    assert_eq!(web.spec.replicas, Some(1), "the chart's replicas again");
     let cm = configs.get("web-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["message"], "changed");
     assert!(configs.get_opt("web-extra").await.unwrap().is_none(), "pruned");
@@ -410,7 +480,25 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
         .await;
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
     assert_eq!(rows[0]["version_name"], "main");
-    assert_eq!(rows[0]["urls"][0], "main.shop.example");
+    assert_eq!(
+        rows[0]["urls"],
+        json!(["main.shop.example", "http://api.main.shop.example"])
+    );
+
+    // A workload deleted by hand: once the watchers should long have seen it, the version is
+    // degraded and says what is missing.
+    deployments.delete("worker", &Default::default()).await.unwrap();
+    let d = w
+        .wait_for(main, "degraded", |d| {
+            d["status"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Deployment/worker missing: deleted outside O-Neko"))
+        })
+        .await;
+    assert_eq!(
+        d["status"]["changed_outside"], "Deployment/worker deleted outside O-Neko",
+        "{d}"
+    );
 
     // Stop: Stopping until the namespace is gone, then not deployed.
     let (status, body) = w.stop(&w.viewer, main).await;
@@ -598,6 +686,16 @@ async fn faults_degrade_and_rejections_fail_with_the_reason() {
             .is_none(),
         "nothing applied after a failed dry run"
     );
+    // Its ConfigMap, which the API server would have taken (and which is applied before the
+    // Deployment), was not applied either: the dry run covers the whole set first.
+    assert!(
+        KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-faulty-bad")
+            .get_opt("web-config")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the set applied after a failed dry run"
+    );
     let failed = w.activity("version.deploy_failed").await;
     assert_eq!(failed[0]["actor"], "viewer");
     assert_eq!(failed[0]["severity"], "ERROR");
@@ -665,28 +763,240 @@ async fn hooks_gate_the_deploy_and_run_in_order() {
     w.doer
         .call("save_project_config", json!({"id": project["id"], "config": ok}))
         .await;
+    let seen = Recorder::start(&w.k8s, "on-hooks-main").await;
     w.deploy(&w.viewer, main).await;
-    w.wait_for(main, "running", |_| true).await;
+    let d = w.wait_for(main, "running", |_| true).await;
     let job = KubeApi::<Job>::namespaced(w.k8s.clone(), "on-hooks-main")
         .get("web-migrate")
         .await
         .unwrap();
-    let web = deployments.get("web").await.unwrap();
-    let post = configs.get("web-deployed").await.unwrap();
-    let created = |m: &kube::api::ObjectMeta| m.creation_timestamp.clone().unwrap().0;
-    let completed = job.status.unwrap().completion_time.unwrap().0;
-    assert!(
-        completed <= created(&web.metadata),
-        "the Deployment came after the hook completed"
-    );
-    assert!(
-        created(&web.metadata) <= created(&post.metadata),
-        "the post hook came last"
-    );
+    let migrated = seen.at("MODIFIED Job/web-migrate", succeeded).await;
+    let applied = seen.at("ADDED Deployment/web", |_| true).await;
+    let posted = seen.at("ADDED ConfigMap/web-deployed", |_| true).await;
+    assert!(migrated < applied, "the Deployment came after the hook completed");
+    assert!(applied < posted, "the post hook came last");
     assert_eq!(
         job.metadata.labels.unwrap_or_default()["o-neko.io/version"],
         main["id"].to_string(),
         "hooks carry our labels too"
+    );
+
+    // An upgrade runs the pre-upgrade hooks by weight (the migration, replaced as
+    // before-hook-creation says, then the preflight ConfigMap), applies the change, then the
+    // post-upgrade hooks; the smoke-test Job is deleted once it succeeded (hook-succeeded).
+    let seen = Recorder::start(&w.k8s, "on-hooks-main").await;
+    let mut upgrade = ok.clone();
+    upgrade["templates"][0]["content"] = json!(format!("{}upgradeHooks: true\nreplicas: 2\n", with_hook("")));
+    w.doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": upgrade}),
+        )
+        .await;
+    let applied_before = d["status"]["applied_at"].clone();
+    w.deploy(&w.viewer, main).await;
+    w.wait_for(main, "running", |d| d["status"]["applied_at"] != applied_before)
+        .await;
+    let replaced = seen.at("DELETED Job/web-migrate", |_| true).await;
+    let migrated = seen.at("MODIFIED Job/web-migrate", succeeded).await;
+    let preflight = seen.at("ADDED ConfigMap/web-preflight", |_| true).await;
+    let changed = seen
+        .at("MODIFIED Deployment/web", |o| o["spec"]["replicas"] == 2)
+        .await;
+    let smoke = seen.at("ADDED Job/web-smoke", |_| true).await;
+    let smoked = seen.at("DELETED Job/web-smoke", |_| true).await;
+    let posted = seen.at("ADDED ConfigMap/web-deployed", |_| true).await;
+    assert!(
+        replaced < migrated,
+        "before-hook-creation: the old hook goes first"
+    );
+    assert!(migrated < preflight, "by weight: -5 before 5");
+    assert!(preflight < changed, "pre-upgrade hooks before the change");
+    assert!(changed < smoke && changed < posted, "post-upgrade hooks after it");
+    assert!(smoke < smoked, "hook-succeeded: deleted after it succeeded");
+    let jobs = KubeApi::<Job>::namespaced(w.k8s.clone(), "on-hooks-main");
+    assert!(jobs.get_opt("web-smoke").await.unwrap().is_none());
+    configs.get("web-preflight").await.unwrap();
+}
+
+fn succeeded(job: &Value) -> bool {
+    job["status"]["succeeded"].as_i64().unwrap_or(0) >= 1
+}
+
+/// What happens to Jobs, Deployments and ConfigMaps in a namespace from now on, by
+/// resourceVersion: kube-sim's count every write in the cluster, so they order events across
+/// kinds, where whole-second timestamps cannot.
+struct Recorder {
+    events: std::sync::Arc<std::sync::Mutex<Vec<(u64, String, Value)>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Recorder {
+    async fn start(k8s: &Client, namespace: &str) -> Recorder {
+        use futures::StreamExt;
+        use kube::api::{ApiResource, DynamicObject, WatchEvent, WatchParams};
+        let events = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let mut tasks = vec![];
+        for ar in [
+            ApiResource::erase::<Job>(&()),
+            ApiResource::erase::<Deployment>(&()),
+            ApiResource::erase::<ConfigMap>(&()),
+        ] {
+            let api = KubeApi::<DynamicObject>::namespaced_with(k8s.clone(), namespace, &ar);
+            let rv = api
+                .list_metadata(&ListParams::default())
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap_or_default();
+            let mut stream = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+            let (events, kind) = (events.clone(), ar.kind.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(Ok(e)) = stream.next().await {
+                    let (what, o) = match e {
+                        WatchEvent::Added(o) => ("ADDED", o),
+                        WatchEvent::Modified(o) => ("MODIFIED", o),
+                        WatchEvent::Deleted(o) => ("DELETED", o),
+                        _ => continue,
+                    };
+                    let rv = o
+                        .metadata
+                        .resource_version
+                        .as_deref()
+                        .and_then(|r| r.parse().ok());
+                    let name = o.metadata.name.clone().unwrap_or_default();
+                    events.lock().unwrap().push((
+                        rv.unwrap_or(0),
+                        format!("{what} {kind}/{name}"),
+                        serde_json::to_value(&o).unwrap(),
+                    ));
+                }
+            }));
+        }
+        Recorder { events, tasks }
+    }
+
+    /// The resourceVersion of the first event `what` (e.g. `ADDED Job/web-migrate`) whose object
+    /// matches, waiting a little for it to arrive.
+    async fn at(&self, what: &str, matches: impl Fn(&Value) -> bool) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut events = self.events.lock().unwrap().clone();
+            events.sort_by_key(|e| e.0);
+            if let Some(e) = events.iter().find(|(_, w, o)| w == what && matches(o)) {
+                return e.0;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} among {:?}",
+                events.iter().map(|e| (e.0, &e.1)).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Each way a deploy fails says why, on the version and in the activity log: values that do not
+/// render, an object someone else owns (an apply conflict), a hook that does not finish in time.
+#[tokio::test]
+async fn failures_say_why() {
+    let w = World::start_with(|c| c.deploy_timeout = 3).await;
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (_, versions) = w
+        .project("Fails", "team/fails", &["render", "conflict", "slow"], cfg, "")
+        .await;
+    let (render, conflict, slow) = (&versions[0], &versions[1], &versions[2]);
+    let set = |v: &Value, values: Value, templates: Value| {
+        let body = json!({"version": {"id": v["id"], "redeploy_policy": "automatic", "overrides": {
+            "lifetime": null, "url_templates": [], "values": values, "templates": templates,
+            "namespace": null}}});
+        let doer = &w.doer;
+        async move {
+            let (status, body) = doer.call("save_version", body).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+
+    // A value that breaks the YAML of an unquoted placeholder.
+    set(
+        render,
+        json!({"MESSAGE": "a: b: c"}),
+        json!([w.template("web", "image: \"{{ IMAGE }}\"\nmessage: {{ MESSAGE }}\n")]),
+    )
+    .await;
+    w.deploy(&w.viewer, render).await;
+    let d = w.wait_for(render, "failed", |_| true).await;
+    let message = d["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("template 'web' does not render to valid YAML (line 2"),
+        "{message}"
+    );
+
+    // An object that exists in the version's namespace but was never applied by O-Neko: the
+    // apply refuses to take over its fields and names who owns them.
+    set(conflict, json!({"EXTRA": "false"}), json!([])).await;
+    w.deploy(&w.viewer, conflict).await;
+    w.wait_for(conflict, "running", |_| true).await;
+    KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-fails-conflict")
+        .create(
+            &kube::api::PostParams {
+                field_manager: Some("kubectl-create".into()),
+                ..Default::default()
+            },
+            &serde_json::from_value(json!({"metadata": {"name": "web-extra"}, "data": {"extra": "mine"}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    set(conflict, json!({"EXTRA": "true"}), json!([])).await;
+    w.deploy(&w.viewer, conflict).await;
+    let d = w.wait_for(conflict, "failed", |_| true).await;
+    let message = d["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ConfigMap/web-extra")
+            && message.contains("conflict")
+            && message.contains("kubectl-create"),
+        "{message}"
+    );
+    let cm = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-fails-conflict")
+        .get("web-extra")
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["extra"], "mine", "left as its owner made it");
+
+    // A pre-install hook whose image cannot be pulled never finishes: the deploy times out.
+    set(
+        slow,
+        json!({}),
+        json!([w.template(
+            "web",
+            "image: \"{{ IMAGE }}\"\nmigration: true\nmigrationFault: imagepullbackoff\n"
+        )]),
+    )
+    .await;
+    w.deploy(&w.viewer, slow).await;
+    let d = w.wait_for(slow, "failed", |_| true).await;
+    let message = d["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("pre-install hook Job/web-migrate") && message.contains("did not finish within 3 s"),
+        "{message}"
+    );
+
+    let failed = w.activity("version.deploy_failed").await;
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|e| e["actor"] == "viewer" && e["severity"] == "ERROR")
     );
 }
 
@@ -1164,6 +1474,20 @@ async fn two_replicas_never_act_on_one_version() {
     subjects.sort();
     let expected: Vec<String> = tags.iter().map(|t| format!("Twins:{t}")).collect();
     assert_eq!(subjects, expected, "each version deployed exactly once");
+    // Not only recorded once: carried out once. Both replicas run in this test's process and
+    // count their pipeline runs in its one metrics registry.
+    let text = reqwest::get(format!("{}/metrics", w.server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let runs: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("oneko_deployments_operations_total{operation=\"deploy\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(runs, tags.len() as u64, "pipeline runs:\n{text}");
 }
 
 #[tokio::test]

@@ -67,16 +67,26 @@ impl TestServer {
 
     /// Stops the server and starts it again on the same database (new port).
     pub async fn restart(mut self) -> Self {
+        self.pause().await;
+        self.resume().await;
+        self
+    }
+
+    /// Stops the server cleanly; its state stays for [`TestServer::resume`].
+    pub async fn pause(&mut self) {
         self.running
             .take()
             .expect("running")
             .shutdown()
             .await
             .expect("clean shutdown");
+    }
+
+    /// Starts a paused server again on the same database (new port: log in again).
+    pub async fn resume(&mut self) {
         let running = server::start(self.config.clone()).await.expect("server restarts");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
-        self
     }
 
     /// A client with its own cookie jar.

@@ -182,6 +182,103 @@ async fn image_changes_redeploy_automatically_or_are_offered() {
     );
 }
 
+/// While the server is down a stop time passes and a deployed tag gets a new image; after the
+/// start the scheduler stops the one and redeploys the other (the due time and the deployed
+/// digest are stored, not kept in memory), and purges activity past its retention.
+#[tokio::test]
+async fn what_came_due_while_the_server_was_down_is_done_after_the_start() {
+    let mut w = World::start_with(|c| c.poll_interval = 5).await;
+    let (_, versions) = w
+        .project("Down", "team/down", &["auto", "timed"], config(&w), "")
+        .await;
+    let (auto, timed) = (versions[0].clone(), versions[1].clone());
+    let due = Utc::now() + chrono::Duration::seconds(12);
+    set_version(
+        &w,
+        &timed,
+        "automatic",
+        json!({"kind": "at", "n": due.to_rfc3339()}),
+    )
+    .await;
+    for v in [&auto, &timed] {
+        w.deploy(&w.viewer, v).await;
+        w.wait_for(v, "running", |_| true).await;
+    }
+    let db = server::db::connect_and_migrate(&w.server.config.database_url())
+        .await
+        .unwrap();
+    use sea_orm::ActiveModelTrait;
+    let old = server::db::entity::activity::ActiveModel {
+        at: sea_orm::ActiveValue::Set(Utc::now() - chrono::Duration::days(31)),
+        actor: sea_orm::ActiveValue::Set("someone".into()),
+        kind: sea_orm::ActiveValue::Set("project.changed".into()),
+        subject: sea_orm::ActiveValue::Set("Down".into()),
+        message: sea_orm::ActiveValue::Set("an entry past the 30 days of retention".into()),
+        severity: sea_orm::ActiveValue::Set("INFO".into()),
+        project_id: sea_orm::ActiveValue::Set(None),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+
+    assert!(
+        Utc::now() < due - chrono::Duration::seconds(1),
+        "the set-up took too long to see the stop time pass while the server is down"
+    );
+    w.server.pause().await;
+    let new_auto = push_tag(&w.reg, "team/down", "auto", "auto v2").await;
+    let wait = due - Utc::now() + chrono::Duration::seconds(1);
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+    w.server.resume().await;
+    w.follow_server();
+
+    let d = w.wait_for(&timed, "not_deployed", |_| true).await;
+    assert_eq!(d["status"]["desired"], false, "{d}");
+    let stopped = w.activity("version.stopped").await;
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert_eq!(stopped[0]["actor"], "scheduler");
+    assert!(
+        stopped[0]["message"].as_str().unwrap().contains("lifetime ended"),
+        "{}",
+        stopped[0]
+    );
+
+    let deployments = KubeApi::<Deployment>::namespaced(w.k8s.clone(), "on-down-auto");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let web = deployments.get("web").await.unwrap();
+        let image = web.spec.template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap();
+        if image.ends_with(&new_auto) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not redeployed after the start: {image}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let by_scheduler: Vec<Value> = w
+        .activity("version.deployed")
+        .await
+        .into_iter()
+        .filter(|e| e["actor"] == "scheduler")
+        .collect();
+    assert_eq!(by_scheduler.len(), 1, "{by_scheduler:?}");
+
+    assert!(
+        server::db::entity::activity::Entity::find_by_id(old.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none(),
+        "purged at the start"
+    );
+}
+
 #[tokio::test]
 async fn vanished_tags_are_stopped_and_later_removed() {
     let w = World::start_with(|c| c.removed_version_retention_days = 0).await;
@@ -357,6 +454,65 @@ async fn one_replica_leads_and_another_takes_over() {
         gone.elapsed()
     );
     drop(b);
+}
+
+/// A replica whose lease another one took (say, after a long pause) stops acting at once: a due
+/// stop waits until it leads again.
+#[tokio::test]
+async fn a_replica_that_lost_the_lease_does_nothing_until_it_leads_again() {
+    let w = World::start_with(|c| {
+        c.replica_id = Some("replica-a".into());
+        c.lease_seconds = 3;
+    })
+    .await;
+    let db = server::db::connect_and_migrate(&w.server.config.database_url())
+        .await
+        .unwrap();
+    let (_, versions) = w
+        .project("Usurped", "team/usurped", &["main"], config(&w), "")
+        .await;
+    let main = &versions[0];
+    w.deploy(&w.viewer, main).await;
+    w.wait_for(main, "running", |_| true).await;
+    while leader(&db).await.as_deref() != Some("replica-a") {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let take = |owner: &'static str, until: DateTime<Utc>| {
+        let db = db.clone();
+        async move {
+            use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+            server::db::entity::lease::ActiveModel {
+                name: Set(server::scheduler::LEASE.into()),
+                owner: Set(owner.into()),
+                until: Set(until),
+            }
+            .update(&db)
+            .await
+            .unwrap();
+        }
+    };
+    take("replica-z", Utc::now() + chrono::Duration::hours(1)).await;
+    let due = Utc::now() + chrono::Duration::seconds(2);
+    set_version(
+        &w,
+        main,
+        "automatic",
+        json!({"kind": "at", "n": due.to_rfc3339()}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let d = w.deployment(main).await;
+    assert_eq!(
+        d["status"]["state"], "running",
+        "not stopped by a replica that does not lead: {d}"
+    );
+    assert_eq!(leader(&db).await.as_deref(), Some("replica-z"));
+
+    // The other replica's lease runs out: replica-a leads again and does what is due.
+    take("replica-z", Utc::now() - chrono::Duration::seconds(1)).await;
+    w.wait_for(main, "not_deployed", |_| true).await;
+    assert_eq!(leader(&db).await.as_deref(), Some("replica-a"));
+    assert_eq!(w.activity("version.stopped").await[0]["actor"], "scheduler");
 }
 
 #[tokio::test]

@@ -40,6 +40,10 @@ pub struct Model {
     pub stop_at: Option<DateTimeUtc>,
     /// JSON list of the objects applied (`cluster::apply::ObjectRef`), for pruning and stopping.
     pub inventory: Option<String>,
+    /// JSON map `Kind/name` → `metadata.generation` of the workloads as O-Neko applied them.
+    pub applied_generations: Option<String>,
+    /// What changed in the cluster outside O-Neko since the last apply (empty: nothing seen).
+    pub drift: String,
     /// The server replica acting on this version, and until when its claim holds.
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTimeUtc>,

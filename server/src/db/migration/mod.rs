@@ -11,6 +11,7 @@ mod m20261128_000005_helm_registries;
 mod m20261128_000006_namespaces;
 mod m20261202_000007_deployments;
 mod m20261202_000008_leases;
+mod m20261202_000009_drift;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_namespaces::Migration),
             Box::new(m20261202_000007_deployments::Migration),
             Box::new(m20261202_000008_leases::Migration),
+            Box::new(m20261202_000009_drift::Migration),
         ]
     }
 }
