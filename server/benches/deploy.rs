@@ -3,12 +3,14 @@
 //! Starts kube-sim (on its own runtime, threads named `kube-sim`), Debian's `docker-registry`
 //! and O-Neko in this process, pushes the sample chart with 16 extra ConfigMaps (20 objects in
 //! all) and one image tag per version, then measures:
-//! (a) click to all objects applied: the time from `deploy_version` to the version's
-//!     `applied_at` being set, for first deploys (a new namespace) and redeploys, chart cached;
+//! (a) click to all objects applied: from sending `deploy_version` (what the button calls) to
+//!     the version's `applied_at` being set, for first deploys (a new namespace) and redeploys,
+//!     chart cached;
 //! (b) VERSIONS (200) versions deployed at once, until all run;
 //! (c) the server's CPU while those are watched and nothing changes (kube-sim's threads are not
-//!     counted): 20 s of /proc/self/task CPU time, as a share of one core.
-//! It prints figures and asserts nothing. Knobs: `BENCH_VERSIONS`, `BENCH_IDLE_SECONDS`.
+//!     counted), over more than a poll interval (so a poll with a digest check of every deployed
+//!     version is included): /proc/self/task CPU time, as a share of one core.
+//! It prints figures and whether they meet the targets (≤ 1 s, < 2 %); it asserts nothing. Knobs: `BENCH_VERSIONS`, `BENCH_IDLE_SECONDS`.
 
 mod common;
 
@@ -64,8 +66,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn wait_applied(api: &Api, id: &Value, after: &Value) -> Duration {
+/// Clicks Deploy (the server function the button calls) and waits until the version's
+/// `applied_at` moves past `after`: click to all objects applied.
+async fn deploy_applied(api: &Api, id: &Value, after: &Value) -> Duration {
     let start = Instant::now();
+    api.call("deploy_version", json!({"id": id})).await;
     loop {
         let d = api.call("get_deployment", json!({"id": id})).await;
         if !d["status"]["applied_at"].is_null() && d["status"]["applied_at"] != *after {
@@ -82,7 +87,9 @@ const BULK: &str = "{{- range $i := until (int .Values.bulk) }}\n---\napiVersion
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let versions = knob("BENCH_VERSIONS", 200);
-    let idle = knob("BENCH_IDLE_SECONDS", 20);
+    // Longer than the poll interval (60 s), so the idle figure includes a poll with a digest
+    // check of every deployed version.
+    let idle = knob("BENCH_IDLE_SECONDS", 70);
     let work = tempfile::tempdir().unwrap();
 
     // The simulated cluster on its own runtime, so its CPU can be told apart.
@@ -180,7 +187,7 @@ async fn main() {
             "save_project",
             json!({"project": {"id": null, "name": "bench", "registry": docker["id"], "image_repository": "bench/app",
                 "redeploy_policy": "manual", "lifetime": "infinite", "tag_include": "", "tag_exclude": "",
-                "ignore_signature_tags": true, "poll_interval_secs": "3600"}}),
+                "ignore_signature_tags": true, "poll_interval_secs": ""}}),
         )
         .await;
     api.call(
@@ -208,20 +215,15 @@ async fn main() {
     };
 
     // (a) Click to applied. The first deploy pulls the chart; the rest find it cached.
-    let cold = {
-        api.call("deploy_version", json!({"id": ids[0]})).await;
-        wait_applied(&api, &ids[0], &Value::Null).await
-    };
+    let cold = deploy_applied(&api, &ids[0], &Value::Null).await;
     let mut first = vec![];
     for id in &ids[1..11] {
-        api.call("deploy_version", json!({"id": id})).await;
-        first.push(wait_applied(&api, id, &Value::Null).await.as_secs_f64());
+        first.push(deploy_applied(&api, id, &Value::Null).await.as_secs_f64());
     }
     let mut again = vec![];
     for _ in 0..10 {
         let before = api.call("get_deployment", json!({"id": ids[0]})).await["status"]["applied_at"].clone();
-        api.call("deploy_version", json!({"id": ids[0]})).await;
-        again.push(wait_applied(&api, &ids[0], &before).await.as_secs_f64());
+        again.push(deploy_applied(&api, &ids[0], &before).await.as_secs_f64());
     }
     first.sort_by(f64::total_cmp);
     again.sort_by(f64::total_cmp);
@@ -277,10 +279,12 @@ async fn main() {
         "(a) first deploy, chart pulled          {:>8.1} ms",
         cold.as_secs_f64() * 1000.0
     );
+    let met = |ok: bool| if ok { "target met" } else { "TARGET MISSED" };
     println!(
-        "(a) first deploys, chart cached (10)    p50 {:.1} ms, max {:.1} ms (20 objects, new namespace)",
+        "(a) first deploys, chart cached (10)    p50 {:.1} ms, max {:.1} ms (20 objects, new namespace; target ≤ 1000 ms: {})",
         percentile(&first, 0.5) * 1000.0,
-        percentile(&first, 1.0) * 1000.0
+        percentile(&first, 1.0) * 1000.0,
+        met(percentile(&first, 1.0) <= 1.0)
     );
     println!(
         "(a) redeploys in place (10)             p50 {:.1} ms, max {:.1} ms",
@@ -292,7 +296,10 @@ async fn main() {
         all_time.as_secs_f64(),
         versions * 20
     );
-    println!("(c) server CPU while watching, idle     {cpu:.2} % of one core over {idle} s");
+    println!(
+        "(c) server CPU while watching, idle     {cpu:.2} % of one core over {idle} s (target < 2 %: {})",
+        met(cpu < 2.0)
+    );
     println!("    RSS (server + kube-sim)            {:.1} MiB", rss_mib());
     running.shutdown().await.unwrap();
 }

@@ -64,7 +64,19 @@ pub fn ProjectsPage() -> impl IntoView {
 fn ProjectList() -> impl IntoView {
     let me = expect_context::<CurrentUser>();
     let import = ServerAction::<ImportProject>::new();
-    let projects = Resource::new(move || import.version().get(), |_| list_projects());
+    // A version that starts, changes state or stops can change its project's status: refetch.
+    let refetch = RwSignal::new(0u32);
+    let projects = Resource::new(
+        move || (import.version().get(), refetch.get()),
+        |_| list_projects(),
+    );
+    if let Some(live) = use_context::<LiveStatus>() {
+        Effect::new(move |_| {
+            if live.last.get().is_some() {
+                refetch.update(|n| *n += 1);
+            }
+        });
+    }
     let search = RwSignal::new(String::new());
     let creating = RwSignal::new(false);
     let importing = RwSignal::new(false);
@@ -127,6 +139,7 @@ fn ProjectTable(projects: Vec<Project>, search: RwSignal<String>) -> impl IntoVi
                     <th scope="col">"Image"</th>
                     <th scope="col">"Versions"</th>
                     <th scope="col">"Deployed"</th>
+                    <th scope="col">"Status"</th>
                     <th scope="col">"Tag polling"</th>
                 </tr>
             </thead>
@@ -137,6 +150,8 @@ fn ProjectTable(projects: Vec<Project>, search: RwSignal<String>) -> impl IntoVi
                         <td>{format!("{} / {}", p.registry.name, p.image_repository)}</td>
                         <td>{p.versions}</td>
                         <td>{p.deployed_versions}</td>
+                        // The worst state of its versions.
+                        <td><span class=format!("state {}", p.state.as_str().replace('_', "-"))>{p.state.label()}</span></td>
                         <td><span class=poll_class(&p.poll)>{poll_text(&p.poll)}</span></td>
                     </tr>
                 }).collect_view()}

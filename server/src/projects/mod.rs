@@ -512,6 +512,55 @@ impl Projects for SqlProjects {
                 (m, "project.created", message)
             }
             Some(old) => {
+                // What changed, for the activity log: "lifetime days:2 → hours:5".
+                let secs = |s: Option<i32>| s.map_or("default".to_string(), |s| format!("{s} s"));
+                let fields: [(&str, String, String); 8] = [
+                    ("name", old.name.clone(), valid.name.clone()),
+                    (
+                        "registry",
+                        format!("#{}", old.docker_registry_id),
+                        format!("#{}", registry.id),
+                    ),
+                    (
+                        "image",
+                        old.image_repository.clone(),
+                        valid.image_repository.clone(),
+                    ),
+                    (
+                        "redeploy policy",
+                        old.redeploy_policy.clone(),
+                        valid.redeploy_policy.as_str().into(),
+                    ),
+                    ("lifetime", old.lifetime.clone(), valid.lifetime.encode()),
+                    (
+                        "tag filter",
+                        format!(
+                            "{} / {} / {}",
+                            old.tag_include, old.tag_exclude, old.ignore_signature_tags
+                        ),
+                        format!(
+                            "{} / {} / {}",
+                            input.tag_include.trim(),
+                            input.tag_exclude.trim(),
+                            input.ignore_signature_tags
+                        ),
+                    ),
+                    (
+                        "poll interval",
+                        secs(old.poll_interval_secs),
+                        secs(valid.poll_interval_secs),
+                    ),
+                    (
+                        "namespace",
+                        old.namespace.clone().unwrap_or_else(|| "per version".into()),
+                        namespace.clone().unwrap_or_else(|| "per version".into()),
+                    ),
+                ];
+                let changed: Vec<String> = fields
+                    .iter()
+                    .filter(|(_, a, b)| a != b)
+                    .map(|(f, a, b)| format!("{f} {a} → {b}"))
+                    .collect();
                 let source_changed = old.docker_registry_id != registry.id
                     || old.image_repository != valid.image_repository
                     || old.tag_include != input.tag_include.trim()
@@ -534,13 +583,18 @@ impl Projects for SqlProjects {
                 }
                 am.updated_at = Set(now);
                 let m = am.update(&txn).await.map_err(db_err)?;
+                let what = if changed.is_empty() {
+                    "nothing changed".to_string()
+                } else {
+                    changed.join(", ")
+                };
                 let message = if source_changed {
                     format!(
-                        "Project {} changed; image {}/{}, tag filter applies on the next poll",
+                        "Project {} changed: {what}; image {}/{}, tag filter applies on the next poll",
                         m.name, registry.name, m.image_repository
                     )
                 } else {
-                    format!("Project {} changed", m.name)
+                    format!("Project {} changed: {what}", m.name)
                 };
                 (m, "project.changed", message)
             }

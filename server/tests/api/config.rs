@@ -161,6 +161,11 @@ async fn configuration_overrides_select_variables_and_preview() {
          "content": "size: {{ SIZE }}\n"}
     ]);
     overrides["values"]["SIZE"] = json!("small");
+    // Its own URL templates replace the project's (and see the built-ins only).
+    overrides["url_templates"] = json!([
+        "https://{{ SAFE_VERSION_NAME }}.preview.example",
+        "https://admin.example/{{ VERSION_NAME }}"
+    ]);
     let (status, body) = doer
         .call(
             "save_version",
@@ -193,6 +198,21 @@ async fn configuration_overrides_select_variables_and_preview() {
         ("extra".into(), "version".into(), "size: small\n".into())
     );
     assert!(summary[0].2.contains("replicas: 3"), "{}", summary[0].2);
+    assert!(
+        summary[0]
+            .2
+            .contains("host: https://featurelogin20.preview.example"),
+        "URLS follows the version's URL templates: {}",
+        summary[0].2
+    );
+    assert_eq!(
+        preview["urls"],
+        json!([
+            "https://featurelogin20.preview.example",
+            "https://admin.example/Feature_Login-2.0"
+        ]),
+        "{preview}"
+    );
 
     // Built-ins cannot be overridden, select values are checked, even for a DOER.
     for bad in [
@@ -404,4 +424,114 @@ async fn export_and_import() {
             "{body}"
         );
     }
+}
+
+/// Every change is in the activity log with its actor and what changed, and the log filters by
+/// kind, actor and time.
+#[tokio::test]
+async fn changes_are_logged_with_actor_and_what_changed() {
+    let server = TestServer::start().await;
+    let reg = LocalRegistry::start(None, None);
+    let (doer, _viewer, project, version) = setup(&server, &reg).await;
+    let admin = server.admin().await;
+    let started = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let (status, body) = doer
+        .call(
+            "save_project",
+            json!({"project": {"id": project["id"], "name": "Shop", "registry": project["registry"]["id"],
+                "image_repository": "team/shop", "redeploy_policy": "manual", "lifetime": "hours:5",
+                "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": config()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = doer
+        .call(
+            "save_version",
+            json!({"version": {"id": version["id"], "redeploy_policy": "automatic", "overrides": {
+                "lifetime": {"kind": "days", "n": 1}, "url_templates": [], "values": {"REPLICAS": "2"},
+                "templates": [], "namespace": null}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, spare) = admin
+        .call(
+            "save_docker_registry",
+            json!({"registry": {"id": null, "name": "Spare", "url": "https://spare.example", "insecure_http": false,
+                "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
+        )
+        .await;
+    let (status, body) = admin
+        .call("delete_docker_registry", json!({"id": spare["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let list = |query: Value| {
+        let admin = &admin;
+        async move {
+            let (status, page) = admin.call("list_activity", json!({ "query": query })).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let since = started.to_rfc3339();
+    let recent = list(json!({"kind": null, "project": null, "page": 0, "since": since})).await;
+    let entry = |kind: &str| {
+        recent
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {recent:?}"))
+            .clone()
+    };
+    let changed = entry("project.changed");
+    assert_eq!(changed["actor"], "doer");
+    let message = changed["message"].as_str().unwrap();
+    assert!(
+        message.contains("redeploy policy automatic → manual")
+            && message.contains("lifetime days:2 → hours:5"),
+        "{message}"
+    );
+    let config_changed = entry("project.config_changed");
+    assert_eq!(config_changed["actor"], "doer");
+    assert!(
+        config_changed["message"]
+            .as_str()
+            .unwrap()
+            .contains("template web added"),
+        "{config_changed}"
+    );
+    assert_eq!(entry("version.changed")["actor"], "doer");
+    let deleted = entry("docker_registry.deleted");
+    assert_eq!(deleted["actor"], "admin");
+    assert!(
+        deleted["message"].as_str().unwrap().contains("Spare"),
+        "{deleted}"
+    );
+
+    // Filters: by actor, by kind, by time.
+    let by_admin =
+        list(json!({"kind": null, "project": null, "page": 0, "actor": "admin", "since": since})).await;
+    assert!(
+        !by_admin.is_empty() && by_admin.iter().all(|e| e["actor"] == "admin"),
+        "{by_admin:?}"
+    );
+    let registries =
+        list(json!({"kind": "docker_registry", "project": null, "page": 0, "since": since})).await;
+    assert_eq!(registries.len(), 2, "created and deleted: {registries:?}");
+    let before = list(json!({"kind": "project.changed", "project": null, "page": 0, "until": since})).await;
+    assert!(before.is_empty(), "{before:?}");
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    assert!(
+        list(json!({"kind": null, "project": null, "page": 0, "since": later}))
+            .await
+            .is_empty()
+    );
 }

@@ -5,7 +5,7 @@
 
 use crate::{
     config::setup,
-    fixtures::LocalRegistry,
+    fixtures::{LocalRegistry, TestTls},
     harness::{Api, TestServer},
     helm::{PASSWORD, USER, basic_auth, config as helm_config, package_chart},
 };
@@ -355,6 +355,99 @@ async fn oci_registry_listing_and_preview() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["fields"][0]["field"], "url");
+}
+
+/// An OCI registry over TLS with its own CA and Basic auth: the chart is listed and rendered
+/// with the stored credentials and CA; the password is sealed in the database; without the CA,
+/// or with a wrong password, the registry's answer is shown.
+#[tokio::test]
+async fn oci_registry_with_its_own_ca_and_credentials() {
+    let work = tempfile::tempdir().unwrap();
+    let tls = TestTls::new();
+    let secure = LocalRegistry::start(Some(&tls), Some((USER, PASSWORD)));
+    let host = secure.url.trim_start_matches("https://").to_owned();
+    let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();
+    let credentials = server::helm::HelmCredentials {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    };
+    run.registry_login(&host, &credentials, false, Some(&tls.ca_pem))
+        .await
+        .unwrap();
+    let archive = package_chart(&run, work.path(), "2.0.0").await;
+    let ca = run.private_file("ca.pem", tls.ca_pem.as_bytes()).unwrap();
+    run.run(
+        &[
+            "push".into(),
+            archive.display().to_string(),
+            format!("oci://{host}/charts"),
+            "--ca-file".into(),
+            ca.display().to_string(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+
+    let server = TestServer::start().await;
+    let images = LocalRegistry::start(None, None);
+    let (doer, viewer, project, version) = setup(&server, &images).await;
+    let admin = server.admin().await;
+    let registry = |ca_pem: &str, secret: &str| {
+        json!({"id": null, "name": format!("Secure {}", ca_pem.len() + secret.len()), "kind": "oci",
+            "url": format!("oci://{host}/charts"), "username": USER, "secret": secret,
+            "ca_pem": ca_pem, "plain_http": false})
+    };
+    let (status, saved) = save_registry(&admin, registry(&tls.ca_pem, PASSWORD)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert!(!saved.to_string().contains("p@ss"), "secret shown: {saved}");
+    if server.config.database_url.is_none() {
+        let bytes = crate::registries::database_bytes(&server);
+        assert!(
+            !bytes.windows(8).any(|w| w == &PASSWORD.as_bytes()[..8]),
+            "plaintext secret in the database file"
+        );
+    }
+    let (status, list) = doer
+        .call("list_charts", json!({"id": saved["id"], "refresh": false}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["charts"][0]["name"], "demo", "{list}");
+    assert_eq!(list["charts"][0]["versions"][0]["version"], "2.0.0");
+    doer.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": template(&saved, "")}),
+    )
+    .await;
+    let (_, preview) = viewer
+        .call("preview_configuration", json!({"id": version["id"]}))
+        .await;
+    let t = &preview["templates"][0];
+    assert_eq!(t["chart"], "demo 2.0.0", "{preview}");
+    assert!(
+        t["manifests"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("kind: Service"),
+        "{preview}"
+    );
+
+    // Without the CA the certificate is not trusted; with a wrong password access is refused.
+    for (ca_pem, secret, expected) in [
+        ("", PASSWORD, "certificate"),
+        (tls.ca_pem.as_str(), "wrong-password", "401"),
+    ] {
+        let (status, other) = save_registry(&admin, registry(ca_pem, secret)).await;
+        assert_eq!(status, StatusCode::OK, "{other}");
+        let (status, body) = doer
+            .call("list_charts", json!({"id": other["id"], "refresh": true}))
+            .await;
+        let text = body.to_string();
+        assert!(
+            status != StatusCode::OK && text.contains(expected),
+            "{expected}: {status} {text}"
+        );
+    }
 }
 
 /// An OAuth token endpoint that checks the JWT assertion's RS256 signature (with the public half

@@ -570,3 +570,54 @@ async fn deployed_versions_get_their_digest_checked_on_every_poll() {
     assert_eq!(log["items"][0]["actor"], "scheduler", "{log}");
     assert_eq!(log["total"], 1, "{log}");
 }
+
+/// The version list: 50 per page, sorted by newest image or by name, filtered by tag text.
+#[tokio::test]
+async fn versions_are_paged_sorted_and_filtered() {
+    let reg = LocalRegistry::start(None, None);
+    // 52 tags, v00 the newest image, v51 the oldest.
+    for i in 0..52u32 {
+        let created = format!("2026-03-{:02}T{:02}:00:00Z", 28 - i / 24, 23 - i % 24);
+        push(&reg, "team/many", &format!("v{i:02}"), &created, &format!("c{i}")).await;
+    }
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let registry = add_registry(&admin, "Local", &reg.url, json!({})).await;
+    let p = save_project(&admin, project("Many", &registry, "team/many")).await;
+    let page = |sort: &'static str, page: u64, filter: &'static str| {
+        let (admin, p) = (&admin, &p);
+        async move {
+            let (status, body) = admin
+                .call(
+                    "list_versions",
+                    json!({"query": {"project": p["id"], "filter": filter, "include_removed": false,
+                        "sort": sort, "page": page}}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page("name", 0, "").await["total"] != 52 {
+        assert!(Instant::now() < deadline, "the tags were not all polled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first = page("name", 0, "").await;
+    assert_eq!(first["page_size"], 50);
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 50);
+    assert_eq!(items[0]["name"], "v00");
+    assert_eq!(items[49]["name"], "v49");
+    let second = page("name", 1, "").await;
+    assert_eq!(names(second["items"].as_array().unwrap()), ["v50", "v51"]);
+    // Newest image first: v00 was built last.
+    let newest = page("newest", 0, "").await;
+    assert_eq!(newest["items"][0]["name"], "v00");
+    assert_eq!(newest["items"][1]["name"], "v01");
+    let oldest_last = page("newest", 1, "").await;
+    assert_eq!(names(oldest_last["items"].as_array().unwrap()), ["v50", "v51"]);
+    let filtered = page("name", 0, "v1").await;
+    assert_eq!(filtered["total"], 10);
+    assert_eq!(filtered["items"][0]["name"], "v10");
+}

@@ -25,7 +25,7 @@ async fn check(api: &Api, id: &Value) -> Value {
     body
 }
 
-fn database_bytes(server: &TestServer) -> Vec<u8> {
+pub fn database_bytes(server: &TestServer) -> Vec<u8> {
     let mut all = vec![];
     for f in ["o-neko.db", "o-neko.db-wal"] {
         all.extend(std::fs::read(server.config.data_dir.join(f)).unwrap_or_default());
