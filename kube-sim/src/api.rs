@@ -185,7 +185,12 @@ async fn route(
             group: &rt.group,
             resource: &rt.plural,
             subresource: sub,
-            namespace: ns,
+            // A request on a namespace object is in that namespace, as the apiserver sees it.
+            namespace: if rt.plural == "namespaces" && rt.group.is_empty() {
+                name.or(ns)
+            } else {
+                ns
+            },
             name,
         };
         crate::rbac::authorize(&sim.store.lock(), who, &req)?;

@@ -96,15 +96,22 @@ pub fn token_request(namespace: &str, name: &str, body: &Value, token: &str) -> 
     })
 }
 
+impl Request<'_> {
+    /// `pods` or `pods/log`, as rules and messages name it.
+    fn combined(&self) -> String {
+        match self.subresource {
+            Some(sub) => format!("{}/{sub}", self.resource),
+            None => self.resource.to_string(),
+        }
+    }
+}
+
 /// Allows `req` for `who` if a binding grants it, else the apiserver's 403.
 pub fn authorize(store: &Store, who: &ServiceAccount, req: &Request) -> Result<(), ApiError> {
     if allowed(store, who, req) {
         return Ok(());
     }
-    let resource = match req.subresource {
-        Some(sub) => format!("{}/{sub}", req.resource),
-        None => req.resource.to_string(),
-    };
+    let resource = req.combined();
     let scope = match req.namespace {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".into(),
@@ -211,22 +218,16 @@ fn listed(rule: &Value, field: &str, wanted: &str) -> bool {
         .any(|v| v == "*" || v == wanted)
 }
 
-/// Whether one PolicyRule grants the request.
+/// Whether one PolicyRule grants the request (the apiserver's `ResourceMatches`: `*` is every
+/// resource and every subresource, `*/scale` one subresource of every resource).
 fn grants(rule: &Value, req: &Request) -> bool {
-    let resource = match req.subresource {
-        Some(sub) => format!("{}/{sub}", req.resource),
-        None => req.resource.to_string(),
-    };
+    let resource = req.combined();
     let resource_ok = rule["resources"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .any(|r| {
-            r == resource
-                || (r == "*" && req.subresource.is_none())
-                || req.subresource.is_some_and(|sub| r == format!("*/{sub}"))
-        });
+        .any(|r| r == "*" || r == resource || req.subresource.is_some_and(|sub| r == format!("*/{sub}")));
     let names_ok = match rule["resourceNames"].as_array() {
         Some(names) if !names.is_empty() => req
             .name
@@ -258,8 +259,14 @@ mod tests {
         assert!(grants(&rule, &req("get", "apps", "deployments", None)));
         assert!(!grants(&rule, &req("delete", "apps", "deployments", None)));
         assert!(!grants(&rule, &req("get", "batch", "jobs", None)));
-        // `*` is every resource, not every subresource.
-        assert!(!grants(&rule, &req("get", "", "pods", Some("log"))));
+        // `*` is every resource and every subresource, as in Kubernetes.
+        assert!(grants(&rule, &req("get", "", "pods", Some("exec"))));
+        let scale = json!({"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["patch"]});
+        assert!(grants(
+            &scale,
+            &req("patch", "apps", "deployments", Some("scale"))
+        ));
+        assert!(!grants(&scale, &req("patch", "apps", "deployments", None)));
         let logs = json!({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]});
         assert!(grants(&logs, &req("get", "", "pods", Some("log"))));
         assert!(!grants(&logs, &req("get", "", "pods", None)));

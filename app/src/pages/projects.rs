@@ -64,16 +64,23 @@ pub fn ProjectsPage() -> impl IntoView {
 fn ProjectList() -> impl IntoView {
     let me = expect_context::<CurrentUser>();
     let import = ServerAction::<ImportProject>::new();
-    // A version that starts, changes state or stops can change its project's status: refetch.
+    // A version whose state changes can change its project's status: refetch then (not on
+    // every pushed event: pods starting and stopping push many).
     let refetch = RwSignal::new(0u32);
     let projects = Resource::new(
         move || (import.version().get(), refetch.get()),
         |_| list_projects(),
     );
     if let Some(live) = use_context::<LiveStatus>() {
+        let seen = StoredValue::new(std::collections::HashMap::new());
         Effect::new(move |_| {
-            if live.last.get().is_some() {
-                refetch.update(|n| *n += 1);
+            if let Some(ev) = live.last.get() {
+                let before = seen
+                    .try_update_value(|m| m.insert(ev.version, ev.status.state))
+                    .flatten();
+                if before != Some(ev.status.state) {
+                    refetch.update(|n| *n += 1);
+                }
             }
         });
     }

@@ -37,7 +37,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 # such as pods/exec and serviceaccounts/token, and in a ClusterRole cluster-scoped kinds (nodes,
 # persistentvolumes) too.
 - apiGroups: [""]
-  resources: ["configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims", "pods", "endpoints", "limitranges", "resourcequotas"]
+  resources: ["configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims", "pods", "endpoints", "events", "limitranges", "resourcequotas"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]

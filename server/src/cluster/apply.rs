@@ -33,6 +33,20 @@ impl ObjectRef {
     }
 }
 
+/// Server-side apply with O-Neko's field manager.
+async fn patch(
+    api: &Api<DynamicObject>,
+    r: &ObjectRef,
+    object: &Value,
+    dry_run: bool,
+    force: bool,
+) -> Result<DynamicObject, kube::Error> {
+    let mut pp = PatchParams::apply(FIELD_MANAGER);
+    pp.dry_run = dry_run;
+    pp.force = force;
+    api.patch(&r.name, &pp, &Patch::Apply(object)).await
+}
+
 fn gvk(api_version: &str, kind: &str) -> GroupVersionKind {
     match api_version.split_once('/') {
         Some((group, version)) => GroupVersionKind::gvk(group, version, kind),
@@ -176,35 +190,43 @@ impl Applier {
 
     /// Server-side apply (or its dry run). Conflicts with other field managers are errors.
     pub async fn apply(&self, r: &ObjectRef, object: &Value, dry_run: bool) -> Result<DynamicObject, String> {
-        self.apply_as(r, object, dry_run, false).await
-    }
-
-    /// Server-side apply of an object O-Neko applied before: fields someone changed outside
-    /// O-Neko since (`kubectl scale`, `edit`) are taken back, as Kubernetes advises controllers
-    /// to do, so a redeploy restores the configuration.
-    pub async fn apply_owned(
-        &self,
-        r: &ObjectRef,
-        object: &Value,
-        dry_run: bool,
-    ) -> Result<DynamicObject, String> {
-        self.apply_as(r, object, dry_run, true).await
-    }
-
-    async fn apply_as(
-        &self,
-        r: &ObjectRef,
-        object: &Value,
-        dry_run: bool,
-        force: bool,
-    ) -> Result<DynamicObject, String> {
         let api = self.api(r)?;
-        let mut pp = PatchParams::apply(FIELD_MANAGER);
-        pp.dry_run = dry_run;
-        pp.force = force;
-        api.patch(&r.name, &pp, &Patch::Apply(object))
+        patch(&api, r, object, dry_run, false)
             .await
             .map_err(|e| format!("{}: {}", r.describe(), api_message(&e)))
+    }
+
+    /// Server-side apply of an object of `version`'s: a conflict over fields someone changed by
+    /// hand (`kubectl scale`, `edit`) is resolved by taking them back, as Kubernetes advises
+    /// controllers to do, but only while the object in the cluster is labelled as the version's;
+    /// anything else keeps its owners and the conflict is the error.
+    pub async fn apply_as_version(
+        &self,
+        r: &ObjectRef,
+        object: &Value,
+        dry_run: bool,
+        version: &str,
+    ) -> Result<DynamicObject, String> {
+        let api = self.api(r)?;
+        let describe = |e: &kube::Error| format!("{}: {}", r.describe(), api_message(e));
+        match patch(&api, r, object, dry_run, false).await {
+            Err(e) if status(&e) == Some(409) => {
+                let ours = self.get(r).await?.is_some_and(|live| {
+                    live.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(super::manifests::LABEL_VERSION))
+                        .is_some_and(|v| v == version)
+                });
+                if !ours {
+                    return Err(describe(&e));
+                }
+                patch(&api, r, object, dry_run, true)
+                    .await
+                    .map_err(|e| describe(&e))
+            }
+            other => other.map_err(|e| describe(&e)),
+        }
     }
 
     /// The object as the cluster has it, if it exists.

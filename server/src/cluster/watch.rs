@@ -29,9 +29,12 @@ use std::{
 };
 use tokio::sync::{broadcast, mpsc, watch as tokio_watch};
 
-/// Kinds whose spec changes O-Neko notices (their watchers keep `metadata.generation`). Jobs
-/// are left out: they may delete themselves once done.
-pub const WATCHED_WORKLOADS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+/// Whether objects of this kind are long-running workloads the watchers follow, whose spec
+/// changes O-Neko notices (by `metadata.generation`). Jobs are left out: they may delete
+/// themselves once done.
+pub fn watched_workload(api_version: &str, kind: &str) -> bool {
+    api_version == "apps/v1" && matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet")
+}
 
 /// What changed in the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,36 +186,20 @@ impl Live {
         health::version_state(all)
     }
 
-    /// How many of the version's workloads (Deployments, StatefulSets, DaemonSets, Jobs) the
-    /// watchers have seen, by `Kind/name`.
-    pub fn workloads(&self, version: i64) -> std::collections::HashSet<String> {
-        let mut out = std::collections::HashSet::new();
-        let name = |m: &kube::api::ObjectMeta| m.name.clone().unwrap_or_default();
-        out.extend(
-            of_version(&self.deployments, version)
-                .iter()
-                .map(|o| format!("Deployment/{}", name(&o.metadata))),
-        );
-        out.extend(
-            of_version(&self.statefulsets, version)
-                .iter()
-                .map(|o| format!("StatefulSet/{}", name(&o.metadata))),
-        );
-        out.extend(
-            of_version(&self.daemonsets, version)
-                .iter()
-                .map(|o| format!("DaemonSet/{}", name(&o.metadata))),
-        );
-        out.extend(
-            of_version(&self.jobs, version)
-                .iter()
-                .map(|o| format!("Job/{}", name(&o.metadata))),
-        );
-        out
+    /// Whether the watchers of long-running workloads have listed the cluster once: until
+    /// then a workload they do not show may just not be listed yet.
+    pub fn workloads_listed(&self) -> bool {
+        fn listed<K: Resource<DynamicType = ()> + Clone>(store: &Option<Store<K>>) -> bool {
+            use futures::FutureExt;
+            store
+                .as_ref()
+                .is_some_and(|s| s.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok()))
+        }
+        listed(&self.deployments) && listed(&self.statefulsets) && listed(&self.daemonsets)
     }
 
-    /// `Kind/name` → `metadata.generation` of the version's long-running workloads as the
-    /// watchers last saw them.
+    /// `Kind/name` → `metadata.generation` of the version's long-running workloads
+    /// (Deployments, StatefulSets, DaemonSets) as the watchers last saw them.
     pub fn generations(&self, version: i64) -> std::collections::HashMap<String, i64> {
         fn of<K: Resource<DynamicType = ()> + Clone>(
             store: &Option<Store<K>>,

@@ -13,7 +13,7 @@ use crate::{
     cluster::{
         Cluster,
         apply::ObjectRef,
-        watch::{Changed, Live, WATCHED_WORKLOADS},
+        watch::{Changed, Live, watched_workload},
     },
     db::entity::{deployment, project, project_version},
     helm::registries::SqlHelmRegistries,
@@ -98,7 +98,7 @@ pub struct Deployer {
     slots: Arc<Semaphore>,
     /// Deployments this replica is working on.
     working: Mutex<HashSet<i64>>,
-    kube_version: tokio::sync::OnceCell<Option<String>>,
+    kube_version: tokio::sync::OnceCell<String>,
 }
 
 /// Kubernetes timestamps (jiff) as the models' chrono ones.
@@ -180,15 +180,21 @@ impl Deployer {
         &self.live
     }
 
-    /// The API server's version, for `helm template --kube-version` (read once).
+    /// The API server's version, for `helm template --kube-version`: read once it could be read
+    /// (a failed read is tried again on the next deploy, not remembered).
     pub(crate) async fn kube_version(&self) -> Option<String> {
         self.kube_version
-            .get_or_init(|| async {
-                let client = self.cluster.client().ok()?;
-                client.apiserver_version().await.ok().map(|v| v.git_version)
+            .get_or_try_init(|| async {
+                let client = self.cluster.client().map_err(|_| ())?;
+                client
+                    .apiserver_version()
+                    .await
+                    .map(|v| v.git_version)
+                    .map_err(|_| ())
             })
             .await
-            .clone()
+            .ok()
+            .cloned()
     }
 
     async fn find(&self, id: VersionId) -> Result<(project::Model, project_version::Model), AppError> {
@@ -963,6 +969,9 @@ impl Deployer {
             return;
         } else if !v.deployed {
             (DeployState::NotDeployed, String::new())
+        } else if !self.live.workloads_listed() {
+            // Right after a start the watchers have not listed the cluster yet: nothing to judge.
+            return;
         } else {
             // Until the watchers have seen every workload applied, it is not running yet.
             let expected: Vec<String> = row
@@ -972,18 +981,22 @@ impl Deployer {
                 .unwrap_or_default()
                 .iter()
                 // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
-                .filter(|r| WATCHED_WORKLOADS.contains(&r.kind.as_str()))
+                .filter(|r| watched_workload(&r.api_version, &r.kind))
                 .map(ObjectRef::describe)
                 .collect();
-            let seen = self.live.workloads(version);
-            let missing: Vec<&String> = expected.iter().filter(|e| !seen.contains(*e)).collect();
+            let seen = self.live.generations(version);
+            let missing: Vec<&str> = expected
+                .iter()
+                .filter(|e| !seen.contains_key(*e))
+                .map(String::as_str)
+                .collect();
             let settled_for = row.applied_at.map(|t| Utc::now() - t);
             if missing.is_empty() {
-                drift = self.drift(&row, version);
+                drift = Self::drift(&row, &seen);
                 self.live.health(version)
             } else if settled_for.is_some_and(|d| d > chrono::Duration::seconds(DRIFT_GRACE_SECS)) {
-                // Long since applied and still not there: deleted behind O-Neko's back.
-                let gone = missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+                // Long since applied and not (or no longer) there: deleted behind O-Neko's back.
+                let gone = missing.join(", ");
                 drift = format!("{gone} deleted outside O-Neko");
                 (
                     DeployState::Degraded,
@@ -999,40 +1012,83 @@ impl Deployer {
         if state == current && message == row.message && drift == row.drift {
             return;
         }
-        let updated = deployment::Entity::update_many()
-            .col_expr(deployment::Column::State, Expr::value(state.as_str()))
-            .col_expr(deployment::Column::Message, Expr::value(message.clone()))
-            .col_expr(deployment::Column::Drift, Expr::value(drift.clone()))
-            .filter(deployment::Column::Id.eq(row.id))
-            .filter(deployment::Column::DoneGeneration.eq(row.generation))
-            .filter(deployment::Column::Generation.eq(row.generation))
-            .exec(&self.db)
-            .await;
-        if matches!(updated, Ok(r) if r.rows_affected == 1) {
-            let mut row = row;
-            if !drift.is_empty() && drift != row.drift {
-                self.record_drift(&row, &v, &drift).await;
+        // A change outside O-Neko goes to the activity log once: in the transaction that records
+        // it, and only if no other replica recorded this very change first.
+        let newly_changed = !drift.is_empty() && drift != row.drift;
+        let project_name = if newly_changed {
+            project::Entity::find_by_id(row.project_id)
+                .one(&self.db)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.name)
+        } else {
+            None
+        };
+        let recorded = async {
+            let txn = crate::db::begin_write(&self.db).await?;
+            let updated = deployment::Entity::update_many()
+                .col_expr(deployment::Column::State, Expr::value(state.as_str()))
+                .col_expr(deployment::Column::Message, Expr::value(message.clone()))
+                .col_expr(deployment::Column::Drift, Expr::value(drift.clone()))
+                .filter(deployment::Column::Id.eq(row.id))
+                .filter(deployment::Column::DoneGeneration.eq(row.generation))
+                .filter(deployment::Column::Generation.eq(row.generation))
+                .filter(deployment::Column::State.eq(row.state.clone()))
+                .filter(deployment::Column::Message.eq(row.message.clone()))
+                .filter(deployment::Column::Drift.eq(row.drift.clone()))
+                .exec(&txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                return Ok::<bool, sea_orm::DbErr>(false);
             }
-            row.state = state.as_str().into();
-            row.message = message;
-            row.drift = drift;
-            self.live.publish(LiveEvent {
-                project: ProjectId(row.project_id),
-                version: VersionId(version),
-                status: status_of(Some(&row), &v),
-            });
+            if let Some(name) = &project_name {
+                let subject = format!("{name}:{}", v.name);
+                activity::record(
+                    &txn,
+                    Entry {
+                        actor: SCHEDULER,
+                        kind: "version.changed_outside",
+                        subject: &subject,
+                        message: format!(
+                            "{subject}: {drift}; a redeploy applies O-Neko's configuration again"
+                        ),
+                        severity: Severity::Warning,
+                        project: Some(row.project_id),
+                    },
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(true)
+        }
+        .await;
+        match recorded {
+            Ok(true) => {
+                let mut row = row;
+                row.state = state.as_str().into();
+                row.message = message;
+                row.drift = drift;
+                self.live.publish(LiveEvent {
+                    project: ProjectId(row.project_id),
+                    version: VersionId(version),
+                    status: status_of(Some(&row), &v),
+                });
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(version, error = %e, "recording a version's state failed"),
         }
     }
 
-    /// What changed outside O-Neko among the version's workloads: a spec generation later than
-    /// the one O-Neko applied (`kubectl edit`, `scale`, `set image`…). Empty when nothing did.
-    fn drift(&self, row: &deployment::Model, version: i64) -> String {
+    /// What changed outside O-Neko among the version's workloads (`live`: their generations as
+    /// the watchers see them): a spec generation later than the one O-Neko applied (`kubectl
+    /// edit`, `scale`, `set image`…). Empty when nothing did.
+    fn drift(row: &deployment::Model, live: &HashMap<String, i64>) -> String {
         let applied: BTreeMap<String, i64> = row
             .applied_generations
             .as_deref()
             .and_then(|g| serde_json::from_str(g).ok())
             .unwrap_or_default();
-        let live = self.live.generations(version);
         let changed: Vec<&str> = applied
             .iter()
             .filter(|(name, g)| live.get(*name).is_some_and(|now| now > *g))
@@ -1042,25 +1098,6 @@ impl Deployer {
             String::new()
         } else {
             format!("{} changed outside O-Neko", changed.join(", "))
-        }
-    }
-
-    /// The activity entry for a change outside O-Neko, once when it is first seen.
-    async fn record_drift(&self, row: &deployment::Model, v: &project_version::Model, drift: &str) {
-        let Ok(Some(p)) = project::Entity::find_by_id(row.project_id).one(&self.db).await else {
-            return;
-        };
-        let subject = format!("{}:{}", p.name, v.name);
-        let entry = Entry {
-            actor: SCHEDULER,
-            kind: "version.changed_outside",
-            subject: &subject,
-            message: format!("{subject}: {drift}; a redeploy applies O-Neko's configuration again"),
-            severity: Severity::Warning,
-            project: Some(p.id),
-        };
-        if let Err(e) = activity::record(&self.db, entry).await {
-            tracing::warn!(error = %e, "recording a change outside O-Neko failed");
         }
     }
 
@@ -1441,6 +1478,12 @@ impl Deployments for Deployer {
             .map(|p| (p.id, p))
             .collect();
         let needle = search.trim().to_lowercase();
+        // Ingress hosts, read from the cluster for every row at once (one call per Ingress).
+        let mut ingress: HashMap<i64, Vec<String>> =
+            futures::future::join_all(rows.iter().map(|r| async { (r.id, self.ingress_urls(r).await) }))
+                .await
+                .into_iter()
+                .collect();
         let mut out = vec![];
         for row in &rows {
             let (Some(v), Some(p)) = (versions.get(&row.version_id), projects.get(&row.project_id)) else {
@@ -1453,7 +1496,7 @@ impl Deployments for Deployer {
                 continue;
             }
             let (mut urls, outdated) = self.rendered(p, v, Some(row)).await?;
-            add_ingress_urls(&mut urls, self.ingress_urls(row).await);
+            add_ingress_urls(&mut urls, ingress.remove(&row.id).unwrap_or_default());
             let mut status = status_of(Some(row), v);
             status.outdated = outdated;
             let project_config: ProjectConfig =

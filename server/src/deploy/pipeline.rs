@@ -11,6 +11,7 @@ use crate::{
         MANAGED_BY,
         apply::{Applier, ObjectRef},
         manifests::{self, HookPhase, LABEL_PROJECT, LABEL_RELEASE, LABEL_VERSION, Manifest},
+        watch::watched_workload,
     },
     db::entity::{deployment, project, project_version},
     projects::{config, version_facts},
@@ -140,9 +141,6 @@ pub async fn deploy(
 
     let mut applier = Applier::new(client).await?;
     let old = inventory_of(row);
-    // What this version applied before is O-Neko's to restore; anything else may belong to
-    // someone, and a conflict with its managers is an error.
-    let ours: BTreeSet<ObjectRef> = old.iter().cloned().collect();
     // Moved to another namespace: take the old deployment down first.
     if !old.is_empty() && row.namespace != namespace {
         step("Removing the deployment from its previous namespace").await;
@@ -229,12 +227,10 @@ pub async fn deploy(
         {
             continue;
         }
-        let check = if ours.contains(r) {
-            applier.apply_owned(r, &m.object, true).await
-        } else {
-            applier.apply(r, &m.object, true).await
-        };
-        check.map_err(|e| format!("the cluster refused {}: {e}", m.describe()))?;
+        applier
+            .apply_as_version(r, &m.object, true, &version)
+            .await
+            .map_err(|e| format!("the cluster refused {}: {e}", m.describe()))?;
     }
 
     let new: Vec<ObjectRef> = applied
@@ -286,14 +282,22 @@ pub async fn deploy(
     }
     step("Applying the objects").await;
     let mut generations = BTreeMap::new();
+    // Workloads an autoscaler scales change their spec by design: not a change outside O-Neko.
+    let autoscaled: BTreeSet<String> = placed
+        .iter()
+        .filter(|(_, m)| m.kind == "HorizontalPodAutoscaler")
+        .filter_map(|(_, m)| {
+            let t = &m.object["spec"]["scaleTargetRef"];
+            Some(format!("{}/{}", t["kind"].as_str()?, t["name"].as_str()?))
+        })
+        .collect();
     for (r, m) in placed.iter().filter(|(_, m)| m.hook.is_none()) {
-        let live = if ours.contains(r) {
-            applier.apply_owned(r, &m.object, false).await
-        } else {
-            applier.apply(r, &m.object, false).await
-        }
-        .map_err(|e| fail(format!("applying failed: {e}"), applied.len()))?;
-        if crate::cluster::watch::WATCHED_WORKLOADS.contains(&r.kind.as_str())
+        let live = applier
+            .apply_as_version(r, &m.object, false, &version)
+            .await
+            .map_err(|e| fail(format!("applying failed: {e}"), applied.len()))?;
+        if watched_workload(&r.api_version, &r.kind)
+            && !autoscaled.contains(&r.describe())
             && let Some(g) = live.metadata.generation
         {
             generations.insert(r.describe(), g);

@@ -83,7 +83,8 @@ async fn killed_at_random_moments_it_converges() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = kube_sim::start(
         kube_sim::SimConfig::default()
-            .pod_ready_delay(Duration::from_millis(200))
+            // Slow enough that a random kill often lands while a deploy or stop runs.
+            .pod_ready_delay(Duration::from_millis(300))
             .namespace_delete_delay(Duration::from_millis(300)),
     )
     .await

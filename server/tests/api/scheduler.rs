@@ -148,7 +148,19 @@ async fn image_changes_redeploy_automatically_or_are_offered() {
         assert!(Instant::now() < deadline, "not redeployed: {image}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let deployed = w.activity("version.deployed").await;
+    // Recorded when the redeploy finished, which can be a moment after the cluster shows it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let deployed = loop {
+        let deployed = w.activity("version.deployed").await;
+        if deployed.iter().any(|e| e["actor"] == "scheduler") {
+            break deployed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the redeploy was not recorded: {deployed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let by_scheduler: Vec<&Value> = deployed.iter().filter(|e| e["actor"] == "scheduler").collect();
     assert_eq!(by_scheduler.len(), 1, "{deployed:?}");
     assert!(
@@ -261,13 +273,30 @@ async fn what_came_due_while_the_server_was_down_is_done_after_the_start() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let by_scheduler: Vec<Value> = w
-        .activity("version.deployed")
-        .await
-        .into_iter()
-        .filter(|e| e["actor"] == "scheduler")
-        .collect();
-    assert_eq!(by_scheduler.len(), 1, "{by_scheduler:?}");
+    // The redeploy is recorded when it finished (after the apply the cluster shows).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let by_scheduler: Vec<Value> = w
+            .activity("version.deployed")
+            .await
+            .into_iter()
+            .filter(|e| e["actor"] == "scheduler")
+            .collect();
+        if !by_scheduler.is_empty() {
+            assert_eq!(by_scheduler.len(), 1, "{by_scheduler:?}");
+            assert!(
+                by_scheduler[0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("image changed from"),
+                "{}",
+                by_scheduler[0]
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the redeploy was not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     assert!(
         server::db::entity::activity::Entity::find_by_id(old.id)
