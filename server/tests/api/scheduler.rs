@@ -306,6 +306,10 @@ async fn what_came_due_while_the_server_was_down_is_done_after_the_start() {
             .is_none(),
         "purged at the start"
     );
+    // A start is not a change outside O-Neko: the watchers list the cluster before workloads
+    // are judged missing or changed.
+    let outside = w.activity("version.changed_outside").await;
+    assert!(outside.is_empty(), "{outside:?}");
 }
 
 #[tokio::test]
