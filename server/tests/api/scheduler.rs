@@ -434,8 +434,8 @@ async fn leader(db: &sea_orm::DatabaseConnection) -> Option<String> {
         .map(|l| l.owner)
 }
 
-#[tokio::test]
-async fn one_replica_leads_and_another_takes_over() {
+/// A server named `replica-a` with a 3-second scheduler lease, and its database.
+async fn replica_a() -> (World, sea_orm::DatabaseConnection) {
     let w = World::start_with(|c| {
         c.replica_id = Some("replica-a".into());
         c.lease_seconds = 3;
@@ -444,6 +444,12 @@ async fn one_replica_leads_and_another_takes_over() {
     let db = server::db::connect_and_migrate(&w.server.config.database_url())
         .await
         .unwrap();
+    (w, db)
+}
+
+#[tokio::test]
+async fn one_replica_leads_and_another_takes_over() {
+    let (w, db) = replica_a().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while leader(&db).await.as_deref() != Some("replica-a") {
         assert!(Instant::now() < deadline, "a did not lead");
@@ -493,14 +499,7 @@ async fn one_replica_leads_and_another_takes_over() {
 /// stop waits until it leads again.
 #[tokio::test]
 async fn a_replica_that_lost_the_lease_does_nothing_until_it_leads_again() {
-    let w = World::start_with(|c| {
-        c.replica_id = Some("replica-a".into());
-        c.lease_seconds = 3;
-    })
-    .await;
-    let db = server::db::connect_and_migrate(&w.server.config.database_url())
-        .await
-        .unwrap();
+    let (w, db) = replica_a().await;
     let (_, versions) = w
         .project("Usurped", "team/usurped", &["main"], config(&w), "")
         .await;
