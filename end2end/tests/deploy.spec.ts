@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { demoViewer, deployFromDashboard, hydrated, shot } from "./helpers";
+import { demoViewer, deployFromDashboard, hydrated, searchDashboard, shot } from "./helpers";
 
 // tools/test starts the server in demo mode: the sample project "Demo shop" with the tags main,
 // v1.0.0 and feature-dark-mode, deploying into the simulated cluster.
@@ -81,4 +81,29 @@ test("a VIEWER deploys from the dashboard, watches it run live, reads its logs a
   await expect(entries.getByRole("row", { name: /version\.stopped/ })).toContainText(viewer);
   await expect(entries.getByRole("row", { name: /user\.created/ })).toHaveCount(0);
   await page.screenshot({ path: shot("activity-filtered"), fullPage: true });
+});
+
+test("a VIEWER deploys two versions at once from the search, filters by project, and stops both at once", async ({ page }) => {
+  test.setTimeout(120_000);
+  await demoViewer(page);
+  const found = await searchDashboard(page, "Demo shop");
+  await found.getByRole("checkbox", { name: "Select Demo shop:main" }).check();
+  await found.getByRole("checkbox", { name: "Select Demo shop:feature-dark-mode" }).check();
+  await page.getByRole("button", { name: "Deploy or redeploy selected (2)" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "2 of 2 accepted." })).toBeVisible();
+
+  const deployed = page.getByRole("table", { name: /deployed version/ });
+  for (const tag of ["main", "feature-dark-mode"]) {
+    await expect(deployed.getByRole("row", { name: new RegExp(`Demo shop:${tag}`) }).getByText(/^Running/)).toBeVisible({
+      timeout: 30_000,
+    });
+  }
+  await page.getByLabel("Project", { exact: true }).selectOption({ label: "Demo shop" });
+  await expect(deployed.getByRole("row", { name: /Demo shop:/ })).toHaveCount(2);
+  await page.screenshot({ path: shot("dashboard-selected"), fullPage: true });
+
+  await deployed.getByRole("checkbox", { name: "Select Demo shop:main" }).check();
+  await deployed.getByRole("checkbox", { name: "Select Demo shop:feature-dark-mode" }).check();
+  await page.getByRole("button", { name: "Stop selected (2)" }).click();
+  await expect(page.getByText("Nothing is deployed.")).toBeVisible({ timeout: 30_000 });
 });

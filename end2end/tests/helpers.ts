@@ -50,17 +50,24 @@ export async function demoViewer(page: Page): Promise<string> {
   return viewer;
 }
 
-/** On the dashboard, finds `tag` of the demo project by search and clicks its Deploy button. */
-export async function deployFromDashboard(page: Page, tag: string) {
+/** Opens the dashboard and searches versions for `text`; returns the table of matches. */
+export async function searchDashboard(page: Page, text: string) {
   await page.goto("/");
   await hydrated(page);
+  await expect(page.getByText("Live: statuses update as they change.")).toBeVisible();
   const found = page.getByRole("table", { name: /versions? match/ });
   // Typing in the first moments after a full load is occasionally lost (README, development
   // notes): type again until the search answers.
   await expect(async () => {
     await page.getByLabel("Search versions").fill("");
-    await page.getByLabel("Search versions").fill(tag);
+    await page.getByLabel("Search versions").fill(text);
     await expect(found).toBeVisible({ timeout: 2_000 });
   }).toPass({ timeout: 20_000 });
+  return found;
+}
+
+/** On the dashboard, finds `tag` of the demo project by search and clicks its Deploy button. */
+export async function deployFromDashboard(page: Page, tag: string) {
+  const found = await searchDashboard(page, tag);
   await found.getByRole("button", { name: `Deploy Demo shop:${tag}` }).click();
 }

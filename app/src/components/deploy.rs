@@ -17,6 +17,9 @@ pub struct LiveStatus {
     pub last: RwSignal<Option<LiveEvent>>,
     /// Whether the event stream is open.
     pub connected: RwSignal<bool>,
+    /// Counts the stream's (re)connections: what changed before one was not pushed to this
+    /// page, so pages refetch when it moves.
+    pub opened: RwSignal<u32>,
 }
 
 impl LiveStatus {
@@ -25,6 +28,7 @@ impl LiveStatus {
             statuses: RwSignal::new(HashMap::new()),
             last: RwSignal::new(None),
             connected: RwSignal::new(false),
+            opened: RwSignal::new(0),
         }
     }
 
@@ -61,7 +65,10 @@ impl LiveStatus {
                 });
             let _ = es.add_event_listener_with_callback("status", on_status.as_ref().unchecked_ref());
             on_status.forget();
-            let on_open = Closure::<dyn FnMut()>::new(move || self.connected.set(true));
+            let on_open = Closure::<dyn FnMut()>::new(move || {
+                self.connected.set(true);
+                self.opened.update(|n| *n += 1);
+            });
             es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
             on_open.forget();
             // The browser reconnects by itself; until then the page says it is not live.
@@ -221,11 +228,12 @@ pub fn follow_logs(
     }
 }
 
-/// "in 5 min", "in 3 h", "in 2 days" until `t`; "now" once it has passed.
+/// "in 20 s", "in 5 min", "in 3 h", "in 2 days" until `t`; "now" once it has passed.
 pub fn until_text(t: &chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
     let secs = (*t - now).num_seconds();
     match secs {
-        s if s <= 30 => "now".into(),
+        s if s <= 0 => "now".into(),
+        s if s < 90 => format!("in {s} s"),
         s if s < 90 * 60 => format!("in {} min", (s + 59) / 60),
         s if s < 48 * 3600 => format!("in {} h", (s + 1800) / 3600),
         s => format!("in {} days", (s + 43_200) / 86_400),
@@ -259,6 +267,20 @@ pub fn StopTime(
         });
     }
     let input_id = format!("stop-time-{}", version.0);
+    // "Stops in …" counts down in the browser (effects run only there).
+    let now = RwSignal::new(chrono::Utc::now());
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || now.set(chrono::Utc::now()),
+            std::time::Duration::from_secs(5),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    });
     view! {
         <span class="stop-time">
             {move || {
@@ -267,7 +289,7 @@ pub fn StopTime(
                     (true, Some(t)) => view! {
                         "Stops "
                         <time datetime=t.to_rfc3339() title=t.format("%Y-%m-%d %H:%M:%S UTC").to_string()>
-                            {until_text(&t, chrono::Utc::now())}
+                            {move || until_text(&t, now.get())}
                         </time>
                         " "
                         <button type="button" class="secondary" aria-label=names.with_value(|n| n.0.clone())
@@ -308,7 +330,8 @@ mod tests {
     #[test]
     fn relative_stop_times() {
         let now = Utc::now();
-        assert_eq!(until_text(&(now + Duration::seconds(10)), now), "now");
+        assert_eq!(until_text(&(now + Duration::seconds(10)), now), "in 10 s");
+        assert_eq!(until_text(&now, now), "now");
         assert_eq!(until_text(&(now + Duration::minutes(5)), now), "in 5 min");
         assert_eq!(until_text(&(now + Duration::hours(3)), now), "in 3 h");
         assert_eq!(until_text(&(now + Duration::days(3)), now), "in 3 days");

@@ -52,13 +52,15 @@ fn Dashboard() -> impl IntoView {
                 refetch.get(),
                 batch.version().get(),
                 switch.version().get(),
+                // Changes made before the live stream opened were not pushed here.
+                live.opened.get(),
             )
         },
-        |(project, search, _, _, _)| list_deployments(project, search),
+        |(project, search, ..)| list_deployments(project, search),
     );
     let hits = Resource::new(
-        move || (search.get(), refetch.get()),
-        |(text, _)| async move {
+        move || (search.get(), refetch.get(), live.opened.get()),
+        |(text, ..)| async move {
             if text.trim().is_empty() {
                 Ok(vec![])
             } else {

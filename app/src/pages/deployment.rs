@@ -27,7 +27,10 @@ pub fn DeploymentSection(version: VersionId, name: String, initial: DeployStatus
         let mine = live.last.get().is_some_and(|e| e.version == version);
         n.copied().unwrap_or(0) + u32::from(mine)
     });
-    let detail = Resource::new(move || changes.get(), move |_| get_deployment(version));
+    let detail = Resource::new(
+        move || (changes.get(), live.opened.get()),
+        move |_| get_deployment(version),
+    );
     let stop_name = name.clone();
     view! {
         <section aria-labelledby="deployment-heading">
