@@ -27,7 +27,9 @@ test("a DOER configures two templates and a select variable; a VIEWER switches i
 
   // The DOER creates the project and configures it in the browser.
   await login(page, `cdoer${suffix}`, `cdoer${suffix}-password`);
-  await page.goto("/projects");
+  // In-app navigation: a form used in the first moments after a full page load is occasionally
+  // reset (README, development notes).
+  await page.getByRole("link", { name: "Projects" }).click();
   await hydrated(page);
   await page.getByRole("button", { name: "New project" }).click();
   const name = `Conf ${suffix}`;

@@ -28,7 +28,7 @@ test("an ADMIN adds an OCI Helm registry; its chart is picked in a template and 
   await pushImage(REGISTRY_URL, repo, "main", "helm layer", "2026-05-01T10:00:00Z");
 
   await login(page, "admin", ADMIN_PASSWORD);
-  await page.goto("/admin/helm-registries");
+  await page.getByRole("link", { name: "Helm registries" }).click();
   await hydrated(page);
   const helmName = `charts-${suffix}`;
   // A form filled in the first moments after a full load is occasionally reset before it is

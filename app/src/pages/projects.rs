@@ -201,10 +201,11 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(p)) = save.value().get() {
-            on_done.run(());
+            // Navigate first: closing the form (`on_done`) disposes this effect's owner.
             if id.is_none() {
                 navigate(&format!("/projects/{}", p.id.0), Default::default());
             }
+            on_done.run(());
         }
     });
     let title = if id.is_some() {
