@@ -180,15 +180,17 @@ pub fn DeployButtons(
     }
 }
 
-/// A followed log: an open event stream, closed when dropped.
+/// A followed log: an open event stream, closed when dropped. Empty on the server. `Send`, so it
+/// lives in thread-safe storage: the server drops a rendered page on whichever thread it is on,
+/// and thread-local storage dropped there panics.
 pub struct LogFollower {
     #[cfg(feature = "hydrate")]
-    es: web_sys::EventSource,
+    es: send_wrapper::SendWrapper<web_sys::EventSource>,
 }
 
+#[cfg(feature = "hydrate")]
 impl Drop for LogFollower {
     fn drop(&mut self) {
-        #[cfg(feature = "hydrate")]
         self.es.close();
     }
 }
@@ -219,7 +221,9 @@ pub fn follow_logs(
         });
         es.set_onerror(Some(end.as_ref().unchecked_ref()));
         end.forget();
-        Some(LogFollower { es })
+        Some(LogFollower {
+            es: send_wrapper::SendWrapper::new(es),
+        })
     }
     #[cfg(not(feature = "hydrate"))]
     {

@@ -164,7 +164,7 @@ fn Logs(version: VersionId, pods: Vec<PodInfo>) -> impl IntoView {
     let fetch = ServerAction::<PodLogs>::new();
     let lines = RwSignal::new(String::new());
     let ended = RwSignal::new(None::<String>);
-    let follower = StoredValue::new_local(None::<LogFollower>);
+    let follower = StoredValue::new(None::<LogFollower>);
     let following = RwSignal::new(false);
     Effect::new(move |_| {
         if let Some(Ok(text)) = fetch.value().get() {
