@@ -16,6 +16,12 @@ purpose="${1:-run}"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# One set-up at a time: a second run (another terminal, a test started meanwhile) waits for the
+# first instead of compiling the same tools beside it.
+mkdir -p "$ONEKO_ROOT/target"
+exec {setup_lock}>"$ONEKO_ROOT/target/.setup.lock"
+flock "$setup_lock"
+
 apt_wanted=()
 # PostgreSQL's server binaries, Chromium and docker-registry are only needed by the tests.
 if [ "$purpose" = test ]; then
@@ -100,6 +106,9 @@ if [ "$purpose" = test ] && ! python3 -m pip show gcp-storage-emulator 2>/dev/nu
   log "installing gcp-storage-emulator $GCS_EMULATOR_VERSION from PyPI (Google Cloud Storage for the Helm registry tests)"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "gcp-storage-emulator==$GCS_EMULATOR_VERSION"
 fi
+
+flock -u "$setup_lock"
+exec {setup_lock}>&-
 
 for tool in wasm-bindgen sass wasm-opt helm kubectl; do
   command -v "$tool" >/dev/null || { log "missing $tool after set-up"; exit 1; }

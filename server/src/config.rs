@@ -163,6 +163,29 @@ impl Config {
         }
     }
 
+    /// Makes every configured path absolute, once, before anything uses one. Helm runs in a
+    /// working directory of its own, so a relative path handed to it (the chart cache under
+    /// `./data`) would point nowhere; nothing after this depends on the working directory.
+    /// The data directory is created if missing (its parent must exist).
+    pub fn resolve_paths(&mut self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!("the data directory {} cannot be created: {e}", self.data_dir.display())
+        })?;
+        self.data_dir = std::fs::canonicalize(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!("the data directory {} cannot be resolved: {e}", self.data_dir.display())
+        })?;
+        if let Some(kubeconfig) = &self.kubeconfig {
+            // Not canonicalized: a missing kubeconfig is reported by the cluster connection,
+            // which O-Neko survives (it runs without a cluster and says why).
+            self.kubeconfig = Some(absolute(kubeconfig, "--kubeconfig")?);
+        }
+        // A bare command name is looked up on PATH; anything with a directory part is a path.
+        if self.helm.components().count() > 1 {
+            self.helm = absolute(&self.helm, "--helm")?;
+        }
+        Ok(())
+    }
+
     /// This replica's name in leases.
     pub fn replica(&self) -> String {
         self.replica_id.clone().unwrap_or_else(|| {
@@ -217,6 +240,12 @@ impl Config {
     }
 }
 
+/// `path` made absolute against the working directory at start.
+pub fn absolute(path: &std::path::Path, what: &str) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path)
+        .map_err(|e| anyhow::anyhow!("{what} {} cannot be made absolute: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Config;
@@ -252,5 +281,33 @@ mod tests {
                 "README lists {row:?}, which --help does not have"
             );
         }
+    }
+
+    /// Relative paths become absolute under the working directory; a data directory that
+    /// cannot be created is a clear error.
+    #[test]
+    fn relative_paths_are_made_absolute() {
+        let cwd = std::env::current_dir().unwrap();
+        let scratch = tempfile::tempdir_in(&cwd).unwrap();
+        let rel = scratch.path().strip_prefix(&cwd).unwrap().join("data");
+        let mut config = Config::for_tests(rel.clone(), None);
+        config.kubeconfig = Some("kube/config".into());
+        config.helm = "tools/bin/helm".into();
+        config.resolve_paths().unwrap();
+        assert!(config.data_dir.is_absolute() && config.data_dir.is_dir());
+        assert_eq!(config.data_dir, std::fs::canonicalize(cwd.join(&rel)).unwrap());
+        assert_eq!(config.kubeconfig.unwrap(), cwd.join("kube/config"));
+        assert_eq!(config.helm, cwd.join("tools/bin/helm"));
+
+        let mut bare = Config::for_tests(rel, None);
+        bare.helm = "helm".into();
+        bare.resolve_paths().unwrap();
+        assert_eq!(bare.helm, std::path::PathBuf::from("helm"), "a bare name stays a PATH lookup");
+
+        let file = scratch.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let mut blocked = Config::for_tests(file.join("data"), None);
+        let err = blocked.resolve_paths().unwrap_err().to_string();
+        assert!(err.contains("cannot be created"), "{err}");
     }
 }

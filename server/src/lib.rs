@@ -61,14 +61,11 @@ impl Running {
 }
 
 /// Connects the database, migrates, bootstraps the first admin and starts serving.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     // One crypto provider for the whole process (ring); ignore "already installed" in tests.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    }
+    config.resolve_paths()?;
     let url = config.database_url();
     let db = db::connect_and_migrate(&url).await?;
     tracing::info!(database = %db::redact(&url), "database ready");
@@ -88,6 +85,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if let Some(listen) = config.listen {
         leptos.site_addr = listen;
     }
+    leptos.site_root = config::absolute(std::path::Path::new(&*leptos.site_root), "LEPTOS_SITE_ROOT")?
+        .to_string_lossy()
+        .as_ref()
+        .into();
     if leptos.output_name.is_empty() {
         // Built without cargo-leptos (plain `cargo test`): use the bundle name it would set.
         leptos.output_name = "o-neko".into();
