@@ -44,13 +44,10 @@ pub fn http_client(conn: &RegistryConn, timeout: Duration) -> Result<reqwest::Cl
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(concat!("o-neko/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = &conn.ca_pem {
-        let cert =
-            reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("CA certificate: {e}"))?;
-        b = b.add_root_certificate(cert);
-    }
     if conn.skip_tls_verify {
         b = b.danger_accept_invalid_certs(true);
+    } else if let Some(pem) = &conn.ca_pem {
+        b = b.tls_backend_preconfigured(super::tls::client_config(pem)?);
     }
     b.build().map_err(|e| format!("HTTP client: {e}"))
 }

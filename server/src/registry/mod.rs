@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod tags;
+pub mod tls;
 
 use crate::{
     activity::{self, Entry},

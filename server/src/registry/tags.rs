@@ -3,18 +3,13 @@
 //! HEAD request: the index digest for multi-arch images, never a config digest), and the image's
 //! creation date (from the config of the first real platform image; attestations are skipped).
 //!
-//! Tags and digests are the poller's hot path, so they go through a small client of our own:
-//! oci-client's `list_tags` does not expose the `Link` header and its token cache ignores
-//! `expires_in`. Reading manifests and configs for the creation date uses oci-client.
+//! Every request goes through one small client of our own (oci-client supplies the media types):
+//! oci-client's `list_tags` does not expose the `Link` header, its token cache ignores
+//! `expires_in`, and its TLS cannot trust a pinned self-signed certificate (`registry/tls.rs`).
 
 use super::check::{Credentials, RegistryConn, challenge_params, classify};
 use chrono::{DateTime, Utc};
-use oci_client::{
-    Client, Reference,
-    client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol},
-    manifest,
-    secrets::RegistryAuth,
-};
+use oci_client::manifest;
 use regex::Regex;
 use reqwest::{Method, StatusCode, Url, header};
 use std::{
@@ -59,9 +54,6 @@ pub struct TagClient {
     scheme: Mutex<Scheme>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     requests: AtomicU64,
-    oci: Client,
-    oci_auth: RegistryAuth,
-    host: String,
 }
 
 /// Why a registry call failed, in words that name the registry and never a secret.
@@ -69,38 +61,9 @@ pub struct TagClient {
 #[error("{0}")]
 pub struct TagError(pub String);
 
-fn err(what: &str, e: oci_client::errors::OciDistributionError) -> TagError {
-    TagError(format!("{what}: {e}"))
-}
-
 impl TagClient {
     /// A client with the registry's TLS settings and credentials.
     pub fn new(conn: &RegistryConn) -> Result<Self, TagError> {
-        let (protocol, host) = match conn.url.split_once("://") {
-            Some(("http", rest)) => (ClientProtocol::Http, rest),
-            Some((_, rest)) => (ClientProtocol::Https, rest),
-            None => (ClientProtocol::Https, conn.url.as_str()),
-        };
-        let config = ClientConfig {
-            protocol,
-            accept_invalid_certificates: conn.skip_tls_verify,
-            extra_root_certificates: conn
-                .ca_pem
-                .iter()
-                .map(|pem| Certificate {
-                    encoding: CertificateEncoding::Pem,
-                    data: pem.as_bytes().to_vec(),
-                })
-                .collect(),
-            read_timeout: Some(Duration::from_secs(30)),
-            connect_timeout: Some(Duration::from_secs(10)),
-            ..Default::default()
-        };
-        let oci_auth = match &conn.auth {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic(u, p) => RegistryAuth::Basic(u.clone(), p.clone()),
-            Credentials::Token(t) => RegistryAuth::Bearer(t.clone()),
-        };
         let http = super::check::http_client(conn, Duration::from_secs(30)).map_err(TagError)?;
         let base = Url::parse(&format!("{}/", conn.url.trim_end_matches('/')))
             .map_err(|e| TagError(format!("registry URL {}: {e}", conn.url)))?;
@@ -111,19 +74,12 @@ impl TagClient {
             scheme: Mutex::new(Scheme::Unknown),
             tokens: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
-            oci: Client::new(config),
-            oci_auth,
-            host: host.trim_end_matches('/').to_owned(),
         })
     }
 
     /// HTTP requests sent so far (token requests included), for the benchmark.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-
-    fn reference(&self, repository: &str, tag: &str) -> Reference {
-        Reference::with_tag(self.host.clone(), repository.to_owned(), tag.to_owned())
     }
 
     fn registry(&self) -> &str {
@@ -485,44 +441,57 @@ impl TagClient {
     /// When the image behind `repository:tag` was built, if its config says.
     pub async fn created(&self, repository: &str, tag: &str) -> Result<Option<DateTime<Utc>>, TagError> {
         let what = format!("reading the manifest of {repository}:{tag}");
-        let image = self.reference(repository, tag);
-        let (raw, _) = self
-            .oci
-            .pull_manifest_raw(&image, &self.oci_auth, &MANIFEST_TYPES)
-            .await
-            .map_err(|e| err(&what, e))?;
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&raw).map_err(|e| TagError(format!("{what}: {e}")))?;
+        let scope = format!("repository:{repository}:pull");
+        let manifest = |reference: &str| format!("v2/{repository}/manifests/{reference}");
+        let mut doc = self
+            .get_json(&manifest(tag), &MANIFEST_TYPES, &scope, &what)
+            .await?;
         if let Some(entries) = doc.get("manifests").and_then(|m| m.as_array()) {
             let Some(digest) = entries
                 .iter()
                 .find(|e| !is_attestation(e))
                 .and_then(|e| e["digest"].as_str())
+                .map(str::to_owned)
             else {
                 return Ok(None);
             };
-            let platform =
-                Reference::with_digest(self.host.clone(), repository.to_owned(), digest.to_owned());
-            let (raw, _) = self
-                .oci
-                .pull_manifest_raw(&platform, &self.oci_auth, &MANIFEST_TYPES)
-                .await
-                .map_err(|e| err(&what, e))?;
-            doc = serde_json::from_slice(&raw).map_err(|e| TagError(format!("{what}: {e}")))?;
+            doc = self
+                .get_json(&manifest(&digest), &MANIFEST_TYPES, &scope, &what)
+                .await?;
         }
         let Some(config_digest) = doc["config"]["digest"].as_str() else {
             return Ok(None);
         };
-        let mut config = vec![];
-        self.oci
-            .pull_blob(&image, config_digest, &mut config)
+        let config = self
+            .get_json(
+                &format!("v2/{repository}/blobs/{config_digest}"),
+                &[],
+                &scope,
+                &what,
+            )
             .await
-            .map_err(|e| err(&what, e))?;
-        let config: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
+            .unwrap_or_default();
         Ok(config["created"]
             .as_str()
             .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
             .map(|d| d.with_timezone(&Utc)))
+    }
+
+    /// A manifest or config document, read with the same authentication as everything else.
+    async fn get_json(
+        &self,
+        path: &str,
+        accept: &[&str],
+        scope: &str,
+        what: &str,
+    ) -> Result<serde_json::Value, TagError> {
+        let resp = self
+            .send(Method::GET, self.url(path)?, accept, scope, what)
+            .await?;
+        let body = read_limited(resp, MAX_BODY)
+            .await
+            .map_err(|e| TagError(format!("{what}: {e}")))?;
+        serde_json::from_slice(&body).map_err(|e| TagError(format!("{what}: {e}")))
     }
 }
 

@@ -41,6 +41,42 @@ impl TestTls {
             key_pem: key.serialize_pem(),
         }
     }
+
+    /// One self-signed certificate used as the server's own, made the way CNCF Distribution's
+    /// documentation makes it (`openssl req -newkey rsa:4096 -nodes -x509`, which marks it
+    /// `CA:TRUE`). The admin pastes this very certificate as the registry's CA certificate.
+    pub fn self_signed() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, crt) = (dir.path().join("domain.key"), dir.path().join("domain.crt"));
+        let out = Command::new("openssl")
+            .args(["req", "-newkey", "rsa:4096", "-nodes", "-sha256", "-keyout"])
+            .arg(&key)
+            .args(["-addext", "subjectAltName = IP:127.0.0.1,DNS:localhost"])
+            .args(["-subj", "/CN=127.0.0.1", "-x509", "-days", "365", "-out"])
+            .arg(&crt)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&crt)
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"),
+            "the certificate is a CA, as the registry's documentation makes it"
+        );
+        let cert_pem = std::fs::read_to_string(&crt).unwrap();
+        TestTls {
+            ca_pem: cert_pem.clone(),
+            cert_pem,
+            key_pem: std::fs::read_to_string(&key).unwrap(),
+        }
+    }
 }
 
 /// A running `docker-registry`, killed on drop.

@@ -362,8 +362,18 @@ async fn oci_registry_listing_and_preview() {
 /// or with a wrong password, the registry's answer is shown.
 #[tokio::test]
 async fn oci_registry_with_its_own_ca_and_credentials() {
+    oci_registry_over_tls(TestTls::new()).await;
+}
+
+/// The same with the registry's own self-signed certificate (as CNCF Distribution's
+/// documentation makes it) pasted as its CA.
+#[tokio::test]
+async fn oci_registry_with_a_pinned_self_signed_certificate() {
+    oci_registry_over_tls(TestTls::self_signed()).await;
+}
+
+async fn oci_registry_over_tls(tls: TestTls) {
     let work = tempfile::tempdir().unwrap();
-    let tls = TestTls::new();
     let secure = LocalRegistry::start(Some(&tls), Some((USER, PASSWORD)));
     let host = secure.url.trim_start_matches("https://").to_owned();
     let run = HelmRun::new(helm_config(Duration::from_secs(60))).unwrap();

@@ -276,3 +276,31 @@ async fn test_connection_reports_exactly_what_failed() {
         );
     }
 }
+
+/// A registry set up as CNCF Distribution's documentation shows (one self-signed certificate as
+/// the server's own), with that certificate pasted as its CA: Test connection trusts exactly it.
+#[tokio::test]
+async fn test_connection_trusts_a_pinned_self_signed_certificate() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (tls, other) = (TestTls::self_signed(), TestTls::self_signed());
+    let secured = LocalRegistry::start(Some(&tls), Some(("robot", PASSWORD)));
+    for (name, ca, ok, stage) in [
+        ("pinned", &tls.ca_pem, true, "ok"),
+        ("another-certificate", &other.ca_pem, false, "tls"),
+    ] {
+        let mut reg = registry(name, &secured.url);
+        reg["auth"] = json!("basic");
+        reg["username"] = json!("robot");
+        reg["secret"] = json!(PASSWORD);
+        reg["ca_pem"] = json!(ca);
+        let (status, saved) = save(&admin, reg).await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        let result = check(&admin, &saved["id"]).await;
+        assert_eq!(
+            (result["ok"].as_bool().unwrap(), result["stage"].as_str().unwrap()),
+            (ok, stage),
+            "{name}: {result}"
+        );
+    }
+}

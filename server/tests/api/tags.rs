@@ -195,8 +195,28 @@ async fn tags_digests_and_creation_dates() {
 
 #[tokio::test]
 async fn tags_over_tls_with_basic_auth() {
+    tags_over_tls(TestTls::new()).await;
+}
+
+/// The registry's own self-signed certificate, pasted as its CA: trusted exactly.
+#[tokio::test]
+async fn tags_over_tls_with_a_pinned_self_signed_certificate() {
+    tags_over_tls(TestTls::self_signed()).await;
+    // Another self-signed certificate for the same name is not the pinned one.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = TestTls::new();
+    let (served, other) = (TestTls::self_signed(), TestTls::self_signed());
+    let reg = LocalRegistry::start(Some(&served), None);
+    let client = TagClient::new(&conn(&reg, Credentials::Anonymous, Some(&other.ca_pem))).unwrap();
+    let e = client
+        .list_tags("private/app", 100)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("certificate"), "{e}");
+}
+
+async fn tags_over_tls(tls: TestTls) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let reg = LocalRegistry::start(Some(&tls), Some(("robot", "robot-secret-1")));
     let h = host(&reg);
     let auth = RegistryAuth::Basic("robot".into(), "robot-secret-1".into());
@@ -216,6 +236,14 @@ async fn tags_over_tls_with_basic_auth() {
     ))
     .unwrap();
     assert_eq!(good.list_tags("private/app", 100).await.unwrap(), ["main"]);
+    assert!(good.digest("private/app", "main").await.unwrap().is_some());
+    assert_eq!(
+        good.created("private/app", "main")
+            .await
+            .unwrap()
+            .map(|d| d.to_rfc3339()),
+        Some("2026-01-01T00:00:00+00:00".into())
+    );
 
     let wrong = TagClient::new(&conn(
         &reg,
