@@ -249,9 +249,20 @@ pub async fn session() -> Result<Session, AppError> {
         })
 }
 
-/// The client's address, for login throttling.
+/// The client's address as the server resolved it for this request (the TCP peer, or behind a
+/// trusted proxy the address it forwarded): a request extension set by the server's middleware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The client's address, for login throttling: the middleware's [`ClientAddr`], else the TCP
+/// peer.
 pub async fn client_ip() -> Option<IpAddr> {
     use axum::extract::ConnectInfo;
+    if let Some(ClientAddr(ip)) =
+        use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<ClientAddr>().copied())
+    {
+        return Some(ip);
+    }
     leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
         .await
         .ok()

@@ -66,17 +66,23 @@ impl SqlBackend {
             .ok_or_else(|| AppError::not_found(format!("User {}", id.0)))
     }
 
-    async fn hash(password: String) -> Result<String, AppError> {
-        tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| internal("hashing task failed", e))?
-            .map_err(|e| internal("hashing failed", e))
+    /// Hashes a new password through the hashing gate: waiting for a slot (ADMIN actions), or
+    /// refused when the gate is full (`wait == false`: anything a non-admin can trigger).
+    async fn hash(&self, password: String, wait: bool) -> Result<String, AppError> {
+        let work = move || auth::hash_password(&password);
+        let gate = self.throttle.hashing();
+        let hashed = if wait {
+            gate.run_waiting(work).await?
+        } else {
+            gate.run(work).await?
+        };
+        hashed.map_err(|e| internal("hashing failed", e))
     }
 
     /// Stores a new password hash and bumps the session epoch, which voids the user's other
     /// sessions. Returns the new epoch.
-    async fn set_password(&self, user: user::Model, password: String) -> Result<i64, AppError> {
-        let hash = Self::hash(password).await?;
+    async fn set_password(&self, user: user::Model, password: String, wait: bool) -> Result<i64, AppError> {
+        let hash = self.hash(password, wait).await?;
         let epoch = user.auth_epoch + 1;
         let mut am: user::ActiveModel = user.into();
         am.password_hash = Set(hash);
@@ -86,10 +92,12 @@ impl SqlBackend {
         Ok(epoch)
     }
 
-    async fn verify(password: String, hash: String) -> Result<bool, AppError> {
-        tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+    /// Checks a password through the hashing gate (refused when it is full).
+    async fn verify(&self, password: String, hash: String) -> Result<bool, AppError> {
+        self.throttle
+            .hashing()
+            .run(move || auth::verify_password(&password, &hash))
             .await
-            .map_err(|e| internal("verify task failed", e))
     }
 }
 
@@ -149,15 +157,9 @@ impl Backend for SqlBackend {
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<(CurrentUser, i64), AppError> {
-        if let Some(wait) = self.throttle.wait(username, client) {
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
-        if password.chars().count() > auth::MAX_PASSWORD || username.chars().count() > auth::MAX_USERNAME {
-            self.throttle.failed(username, client);
-            return Err(AppError::invalid("password", "Wrong username or password."));
-        }
+        // Refuses overlong input and throttled (username, client) pairs and clients before
+        // anything is looked up or hashed. Dropping `attempt` (an error below) counts nothing.
+        let attempt = self.throttle.begin(username, password, client)?;
         let found = user::Entity::find()
             .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
             .one(&self.db)
@@ -166,15 +168,15 @@ impl Backend for SqlBackend {
         let hash = found
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let ok = Self::verify(password.to_owned(), hash).await? && found.is_some();
+        let ok = self.verify(password.to_owned(), hash).await? && found.is_some();
         match found {
             Some(u) if ok => {
-                self.throttle.succeeded(username);
+                attempt.succeeded();
                 tracing::info!(user = %u.username, "login");
                 Ok((CurrentUser::from(&u), u.auth_epoch))
             }
             _ => {
-                self.throttle.failed(username, client);
+                attempt.failed();
                 tracing::info!(username, ?client, "failed login");
                 Err(AppError::invalid("password", "Wrong username or password."))
             }
@@ -221,7 +223,7 @@ impl Backend for SqlBackend {
                 "A user named '{username}' already exists."
             )));
         }
-        let hash = Self::hash(new.password).await?;
+        let hash = self.hash(new.password, true).await?;
         let now = Utc::now();
         let inserted = user::ActiveModel {
             username: Set(username.clone()),
@@ -344,7 +346,7 @@ impl Backend for SqlBackend {
         v.finish()?;
         let target = self.find(id).await?;
         let name = target.username.clone();
-        self.set_password(target, password).await?;
+        self.set_password(target, password, true).await?;
         log_user(
             &self.db,
             actor,
@@ -366,17 +368,27 @@ impl Backend for SqlBackend {
         let mut v = Validator::default();
         if old_password.is_empty() {
             v.fail("old_password", "Enter your current password.");
+        } else if old_password.len() > auth::MAX_PASSWORD * 4
+            || old_password.chars().count() > auth::MAX_PASSWORD
+        {
+            v.fail("old_password", "The current password is wrong.");
         }
         v.password("new_password", &new_password);
         v.finish()?;
+        // Throttled like a login: a wrong current password is a failure for (user, client).
+        let client = app::ssr::client_ip().await;
+        let attempt = self.throttle.begin(&actor.username, "", client)?;
         let me = self.find(actor.id).await?;
-        if !Self::verify(old_password, me.password_hash.clone()).await? {
+        if !self.verify(old_password, me.password_hash.clone()).await? {
+            attempt.failed();
+            tracing::info!(user = %actor.username, ?client, "wrong current password");
             return Err(AppError::invalid(
                 "old_password",
                 "The current password is wrong.",
             ));
         }
-        let epoch = self.set_password(me, new_password).await?;
+        attempt.succeeded();
+        let epoch = self.set_password(me, new_password, false).await?;
         tracing::info!(user = %actor.username, "password changed");
         Ok(epoch)
     }

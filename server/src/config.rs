@@ -29,7 +29,8 @@ pub struct Config {
     #[arg(long, env = "ONEKO_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
-    /// Public URL users reach O-Neko at; an https URL makes session cookies `Secure`.
+    /// Public URL users reach O-Neko at; an https URL makes session cookies `Secure` on every
+    /// request (without it they are `Secure` when a trusted proxy says the request came over https).
     #[arg(long, env = "ONEKO_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -41,7 +42,8 @@ pub struct Config {
     #[arg(long, env = "ONEKO_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: i64,
 
-    /// Failed logins allowed per user (and 4x that per client address) before logins slow down.
+    /// Failed logins allowed per username from one client address (and 4x that per client address
+    /// across usernames) before that client's logins slow down; other clients are not affected.
     #[arg(long, env = "ONEKO_LOGIN_FREE_ATTEMPTS", default_value_t = 5)]
     pub login_free_attempts: u32,
 
@@ -49,6 +51,14 @@ pub struct Config {
     /// further failure, up to 15 minutes.
     #[arg(long, env = "ONEKO_LOGIN_BACKOFF_MS", default_value_t = 2000)]
     pub login_backoff_ms: u64,
+
+    /// Proxies in front of O-Neko whose X-Forwarded-For and X-Forwarded-Proto headers are believed,
+    /// as comma-separated address ranges (e.g. 10.0.0.0/8,fd00::/8): a request from one counts as
+    /// coming from the rightmost forwarded address that is not itself a trusted proxy, and as https
+    /// when the proxy says so (session cookie Secure) [default: none: the headers are ignored and
+    /// the TCP peer is the client].
+    #[arg(long, env = "ONEKO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::auth::proxy::Cidr>,
 
     /// Seconds between two polls of a project's image tags (projects may set their own).
     #[arg(long, env = "ONEKO_POLL_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=86400))]
@@ -169,10 +179,16 @@ impl Config {
     /// The data directory is created if missing (its parent must exist).
     pub fn resolve_paths(&mut self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            anyhow::anyhow!("the data directory {} cannot be created: {e}", self.data_dir.display())
+            anyhow::anyhow!(
+                "the data directory {} cannot be created: {e}",
+                self.data_dir.display()
+            )
         })?;
         self.data_dir = std::fs::canonicalize(&self.data_dir).map_err(|e| {
-            anyhow::anyhow!("the data directory {} cannot be resolved: {e}", self.data_dir.display())
+            anyhow::anyhow!(
+                "the data directory {} cannot be resolved: {e}",
+                self.data_dir.display()
+            )
         })?;
         if let Some(kubeconfig) = &self.kubeconfig {
             // Not canonicalized: a missing kubeconfig is reported by the cluster connection,
@@ -217,6 +233,7 @@ impl Config {
             session_hours: 12,
             login_free_attempts: 5,
             login_backoff_ms: 2000,
+            trusted_proxies: vec![],
             poll_interval: 60,
             poll_concurrency: 8,
             helm: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bin/helm"),
@@ -283,6 +300,23 @@ mod tests {
         }
     }
 
+    /// Trusted proxies are a comma-separated list of address ranges; a bad one is refused with
+    /// what is wrong.
+    #[test]
+    fn trusted_proxies_parse() {
+        use clap::Parser;
+        let c = Config::try_parse_from(["o-neko"]).unwrap();
+        assert!(c.trusted_proxies.is_empty(), "none by default");
+        let c = Config::try_parse_from(["o-neko", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,fd00::/8"])
+            .unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+        let err = Config::try_parse_from(["o-neko", "--trusted-proxies", "10.0.0.0/8,ingress"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'ingress' is not an address range"), "{err}");
+    }
+
     /// Relative paths become absolute under the working directory; a data directory that
     /// cannot be created is a clear error.
     #[test]
@@ -302,7 +336,11 @@ mod tests {
         let mut bare = Config::for_tests(rel, None);
         bare.helm = "helm".into();
         bare.resolve_paths().unwrap();
-        assert_eq!(bare.helm, std::path::PathBuf::from("helm"), "a bare name stays a PATH lookup");
+        assert_eq!(
+            bare.helm,
+            std::path::PathBuf::from("helm"),
+            "a bare name stays a PATH lookup"
+        );
 
         let file = scratch.path().join("a-file");
         std::fs::write(&file, "").unwrap();

@@ -69,6 +69,12 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_guard))
         .layer(middleware::from_fn(timed))
         .layer(sessions)
+        // Who the client is (the peer, or a trusted proxy's X-Forwarded-For), and the session
+        // cookie made Secure for https requests: outside the session layer, which sets the cookie.
+        .layer(middleware::from_fn_with_state(
+            state.config.clone(),
+            crate::auth::proxy::client_address,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TraceLayer::new_for_http())
 }
