@@ -88,6 +88,38 @@ const HELP: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The `method` label: one of the standard methods, else `OTHER`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("OTHER", |(_, label)| label)
+}
+
+/// The `route` label: the route axum matched (a pattern, never raw ids), or a registered
+/// server function's path, else `other`.
+pub fn route_label(matched: Option<&str>, path: &str) -> String {
+    static SERVER_FNS: LazyLock<std::collections::HashSet<&'static str>> =
+        LazyLock::new(|| server_fn::axum::server_fn_paths().map(|(p, _)| p).collect());
+    match matched {
+        Some(pattern) => pattern.to_owned(),
+        None if SERVER_FNS.contains(path) => path.to_owned(),
+        None => "other".into(),
+    }
+}
+
 /// The process-wide registry.
 pub fn global() -> &'static Metrics {
     static M: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -232,5 +264,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("oneko_scheduler_leader 1"), "{text}");
+    }
+
+    #[test]
+    fn labels_take_only_known_values() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+        assert_eq!(
+            route_label(Some("/projects/{id}"), "/projects/42"),
+            "/projects/{id}"
+        );
+        assert_eq!(route_label(None, "/api/no_such_function_3f9a"), "other");
+        assert_eq!(route_label(None, "/favicon-9c2e.ico"), "other");
     }
 }

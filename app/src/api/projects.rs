@@ -4,7 +4,7 @@ use crate::{
     error::AppError,
     model::{
         ConfigPreview, ImportReport, PollReport, Project, ProjectConfig, ProjectId, ProjectImport,
-        ProjectInput, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
+        ProjectInput, ProjectPolicy, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
 };
 use leptos::prelude::*;
@@ -137,4 +137,21 @@ pub async fn check_template(
     use crate::{model::Role, ssr::*};
     authorize(Role::Doer).await?;
     projects()?.check_template(name, content, variables).await
+}
+
+/// What the project's charts may create and where (everyone may read it).
+#[server(endpoint = "get_project_policy", input = Json)]
+pub async fn get_project_policy(id: ProjectId) -> Result<ProjectPolicy, AppError> {
+    use crate::{model::Role, ssr::*};
+    authorize(Role::Viewer).await?;
+    projects()?.policy(id).await
+}
+
+/// Replaces what the project's charts may create and where: ADMIN only, since it decides what a
+/// DOER's chart may do in the cluster.
+#[server(endpoint = "save_project_policy", input = Json)]
+pub async fn save_project_policy(id: ProjectId, policy: ProjectPolicy) -> Result<ProjectPolicy, AppError> {
+    use crate::{model::Role, ssr::*};
+    let me = authorize(Role::Admin).await?;
+    projects()?.save_policy(&me, id, policy).await
 }

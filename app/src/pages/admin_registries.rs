@@ -85,6 +85,7 @@ fn RegistryTable(registries: Vec<DockerRegistry>) -> impl IntoView {
                     <th scope="col">"Name"</th>
                     <th scope="col">"URL"</th>
                     <th scope="col">"Credentials"</th>
+                    <th scope="col">"Pull secret"</th>
                     <th scope="col">"TLS"</th>
                     <th scope="col">"Webhook"</th>
                     <th scope="col">"Actions"</th>
@@ -120,6 +121,11 @@ fn RegistryTable(registries: Vec<DockerRegistry>) -> impl IntoView {
                                 <th scope="row">{name.clone()}</th>
                                 <td>{r.url.clone()}</td>
                                 <td>{credentials}</td>
+                                <td>{match (r.auth, r.copy_pull_secret) {
+                                    (RegistryAuth::Anonymous, _) => "None needed",
+                                    (_, true) => "Copied into deployments",
+                                    (_, false) => "Not copied",
+                                }}</td>
                                 <td>{tls}</td>
                                 <td>{match (&r.webhook_path, r.webhook_secret_set) {
                                     (Some(p), true) => p.clone(),
@@ -175,6 +181,8 @@ fn RegistryForm(editing: Option<DockerRegistry>) -> impl IntoView {
             .unwrap_or_default(),
     );
     let skip_tls_verify = RwSignal::new(editing.as_ref().is_some_and(|r| r.skip_tls_verify));
+    // Off for a new registry: credentials reach deployments only when an ADMIN says so.
+    let copy_pull_secret = RwSignal::new(editing.as_ref().is_some_and(|r| r.copy_pull_secret));
     let webhook_secret = RwSignal::new(String::new());
     let webhook_set = editing.as_ref().is_some_and(|r| r.webhook_secret_set);
     let webhook_path = editing.as_ref().and_then(|r| r.webhook_path.clone());
@@ -225,6 +233,7 @@ fn RegistryForm(editing: Option<DockerRegistry>) -> impl IntoView {
                         ca_pem: ca_pem.get(),
                         skip_tls_verify: skip_tls_verify.get(),
                         webhook_secret: Some(webhook_secret.get()).filter(|s| !s.is_empty()),
+                        copy_pull_secret: Some(copy_pull_secret.get()),
                     },
                 });
                 secret.set(String::new());
@@ -274,6 +283,12 @@ fn RegistryForm(editing: Option<DockerRegistry>) -> impl IntoView {
                 <FieldMessage error field="ca_pem" id="reg-ca-error"/>
                 <label class="check"><input type="checkbox" bind:checked=insecure_http/>" Allow plain HTTP (insecure)"</label>
                 <label class="check"><input type="checkbox" bind:checked=skip_tls_verify/>" Skip TLS certificate verification (insecure)"</label>
+                <label class="check"><input id="reg-copy-pull-secret" type="checkbox" aria-describedby="reg-copy-pull-secret-hint"
+                    bind:checked=copy_pull_secret/>" Copy credentials into deployments as an image pull secret"</label>
+                <p class="hint" id="reg-copy-pull-secret-hint">
+                    "On: every deployment of a project using this registry gets these credentials as a Secret (named by IMAGE_PULL_SECRET, o-neko-pull-<name>) in its namespace, which the chart's pods can read. \
+                    Off: O-Neko copies nothing and IMAGE_PULL_SECRET is empty; pods pull with the nodes' credentials, or with a pull secret a cluster admin made in a defined namespace (or a policy copies in) that the chart names itself."
+                </p>
                 <label for="reg-webhook-secret">"Webhook secret"</label>
                 <input id="reg-webhook-secret" type="password" autocomplete="new-password"
                     aria-describedby="reg-webhook-hint" bind:value=webhook_secret/>

@@ -131,6 +131,41 @@ impl Applier {
             .map_err(|e| format!("ServiceAccount/{account}: {}", api_message(&e)))
     }
 
+    /// Takes the image pull secrets that `stale` names off a service account (a merge patch of
+    /// the list, conditional on the account's resourceVersion; the others stay). An account that
+    /// does not exist has none.
+    pub async fn remove_pull_secrets(
+        &self,
+        namespace: &str,
+        account: &str,
+        stale: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, String> {
+        let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.client.clone(), namespace);
+        let describe = |e: &kube::Error| format!("ServiceAccount/{account}: {}", api_message(e));
+        let Some(sa) = api.get_opt(account).await.map_err(|e| describe(&e))? else {
+            return Ok(vec![]);
+        };
+        let list = sa.image_pull_secrets.unwrap_or_default();
+        let (removed, kept): (Vec<_>, Vec<_>) = list.into_iter().partition(|s| stale(&s.name));
+        if removed.is_empty() {
+            return Ok(vec![]);
+        }
+        let kept = if kept.is_empty() {
+            Value::Null
+        } else {
+            serde_json::to_value(&kept).map_err(|e| e.to_string())?
+        };
+        let patch = serde_json::json!({
+            "metadata": { "resourceVersion": sa.metadata.resource_version },
+            "imagePullSecrets": kept,
+        });
+        api.patch(account, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(removed.into_iter().map(|s| s.name).collect())
+    }
+
     /// Reads the API groups again (after CRDs were applied).
     pub async fn refresh(&mut self) -> Result<(), String> {
         *self = Applier::new(self.client.clone()).await?;
@@ -305,8 +340,9 @@ impl Applier {
         }
     }
 
-    /// Creates the namespace with `labels` unless it exists. One that exists must carry
-    /// `owner` (label, value); one still terminating is waited for and created anew.
+    /// Creates the namespace with `labels` unless it exists (one that exists gets `labels` where
+    /// they differ). One that exists must carry `owner` (label, value); one still terminating is
+    /// waited for and created anew.
     pub async fn ensure_namespace(
         &self,
         name: &str,
@@ -330,6 +366,15 @@ impl Applier {
                         ));
                     }
                     if ns.metadata.deletion_timestamp.is_none() {
+                        // Labels that changed since it was created (the project's Pod Security
+                        // level) are brought up to date; the others stay.
+                        let current = ns.metadata.labels.unwrap_or_default();
+                        if labels.iter().any(|(k, v)| current.get(k) != Some(v)) {
+                            let patch = serde_json::json!({ "metadata": { "labels": labels } });
+                            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                                .await
+                                .map_err(|e| format!("labelling namespace {name}: {}", api_message(&e)))?;
+                        }
                         return Ok(());
                     }
                     // Stopped a moment ago: wait until it is gone, then create it again.

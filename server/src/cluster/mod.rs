@@ -6,6 +6,7 @@ pub mod apply;
 pub mod health;
 pub mod manifests;
 pub mod namespaces;
+pub mod policy;
 pub mod watch;
 
 use kube::{

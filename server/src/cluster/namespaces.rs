@@ -200,13 +200,17 @@ impl Namespaces for SqlNamespaces {
             return Err(AppError::invalid("name", format!("{name} is already defined.")));
         }
         let api = self.api()?;
+        // Shared by several projects, so at the default Pod Security level (a cluster admin may
+        // relabel it for projects that need another).
+        let mut labels = BTreeMap::from([
+            (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+            (DEFINED_LABEL.to_string(), "true".to_string()),
+        ]);
+        labels.extend(super::policy::namespace_labels(Default::default()));
         let ns = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
-                labels: Some(BTreeMap::from([
-                    (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
-                    (DEFINED_LABEL.to_string(), "true".to_string()),
-                ])),
+                labels: Some(labels),
                 ..Default::default()
             },
             ..Default::default()

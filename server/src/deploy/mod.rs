@@ -1587,12 +1587,15 @@ impl Deployments for Deployer {
         let params = kube::api::LogParams {
             container: Some(container),
             tail_lines: Some(i64::from(tail)),
+            // The API server stops there; each line is cut as the live view cuts it.
+            limit_bytes: Some(crate::live::MAX_LOG_READ as i64),
             ..Default::default()
         };
-        api.logs(&pod, &params).await.map_err(|e| AppError::Upstream {
+        let text = api.logs(&pod, &params).await.map_err(|e| AppError::Upstream {
             service: "Kubernetes".into(),
             message: crate::cluster::apply::api_message(&e),
-        })
+        })?;
+        Ok(crate::live::cut_lines(&text))
     }
 
     async fn batch(&self, actor: &CurrentUser, ids: Vec<VersionId>, deploy: bool) -> Vec<BatchOutcome> {

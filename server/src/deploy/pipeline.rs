@@ -11,16 +11,23 @@ use crate::{
         MANAGED_BY,
         apply::{Applier, ObjectRef},
         manifests::{self, HookPhase, LABEL_PROJECT, LABEL_RELEASE, LABEL_VERSION, Manifest},
+        policy,
         watch::watched_workload,
     },
-    db::entity::{deployment, project, project_version},
+    db::entity::{deployment, docker_registry, project, project_version},
     projects::{config, version_facts},
     registry::check::Credentials,
 };
 use app::model::{DeployState, ProjectConfig, VersionOverrides};
 use base64::Engine;
+use sea_orm::EntityTrait;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// On an image pull secret: the id of the Docker registry whose credentials it holds.
+const LABEL_REGISTRY: &str = "o-neko.io/docker-registry";
+/// How the names of O-Neko's image pull secrets begin (`config::pull_secret_name`).
+const PULL_SECRET_PREFIX: &str = "o-neko-pull";
 
 /// A finished deploy.
 pub struct Deployed {
@@ -88,6 +95,13 @@ pub async fn deploy(
     let hash = preview.hash.clone().unwrap_or_default();
     let namespace = preview.namespace.clone();
     let shared = facts.namespace.is_some();
+    // The project's deployment policy: where it may deploy and what its charts may create.
+    let policy = policy::of_project(p);
+    if let Some(ns) = facts.namespace.as_deref()
+        && !policy::allows_namespace(&policy, ns)
+    {
+        return Err(policy::namespace_refusal(&policy, &p.name, ns).into());
+    }
     let client = d.cluster.client()?;
 
     step("Pulling charts and rendering manifests").await;
@@ -140,6 +154,21 @@ pub async fn deploy(
     };
 
     let mut applier = Applier::new(client).await?;
+    // The whole set, hooks included, is checked against the policy before anything (not even the
+    // namespace) is applied. Custom resources of CRDs in the set are placed by their CRD.
+    step("Checking the objects against the project's deployment policy").await;
+    let crd_scopes = policy::crd_scopes(&objects);
+    policy::check(&policy, &p.name, &objects, |m| {
+        applier
+            .resolve(&m.api_version, &m.kind)
+            .map(|(_, namespaced)| namespaced)
+            .or_else(|e| {
+                crd_scopes
+                    .get(&(policy::group_of(&m.api_version).to_owned(), m.kind.clone()))
+                    .copied()
+                    .ok_or(e)
+            })
+    })?;
     let old = inventory_of(row);
     // Moved to another namespace: take the old deployment down first.
     if !old.is_empty() && row.namespace != namespace {
@@ -164,18 +193,28 @@ pub async fn deploy(
             .into());
         }
     } else {
+        // Labelled with the project's Pod Security level, which the API server enforces.
+        let mut ns_labels = labels(None);
+        ns_labels.extend(policy::namespace_labels(policy.pod_security));
         applier
             .ensure_namespace(
                 &namespace,
-                &labels(None),
+                &ns_labels,
                 (LABEL_VERSION, &v.id.to_string()),
                 d.config.timeout,
             )
             .await?;
     }
 
-    // The registry's credentials as an image pull secret, offered to every service account.
+    // The registry's credentials as an image pull secret, offered to every service account:
+    // only the project's own registry's, and only when an ADMIN lets it copy them.
     let pull_secret = pull_secret(d, p, &facts.pull_secret, &namespace, shared, &labels(None)).await?;
+    // The name this registry's secret has (or had) whether it is copied now or not.
+    let registry_secret = docker_registry::Entity::find_by_id(p.docker_registry_id)
+        .one(&d.db)
+        .await
+        .map_err(|e| format!("reading the project's Docker registry failed: {e}"))?
+        .map(|r| config::pull_secret_name(&r.name));
     for m in &mut objects {
         manifests::stamp(&mut m.object, &labels(Some(&m.release)));
         if let Some(secret) = pull_secret.as_ref().map(|s| s.name.clone())
@@ -218,6 +257,11 @@ pub async fn deploy(
         // object of another version is never taken over.
         if (shared || r.namespace.is_none()) && !is_shared_secret(m) {
             owned_or_free(&applier, r, &version).await?;
+        }
+        // A shared namespace's pull secret of the same name but another registry's credentials
+        // (two registry names that sanitise alike) is never overwritten with ours.
+        if shared && is_shared_secret(m) {
+            same_registry_or_free(&applier, r, p.docker_registry_id).await?;
         }
         // A hook that is replaced on every run is created anew, not updated: its dry run would
         // refuse the change of an immutable Job.
@@ -307,6 +351,31 @@ pub async fn deploy(
     if let Some(s) = &pull_secret {
         applier
             .add_pull_secret(&namespace, "default", &s.name)
+            .await
+            .map_err(|e| fail(e, applied.len()))?;
+    }
+    // Credentials this deploy does not copy (switched off, or the project moved to another
+    // registry) leave the default service account. In the version's own namespace every other
+    // pull secret of O-Neko's is stale (its Secret is pruned below, with the inventory); in a
+    // shared one only this registry's, when it is switched off (others belong to other projects).
+    let current = pull_secret.as_ref().map(|s| s.name.as_str());
+    let stale = |name: &str| {
+        Some(name) != current
+            && if shared {
+                current.is_none() && Some(name) == registry_secret.as_deref()
+            } else {
+                name.starts_with(PULL_SECRET_PREFIX)
+            }
+    };
+    applier
+        .remove_pull_secrets(&namespace, "default", stale)
+        .await
+        .map_err(|e| fail(e, applied.len()))?;
+    if shared
+        && current.is_none()
+        && let Some(name) = &registry_secret
+    {
+        remove_shared_pull_secret(&applier, &namespace, name, p.docker_registry_id)
             .await
             .map_err(|e| fail(e, applied.len()))?;
     }
@@ -411,11 +480,12 @@ async fn pull_secret(
     };
     let config = json!({ "auths": { host: auth } });
     // In a shared namespace the secret belongs to no single version.
-    let labels: BTreeMap<String, String> = if shared {
+    let mut labels: BTreeMap<String, String> = if shared {
         BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
     } else {
         labels.clone()
     };
+    labels.insert(LABEL_REGISTRY.to_string(), p.docker_registry_id.to_string());
     let object = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -432,6 +502,43 @@ async fn pull_secret(
         hook: None,
         object,
     }))
+}
+
+/// Refuses a shared namespace's pull secret that holds another registry's credentials.
+async fn same_registry_or_free(applier: &Applier, r: &ObjectRef, registry: i64) -> Result<(), String> {
+    match applier.label_of(r, LABEL_REGISTRY).await? {
+        Some(Some(other)) if other != registry.to_string() => Err(format!(
+            "{} in namespace {} holds the credentials of another Docker registry (id {other}) whose name reads the same; rename one of the two registries",
+            r.describe(),
+            r.namespace.as_deref().unwrap_or_default()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes this registry's pull secret from a shared namespace (when it is O-Neko's, and not
+/// another registry's of the same name).
+async fn remove_shared_pull_secret(
+    applier: &Applier,
+    namespace: &str,
+    name: &str,
+    registry: i64,
+) -> Result<(), String> {
+    let r = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        namespace: Some(namespace.to_owned()),
+        name: name.to_owned(),
+    };
+    let Some(found) = applier.get(&r).await? else {
+        return Ok(());
+    };
+    let labels = found.metadata.labels.unwrap_or_default();
+    let ours = labels.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
+        && labels
+            .get(LABEL_REGISTRY)
+            .is_none_or(|id| *id == registry.to_string());
+    if ours { applier.delete(&r).await } else { Ok(()) }
 }
 
 /// Refuses an object that exists and belongs to another version (or to no version of O-Neko's).

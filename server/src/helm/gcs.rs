@@ -111,6 +111,9 @@ fn encode_object(name: &str) -> String {
     out
 }
 
+/// Largest token answer read from the OAuth endpoint.
+const MAX_TOKEN_ANSWER: usize = 1 << 20;
+
 /// A client for one bucket's objects.
 pub struct GcsClient {
     http: reqwest::Client,
@@ -157,7 +160,10 @@ impl GcsClient {
             .await
             .map_err(|e| format!("asking {} for a token: {e}", key.token_uri))?;
         let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let body = crate::registry::read_limited(resp, MAX_TOKEN_ANSWER)
+            .await
+            .map_err(|e| format!("asking {} for a token: {e}", key.token_uri))?;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let Some(token) = body["access_token"].as_str().filter(|_| status.is_success()) else {
             let why = body["error_description"]
                 .as_str()
@@ -197,11 +203,9 @@ impl GcsClient {
             404 => return Err(format!("{what}: no such bucket or object")),
             _ => return Err(format!("{what}: the storage API answered {}", resp.status())),
         }
-        let bytes = resp.bytes().await.map_err(|e| format!("{what}: {e}"))?;
-        if bytes.len() > limit {
-            return Err(format!("{what}: larger than {} MiB", limit >> 20));
-        }
-        Ok(bytes.to_vec())
+        crate::registry::read_limited(resp, limit)
+            .await
+            .map_err(|e| format!("{what}: {e}"))
     }
 }
 

@@ -154,8 +154,9 @@ struct Valid {
     ca_pem: Option<String>,
 }
 
-/// Checks the form; `stored_secret` says whether a secret of the same kind is kept.
-fn validate(input: &HelmRegistryInput, stored_secret: bool) -> Result<Valid, AppError> {
+/// Checks the form; `stored_secret` says whether a secret of the same kind is kept, `moved`
+/// that one is stored but the URL now points to another host (so it is not kept).
+fn validate(input: &HelmRegistryInput, stored_secret: bool, moved: bool) -> Result<Valid, AppError> {
     let mut v = Validator::default();
     let name = input.name.trim().to_owned();
     if name.is_empty() {
@@ -231,7 +232,14 @@ fn validate(input: &HelmRegistryInput, stored_secret: bool) -> Result<Valid, App
                 v.fail("username", "Enter the username that goes with the password.");
             }
             if !username.is_empty() && !has_secret {
-                v.fail("secret", "Enter the password.");
+                v.fail(
+                    "secret",
+                    if moved {
+                        crate::registry::secret_for_new_url("password")
+                    } else {
+                        "Enter the password.".into()
+                    },
+                );
             }
         }
         None => {}
@@ -360,6 +368,14 @@ impl SqlHelmRegistries {
                 .await
                 .map_err(|e| e.to_string())?;
                 let file = run.dir().join("cache/repository/repo-index.yaml");
+                // Sized before it is read: an index helm fetched is never held whole when too large.
+                if std::fs::metadata(&file).is_ok_and(|m| m.len() > index::MAX_INDEX as u64) {
+                    return Err(format!(
+                        "the index of {} is larger than {} MiB, so it was not read",
+                        conn.url,
+                        index::MAX_INDEX >> 20
+                    ));
+                }
                 let text = std::fs::read_to_string(&file)
                     .map_err(|e| format!("helm fetched no readable index from {}: {e}", conn.url))?;
                 ChartIndex::parse(&text)
@@ -691,10 +707,17 @@ impl HelmRegistries for SqlHelmRegistries {
         };
         // A stored password is no service-account key (and the other way round): a kind change
         // keeps no secret.
-        let keep_secret = existing
+        let stored = existing
             .as_ref()
-            .is_some_and(|m| m.secret.is_some() && m.kind == input.kind);
-        let valid = validate(&input, keep_secret)?;
+            .filter(|m| m.secret.is_some() && m.kind == input.kind);
+        // A password stays with its host: a URL on another host or port needs it again. (A
+        // bucket's service-account key only ever goes to the token endpoint it names.)
+        let moved = stored.is_some_and(|m| {
+            m.kind != HelmRegistryKind::Gcs.as_str()
+                && !crate::registry::same_credential_origin(&m.url, input.url.trim())
+        });
+        let keep_secret = stored.is_some() && !moved;
+        let valid = validate(&input, keep_secret, moved)?;
         let clash = helm_registry::Entity::find()
             .filter(helm_registry::Column::Name.eq(valid.name.clone()))
             .one(&txn)

@@ -31,14 +31,10 @@ pub fn parse_stored<T: serde::de::DeserializeOwned + Default>(json: Option<&str>
     }
 }
 
-/// Checks template syntax without rendering (undefined variables are found by rendering).
+/// Checks template syntax (and that only what the renderer supports is used) without rendering;
+/// undefined variables are found by rendering.
 fn syntax_error(source: &str) -> Option<String> {
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.template_from_str(source).err().map(|e| match e.line() {
-        Some(line) => format!("line {line}: {}", e.detail().unwrap_or("syntax error")),
-        None => e.to_string(),
-    })
+    render::check_syntax(source)
 }
 
 fn check_templates(v: &mut Validator, prefix: &str, templates: &[ConfigTemplate]) {
@@ -112,6 +108,8 @@ fn check_url_templates(v: &mut Validator, urls: &[String]) {
                 &format!("url_templates[{i}]"),
                 format!("Template syntax error, {e}"),
             );
+        } else if let Err(e) = render::check_url_template(u) {
+            v.fail(&format!("url_templates[{i}]"), e);
         }
     }
 }

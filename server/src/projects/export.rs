@@ -2,7 +2,9 @@
 //! format version 1), so projects move between installations and from the original. Fields the
 //! original does not know travel in an `oneko` block that it ignores.
 
-use app::model::{ConfigTemplate, Lifetime, Project, ProjectConfig, RedeployPolicy, TemplateVariable};
+use app::model::{
+    ConfigTemplate, Lifetime, Project, ProjectConfig, ProjectPolicy, RedeployPolicy, TemplateVariable,
+};
 use serde::{Deserialize, Serialize};
 
 /// The export format version this server writes and reads (the original's `SUPPORTED_VERSION`).
@@ -93,6 +95,9 @@ pub struct Extension {
     pub tag_exclude: String,
     pub ignore_signature_tags: Option<bool>,
     pub poll_interval_secs: Option<u32>,
+    /// The deployment policy; an import takes it over only when an ADMIN imports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<ProjectPolicy>,
 }
 
 /// The original's Helm repository name for a registry name: trimmed, spaces to `_`, lower case.
@@ -195,6 +200,7 @@ pub fn export(
             tag_exclude: p.tag_exclude.clone(),
             ignore_signature_tags: Some(p.ignore_signature_tags),
             poll_interval_secs: p.poll_interval_secs,
+            policy: None,
         }),
     }
 }

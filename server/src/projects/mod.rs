@@ -10,6 +10,7 @@ use crate::{
     activity::{self, Entry},
     auth::Validator,
     backend::internal,
+    cluster::policy,
     db::entity::{deployment, docker_registry, helm_registry, namespace, project, project_version},
     registry::tags::TagFilter,
 };
@@ -18,8 +19,8 @@ use app::{
     model::{
         ConfigPreview, ConfigTemplate, CurrentUser, DeployState, DeployStatus, DockerRegistryId,
         ImportReport, Lifetime, PollReport, PollStatus, Project, ProjectConfig, ProjectId, ProjectImport,
-        ProjectInput, ProjectVersion, RedeployPolicy, RegistryName, Severity, VersionDetail, VersionId,
-        VersionInput, VersionOverrides, VersionPage, VersionQuery, VersionSort,
+        ProjectInput, ProjectPolicy, ProjectVersion, RedeployPolicy, RegistryName, Role, Severity,
+        VersionDetail, VersionId, VersionInput, VersionOverrides, VersionPage, VersionQuery, VersionSort,
     },
     ssr::Projects,
 };
@@ -73,7 +74,7 @@ pub async fn version_facts(
         .unwrap_or_default();
     let pull_secret = registry
         .as_ref()
-        .filter(|r| r.secret.is_some() && r.auth != "anonymous")
+        .filter(|r| r.secret.is_some() && r.auth != "anonymous" && r.copy_pull_secret)
         .map(|r| config::pull_secret_name(&r.name))
         .unwrap_or_default();
     Ok(config::VersionFacts {
@@ -94,6 +95,42 @@ pub async fn version_facts(
 
 /// Versions per page.
 pub const VERSION_PAGE_SIZE: u64 = 50;
+
+/// Writes a version's overrides (and redeploy policy) with its activity entry, inside `txn`.
+async fn write_version(
+    txn: &sea_orm::DatabaseTransaction,
+    actor: &CurrentUser,
+    p: &project::Model,
+    v: project_version::Model,
+    overrides: &VersionOverrides,
+    policy: Option<RedeployPolicy>,
+    (kind, message): (&str, String),
+) -> Result<project_version::Model, AppError> {
+    let db_err = |e| internal("saving version", e);
+    let mut am: project_version::ActiveModel = v.into();
+    am.overrides = Set(Some(
+        serde_json::to_string(overrides).map_err(|e| internal("encoding overrides", e))?,
+    ));
+    if let Some(policy) = policy {
+        am.redeploy_policy = Set(Some(policy.as_str().into()));
+    }
+    am.updated_at = Set(Utc::now());
+    let saved = am.update(txn).await.map_err(db_err)?;
+    activity::record(
+        txn,
+        Entry {
+            actor: &actor.username,
+            kind,
+            subject: &format!("{}:{}", p.name, saved.name),
+            message,
+            severity: Severity::Info,
+            project: Some(p.id),
+        },
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(saved)
+}
 
 /// Projects stored in the database.
 pub struct SqlProjects {
@@ -376,28 +413,7 @@ impl SqlProjects {
     ) -> Result<VersionDetail, AppError> {
         let db_err = |e| internal("saving version", e);
         let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
-        let mut am: project_version::ActiveModel = v.into();
-        am.overrides = Set(Some(
-            serde_json::to_string(overrides).map_err(|e| internal("encoding overrides", e))?,
-        ));
-        if let Some(policy) = policy {
-            am.redeploy_policy = Set(Some(policy.as_str().into()));
-        }
-        am.updated_at = Set(Utc::now());
-        let saved = am.update(&txn).await.map_err(db_err)?;
-        activity::record(
-            &txn,
-            Entry {
-                actor: &actor.username,
-                kind,
-                subject: &format!("{}:{}", p.name, saved.name),
-                message,
-                severity: Severity::Info,
-                project: Some(p.id),
-            },
-        )
-        .await
-        .map_err(db_err)?;
+        let saved = write_version(&txn, actor, p, v, overrides, policy, (kind, message)).await?;
         txn.commit().await.map_err(db_err)?;
         self.version_detail(p.clone(), saved).await
     }
@@ -458,6 +474,18 @@ impl Projects for SqlProjects {
             ),
             None => None,
         };
+        // A defined namespace must be one the project's deployment policy allows.
+        if let Some(ns) = &namespace {
+            let policy = existing.as_ref().map(policy::of_project).unwrap_or_default();
+            if !policy::allows_namespace(&policy, ns) {
+                return Err(AppError::invalid(
+                    "namespace",
+                    format!(
+                        "{ns} is not allowed by this project's deployment policy; an ADMIN can allow it on the project page."
+                    ),
+                ));
+            }
+        }
         let Some(registry) = docker_registry::Entity::find_by_id(valid.registry)
             .one(&txn)
             .await
@@ -875,6 +903,14 @@ impl Projects for SqlProjects {
                     format!("{name} is not a defined namespace; an ADMIN defines namespaces."),
                 ));
             }
+            if !policy::allows_namespace(&policy::of_project(&p), name) {
+                return Err(AppError::invalid(
+                    "overrides.namespace",
+                    format!(
+                        "{name} is not allowed by the project's deployment policy; an ADMIN can allow it on the project page."
+                    ),
+                ));
+            }
         }
         let message = format!("Settings of {}:{} changed", p.name, v.name);
         let detail = self
@@ -897,7 +933,23 @@ impl Projects for SqlProjects {
         id: VersionId,
         values: BTreeMap<String, String>,
     ) -> Result<VersionDetail, AppError> {
-        let (p, v) = self.find_version(id).await?;
+        // Read, changed and written in one write transaction with the version's row locked
+        // (SQLite's IMMEDIATE transaction serialises writers already), its activity entry in the
+        // same one: two people switching variables at once never undo each other's choice, and
+        // a refused value leaves nothing written.
+        let db_err = |e| internal("saving version", e);
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let v = project_version::Entity::find_by_id(id.0)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
+        let p = project::Entity::find_by_id(v.project_id)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("project {}", v.project_id)))?;
         let project_config: ProjectConfig =
             config::parse_stored(p.config.as_deref(), "project configuration");
         let mut overrides: VersionOverrides =
@@ -909,7 +961,8 @@ impl Projects for SqlProjects {
             .collect::<Vec<_>>()
             .join(", ");
         let message = format!("{}:{}: {what}", p.name, v.name);
-        self.store_version(
+        let saved = write_version(
+            &txn,
             actor,
             &p,
             v,
@@ -917,7 +970,9 @@ impl Projects for SqlProjects {
             None,
             ("version.variables_changed", message),
         )
-        .await
+        .await?;
+        txn.commit().await.map_err(db_err)?;
+        self.version_detail(p, saved).await
     }
 
     async fn preview(&self, id: VersionId) -> Result<ConfigPreview, AppError> {
@@ -999,8 +1054,11 @@ impl Projects for SqlProjects {
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
-        serde_json::to_string_pretty(&export::export(&p, &config, &helm_names, Utc::now()))
-            .map_err(|e| internal("encoding the export", e))
+        let mut out = export::export(&p, &config, &helm_names, Utc::now());
+        if let Some(ext) = out.oneko.as_mut() {
+            ext.policy = Some(policy::of_project(&row));
+        }
+        serde_json::to_string_pretty(&out).map_err(|e| internal("encoding the export", e))
     }
 
     async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError> {
@@ -1075,6 +1133,22 @@ impl Projects for SqlProjects {
         };
         // Everything is checked before anything is created.
         let config = config::validate_project_config(config)?;
+        // The deployment policy decides what charts may do in the cluster: only an ADMIN's
+        // import takes it over; anyone else's gets the defaults.
+        let mut warnings = warnings;
+        let imported_policy = match ext.and_then(|x| x.policy.clone()) {
+            Some(p) if actor.has(Role::Admin) => Some(
+                policy::validate(p)
+                    .map_err(|_| AppError::invalid("json", "The export's deployment policy is not valid."))?,
+            ),
+            Some(p) if p != ProjectPolicy::default() => {
+                warnings.push(
+                    "The export's deployment policy was not taken over (only an ADMIN can set one); the project has the default policy.".into(),
+                );
+                None
+            }
+            _ => None,
+        };
         let project_input = ProjectInput {
             id: None,
             name,
@@ -1095,7 +1169,91 @@ impl Projects for SqlProjects {
         validate(&project_input)?;
         let project = self.save(actor, project_input).await?;
         self.save_config(actor, project.id, config).await?;
+        let project = match imported_policy {
+            Some(p) => {
+                self.save_policy(actor, project.id, p).await?;
+                self.get(project.id).await?
+            }
+            None => project,
+        };
         Ok(ImportReport { project, warnings })
+    }
+
+    async fn policy(&self, id: ProjectId) -> Result<ProjectPolicy, AppError> {
+        Ok(policy::of_project(&self.find(id).await?))
+    }
+
+    async fn save_policy(
+        &self,
+        actor: &CurrentUser,
+        id: ProjectId,
+        new: ProjectPolicy,
+    ) -> Result<ProjectPolicy, AppError> {
+        let new = policy::validate(new)?;
+        let db_err = |e| internal("saving the deployment policy", e);
+        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let p = project::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
+        let old = policy::of_project(&p);
+        let list = |l: &[String]| {
+            if l.is_empty() {
+                "none".to_string()
+            } else {
+                l.join(", ")
+            }
+        };
+        let changes: Vec<String> = [
+            ("namespaced kinds", list(&old.kinds), list(&new.kinds)),
+            (
+                "cluster-scoped kinds",
+                list(&old.cluster_kinds),
+                list(&new.cluster_kinds),
+            ),
+            ("namespaces", list(&old.namespaces), list(&new.namespaces)),
+            (
+                "Pod Security level",
+                old.pod_security.as_str().to_owned(),
+                new.pod_security.as_str().to_owned(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(what, a, b)| format!("{what} {a} → {b}"))
+        .collect();
+        let [kinds, cluster_kinds, namespaces, level] = policy::columns(&new);
+        let mut am: project::ActiveModel = p.clone().into();
+        am.policy_kinds = Set(kinds);
+        am.policy_cluster_kinds = Set(cluster_kinds);
+        am.policy_namespaces = Set(namespaces);
+        am.pod_security = Set(level);
+        am.updated_at = Set(Utc::now());
+        am.update(&txn).await.map_err(db_err)?;
+        activity::record(
+            &txn,
+            Entry {
+                actor: &actor.username,
+                kind: "project.policy_changed",
+                subject: &p.name,
+                message: format!(
+                    "Deployment policy of {} changed: {}",
+                    p.name,
+                    if changes.is_empty() {
+                        "nothing changed".to_string()
+                    } else {
+                        changes.join("; ")
+                    }
+                ),
+                severity: Severity::Info,
+                project: Some(p.id),
+            },
+        )
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(new)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{
     db::entity::{docker_registry, project, project_version},
     registry::{
         SqlRegistries,
-        tags::{PAGE_SIZE, TagClient, TagFilter},
+        tags::{PAGE_SIZE, TagClient, TagFilter, is_valid_tag, shown_tag},
     },
 };
 use app::model::{PollReport, Severity};
@@ -29,6 +29,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// New tags inspected at the same time within one project.
 const INSPECT_CONCURRENCY: usize = 4;
+/// Tags webhooks may name for one queued poll; beyond that it checks every version's digest.
+const MAX_QUEUED_TAGS: usize = 1000;
 
 /// Which digests a poll checks.
 #[derive(Clone, Debug)]
@@ -60,6 +62,9 @@ pub struct Poller {
     registry_slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
     project_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     in_flight: Mutex<HashSet<i64>>,
+    /// Polls webhooks asked for that wait for a slot, by project: the tags named so far
+    /// (`None`: too many, check every version).
+    queued: Mutex<HashMap<i64, Option<Vec<String>>>>,
     wake: Notify,
     /// Periodic polls run only on the scheduler's leader ("Poll now" and webhooks anywhere).
     leadership: crate::scheduler::Leadership,
@@ -82,6 +87,7 @@ impl Poller {
             registry_slots: Mutex::default(),
             project_locks: Mutex::default(),
             in_flight: Mutex::default(),
+            queued: Mutex::default(),
             wake: Notify::new(),
             leadership: crate::scheduler::Leadership::always(),
         }
@@ -143,6 +149,46 @@ impl Poller {
                 _ = stop.changed() => return,
             }
         }
+    }
+
+    /// Queues a poll of `project` (in `registry`) that checks the digests of `tags`, for a
+    /// webhook. It runs in the background within the poller's slots, like the periodic polls
+    /// (`--poll-concurrency`, half of it per registry). A project whose poll is still waiting
+    /// gets the tags added to that one: however many notifications arrive, a project has at
+    /// most one poll waiting and one running.
+    pub fn queue(self: &Arc<Self>, project: i64, registry: i64, tags: Vec<String>, actor: &'static str) {
+        {
+            let mut queued = self.queued.lock().unwrap();
+            if let Some(waiting) = queued.get_mut(&project) {
+                if let Some(named) = waiting {
+                    for t in tags {
+                        if !named.contains(&t) {
+                            named.push(t);
+                        }
+                    }
+                    if named.len() > MAX_QUEUED_TAGS {
+                        *waiting = None;
+                    }
+                }
+                return;
+            }
+            let tags = (tags.len() <= MAX_QUEUED_TAGS).then_some(tags);
+            queued.insert(project, tags);
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let registry_slot = me.registry_slot(registry);
+            let _r = registry_slot.acquire_owned().await;
+            let _g = me.slots.clone().acquire_owned().await;
+            // From here on, a new notification queues the next poll.
+            let refresh = match me.queued.lock().unwrap().remove(&project).flatten() {
+                Some(tags) => Refresh::Tags(tags),
+                None => Refresh::All,
+            };
+            if let Err(e) = me.poll(project, refresh, actor).await {
+                tracing::info!(project, error = %e, "poll after webhook failed");
+            }
+        });
     }
 
     /// Polls every project once, bounded as the loop is, and waits for all (the benchmark).
@@ -269,13 +315,24 @@ impl Poller {
             .ok_or("the project's Docker registry no longer exists")?;
         let client = self.client(&registry).await?;
         let repo = &p.image_repository;
-        let tags: Vec<String> = client
+        // Only valid tags become versions: one with a newline or a quote never reaches the
+        // renderer's IMAGE_TAG. The others are reported, not stored.
+        let (listed, invalid): (Vec<String>, Vec<String>) = client
             .list_tags(repo, PAGE_SIZE)
             .await
             .map_err(|e| e.0)?
             .into_iter()
-            .filter(|t| filter.accepts(t))
-            .collect();
+            .partition(|t| is_valid_tag(t));
+        let skipped_tags: Vec<String> = invalid.iter().map(|t| shown_tag(t)).collect();
+        if !skipped_tags.is_empty() {
+            tracing::warn!(
+                project = %p.name,
+                count = skipped_tags.len(),
+                first = %skipped_tags[0],
+                "the registry lists tags that are not valid tags; skipped"
+            );
+        }
+        let tags: Vec<String> = listed.into_iter().filter(|t| filter.accepts(t)).collect();
         let versions = project_version::Entity::find()
             .filter(project_version::Column::ProjectId.eq(p.id))
             .all(&self.db)
@@ -344,6 +401,7 @@ impl Poller {
         let now = Utc::now();
         let mut report = PollReport {
             tags_seen: tags.len() as u64,
+            skipped_tags,
             ..Default::default()
         };
         let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;

@@ -5,7 +5,7 @@
 //! Bearer <secret>`, a bare `Authorization: <secret>` as Harbor sends it, or `?secret=` for
 //! Docker Hub, which cannot set headers). Matching projects are polled at once.
 
-use super::poller::{Poller, Refresh};
+use super::poller::Poller;
 use crate::{
     db::entity::{docker_registry, project},
     registry::SqlRegistries,
@@ -110,12 +110,9 @@ async fn registry_hook(
             .next();
         let Some(tags) = tags else { continue };
         polled.push(p.name.clone());
-        let poller = hooks.poller.clone();
-        tokio::spawn(async move {
-            if let Err(e) = poller.poll(p.id, Refresh::Tags(tags), WEBHOOK).await {
-                tracing::info!(project = %p.name, error = %e, "poll after webhook failed");
-            }
-        });
+        // Queued within the poller's slots (and merged with a poll of the project that is still
+        // waiting), never a task per notification.
+        hooks.poller.queue(p.id, p.docker_registry_id, tags, WEBHOOK);
     }
     tracing::info!(registry = %registry.name, projects = ?polled, "webhook accepted");
     (

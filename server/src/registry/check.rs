@@ -191,9 +191,14 @@ pub async fn check(conn: &RegistryConn) -> ConnectionCheck {
                     ),
                 );
             }
-            let body: serde_json::Value = match token_resp.json().await {
-                Ok(b) => b,
-                Err(_) => return result(false, "auth", format!("the token service {realm} sent no JSON")),
+            let body: serde_json::Value = match super::read_limited(token_resp, 1 << 20).await {
+                Ok(b) => match serde_json::from_slice(&b) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        return result(false, "auth", format!("the token service {realm} sent no JSON"));
+                    }
+                },
+                Err(e) => return result(false, "auth", format!("the token service {realm}: {e}")),
             };
             let Some(token) = body["token"].as_str().or(body["access_token"].as_str()) else {
                 return result(false, "auth", format!("the token service {realm} sent no token"));

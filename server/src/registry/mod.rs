@@ -44,6 +44,7 @@ fn to_model(m: docker_registry::Model) -> DockerRegistry {
         skip_tls_verify: m.skip_tls_verify,
         webhook_path: m.webhook_token.as_ref().map(|t| format!("/hooks/registry/{t}")),
         webhook_secret_set: m.webhook_secret.is_some(),
+        copy_pull_secret: m.copy_pull_secret,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -58,8 +59,32 @@ struct Valid {
     ca_pem: Option<String>,
 }
 
-/// Checks the form; `stored_secret` says whether the registry already has a secret to keep.
-fn validate(input: &DockerRegistryInput, stored_secret: bool) -> Result<Valid, AppError> {
+/// Where credentials go: the URL's host and port. A secret stored for one is never sent to
+/// another without being entered again. `oci://` counts as https.
+pub(crate) fn credential_origin(url: &str) -> Option<(String, u16)> {
+    let url = match url.strip_prefix("oci://") {
+        Some(rest) => format!("https://{rest}"),
+        None => url.to_owned(),
+    };
+    let u = reqwest::Url::parse(&url).ok()?;
+    Some((u.host_str()?.to_ascii_lowercase(), u.port_or_known_default()?))
+}
+
+/// Whether a secret stored for `old` may stay when the URL becomes `new`: same host and port.
+pub(crate) fn same_credential_origin(old: &str, new: &str) -> bool {
+    credential_origin(old).is_some_and(|o| Some(o) == credential_origin(new))
+}
+
+/// The field error when a stored secret would follow the URL to another host.
+pub(crate) fn secret_for_new_url(what: &str) -> String {
+    format!(
+        "The URL now points to another host: enter the {what} again for the new URL (the stored one is not sent there)."
+    )
+}
+
+/// Checks the form; `stored_secret` is the URL a stored secret was given for (`None`: no
+/// secret is stored). It is kept only while the URL stays on that host and port.
+fn validate(input: &DockerRegistryInput, stored_secret: Option<&str>) -> Result<Valid, AppError> {
     let mut v = Validator::default();
     let name = input.name.trim().to_owned();
     if name.is_empty() {
@@ -100,17 +125,34 @@ fn validate(input: &DockerRegistryInput, stored_secret: bool) -> Result<Valid, A
     if new_secret.is_some_and(|s| s.chars().count() > MAX_SECRET) {
         v.fail("secret", format!("At most {MAX_SECRET} characters."));
     }
-    let has_secret = new_secret.is_some() || stored_secret;
+    // (A URL that is no URL has its own error.)
+    let moved = stored_secret
+        .is_some_and(|old| credential_origin(&url).is_some() && !same_credential_origin(old, &url));
+    let has_secret = new_secret.is_some() || (stored_secret.is_some() && !moved);
     match auth {
         Some(RegistryAuth::Basic) => {
             if username.is_empty() {
                 v.fail("username", "Enter the username.");
             }
             if !has_secret {
-                v.fail("secret", "Enter the password.");
+                v.fail(
+                    "secret",
+                    if moved {
+                        secret_for_new_url("password")
+                    } else {
+                        "Enter the password.".into()
+                    },
+                );
             }
         }
-        Some(RegistryAuth::Token) if !has_secret => v.fail("secret", "Enter the token."),
+        Some(RegistryAuth::Token) if !has_secret => v.fail(
+            "secret",
+            if moved {
+                secret_for_new_url("token")
+            } else {
+                "Enter the token.".into()
+            },
+        ),
         _ => {}
     }
     if let Some(w) = input.webhook_secret.as_deref().filter(|s| !s.is_empty())
@@ -227,7 +269,13 @@ impl Registries for SqlRegistries {
             ),
             None => None,
         };
-        let valid = validate(&input, existing.as_ref().is_some_and(|m| m.secret.is_some()))?;
+        let valid = validate(
+            &input,
+            existing
+                .as_ref()
+                .filter(|m| m.secret.is_some())
+                .map(|m| m.url.as_str()),
+        )?;
         let clash = docker_registry::Entity::find()
             .filter(docker_registry::Column::Name.eq(valid.name.clone()))
             .one(&txn)
@@ -255,6 +303,7 @@ impl Registries for SqlRegistries {
                     skip_tls_verify: Set(input.skip_tls_verify),
                     webhook_token: Set(Some(new_webhook_token())),
                     webhook_secret: Set(None),
+                    copy_pull_secret: Set(input.copy_pull_secret.unwrap_or(false)),
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
@@ -279,10 +328,11 @@ impl Registries for SqlRegistries {
                     m
                 };
                 let message = format!(
-                    "Registry {} ({}) created, credentials: {}",
+                    "Registry {} ({}) created, credentials: {}, copied into deployments: {}",
                     m.name,
                     m.url,
-                    valid.auth.label()
+                    valid.auth.label(),
+                    on_off(m.copy_pull_secret)
                 );
                 (m, "docker_registry.created", message)
             }
@@ -308,6 +358,13 @@ impl Registries for SqlRegistries {
                 }
                 if old.skip_tls_verify != input.skip_tls_verify {
                     changes.push(format!("skip TLS verification {}", on_off(input.skip_tls_verify)));
+                }
+                let copy_pull_secret = input.copy_pull_secret.unwrap_or(old.copy_pull_secret);
+                if old.copy_pull_secret != copy_pull_secret {
+                    changes.push(format!(
+                        "credentials copied into deployments {}",
+                        on_off(copy_pull_secret)
+                    ));
                 }
                 let secret = match valid.auth {
                     RegistryAuth::Anonymous => None,
@@ -338,6 +395,7 @@ impl Registries for SqlRegistries {
                 am.secret = Set(secret);
                 am.ca_pem = Set(valid.ca_pem.clone());
                 am.skip_tls_verify = Set(input.skip_tls_verify);
+                am.copy_pull_secret = Set(copy_pull_secret);
                 am.updated_at = Set(now);
                 let m = am.update(&txn).await.map_err(db_err)?;
                 let what = if changes.is_empty() {
@@ -437,6 +495,35 @@ pub(crate) fn is_pem_certificate(pem: &str) -> bool {
         found = true;
     }
     found
+}
+
+/// Reads an answer's body, refusing more than `limit` bytes: chunk by chunk, so a larger (or
+/// endless) answer is never held in memory. Every body O-Neko reads from a registry, token
+/// service or bucket goes through here.
+pub(crate) async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let too_large = || {
+        let size = if limit >= 1 << 20 {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{} KiB", limit >> 10)
+        };
+        format!("the answer is larger than {size}, so it was not read")
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut out = vec![];
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// A random, unguessable webhook URL token.

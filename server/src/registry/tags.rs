@@ -7,7 +7,10 @@
 //! oci-client's `list_tags` does not expose the `Link` header, its token cache ignores
 //! `expires_in`, and its TLS cannot trust a pinned self-signed certificate (`registry/tls.rs`).
 
-use super::check::{Credentials, RegistryConn, challenge_params, classify};
+use super::{
+    check::{Credentials, RegistryConn, challenge_params, classify},
+    read_limited,
+};
 use chrono::{DateTime, Utc};
 use oci_client::manifest;
 use regex::Regex;
@@ -27,8 +30,10 @@ pub const PAGE_SIZE: usize = 1000;
 const MAX_TAGS: usize = 100_000;
 /// How long a token without `expires_in` is used (the Distribution spec's default).
 const DEFAULT_TOKEN_SECS: u64 = 60;
-/// Largest tag list or token response read.
+/// Largest tag list, manifest or token response read.
 const MAX_BODY: usize = 16 << 20;
+/// Largest error body read (for the registry's own words); a larger one is not quoted.
+const MAX_ERROR_BODY: usize = 64 << 10;
 
 const MANIFEST_TYPES: [&str; 4] = [
     manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
@@ -178,7 +183,7 @@ impl TagClient {
                 self.registry()
             ),
             _ => {
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = read_limited(resp, MAX_ERROR_BODY).await.unwrap_or_default();
                 let message = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_owned))
@@ -270,6 +275,22 @@ impl TagClient {
             .map_err(|e| TagError(format!("building a URL for {path}: {e}")))
     }
 
+    /// The page a `Link` header names. Only a page of the registry itself (same scheme, host
+    /// and port) is asked for, since every request carries the registry's credentials: a `Link`
+    /// to another host fails the listing (rather than ending it early, which would make the
+    /// tags of later pages look deleted).
+    fn next_page(&self, link: &str, what: &str) -> Result<Url, TagError> {
+        let url = self.url(link.trim_start_matches('/'))?;
+        if url.origin() != self.base.origin() {
+            return Err(TagError(format!(
+                "{what}: {} sent a Link header to another host ({}); O-Neko does not follow it, so the registry's credentials never go there",
+                self.registry(),
+                url.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
     /// Every tag of `repository`, asking for pages of `page_size` and following `Link`.
     pub async fn list_tags(&self, repository: &str, page_size: usize) -> Result<Vec<String>, TagError> {
         let what = format!("listing tags of {repository}");
@@ -304,7 +325,7 @@ impl TagClient {
                 break;
             }
             url = match (next, last) {
-                (Some(next), _) => self.url(next.trim_start_matches('/'))?,
+                (Some(next), _) => self.next_page(&next, &what)?,
                 // No Link: a full page may mean more (registries that page without Link),
                 // a longer one means the registry ignores `n` and sent everything.
                 (None, Some(last)) if n == page_size => {
@@ -390,7 +411,7 @@ impl TagClient {
                     .map(str::to_owned),
             );
             match next {
-                Some(n) => url = self.url(n.trim_start_matches('/'))?,
+                Some(n) => url = self.next_page(&n, what)?,
                 None => break,
             }
         }
@@ -511,27 +532,33 @@ fn next_link(header: &str) -> Option<&str> {
     })
 }
 
-/// Reads a body, refusing more than `limit` bytes.
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    let mut out = vec![];
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?
-    {
-        if out.len() + chunk.len() > limit {
-            return Err(format!("the answer is larger than {} MiB", limit >> 20));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
 /// Whether an index entry is an attestation (BuildKit marks them with platform unknown/unknown
 /// and a `vnd.docker.reference.type` annotation).
 fn is_attestation(entry: &serde_json::Value) -> bool {
     entry["annotations"]["vnd.docker.reference.type"].as_str() == Some("attestation-manifest")
         || (entry["platform"]["os"] == "unknown" && entry["platform"]["architecture"] == "unknown")
+}
+
+/// Whether `tag` is a tag as the Distribution spec defines them: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+/// Nothing else becomes a version (and so `IMAGE_TAG`): a registry that lists a tag with a
+/// newline, a quote or a slash cannot inject it into rendered values.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    (1..=128).contains(&b.len())
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A tag as shown in a warning: escaped (a newline reads `\n`) and at most 100 characters.
+pub fn shown_tag(tag: &str) -> String {
+    let escaped = format!("{tag:?}");
+    if escaped.chars().count() > 100 {
+        format!("{}…", escaped.chars().take(100).collect::<String>())
+    } else {
+        escaped
+    }
 }
 
 /// A project's tag filter.
@@ -607,6 +634,30 @@ mod tests {
         assert!(!f.accepts("v1.0"));
         assert!(f.accepts("main"));
         assert_eq!(TagFilter::new("(", "", true).unwrap_err().0, "include");
+    }
+
+    #[test]
+    fn tag_grammar() {
+        for ok in ["main", "v1.0.0", "_x", "feature-dark_mode", "1", &"a".repeat(128)] {
+            assert!(is_valid_tag(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "main\nimage: evil",
+            "-x",
+            ".x",
+            "a/b",
+            "a b",
+            "a:b",
+            "\"quoted\"",
+            "a\r",
+            "ä",
+            &"a".repeat(129),
+        ] {
+            assert!(!is_valid_tag(bad), "{bad:?}");
+        }
+        assert_eq!(shown_tag("a\nb"), "\"a\\nb\"");
+        assert_eq!(shown_tag(&"x".repeat(500)).chars().count(), 101);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn suffix_with_max_length(s: &str, suffix: &str, max_len: usize) -> String {
 impl Object for Helpers {
     fn call_method(
         self: &Arc<Self>,
-        _state: &State<'_, '_>,
+        state: &State<'_, '_>,
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
@@ -79,7 +79,19 @@ impl Object for Helpers {
                 } else {
                     -1
                 };
-                replace(&s(0)?, &s(1)?, &s(2)?, max)
+                let (text, search, replacement) = (s(0)?, s(1)?, s(2)?);
+                // Refused before it is built: every hit may grow the text by the replacement.
+                let hits = if search.is_empty() {
+                    0
+                } else {
+                    text.matches(search.as_str()).count()
+                };
+                let hits = usize::try_from(max).map_or(hits, |m| hits.min(m));
+                super::limits::check_len(
+                    hits.checked_mul(replacement.len())
+                        .and_then(|n| n.checked_add(text.len())),
+                )?;
+                replace(&text, &search, &replacement, max)
             }
             "removeStart" => {
                 let (text, prefix) = (s(0)?, s(1)?);
@@ -106,6 +118,7 @@ impl Object for Helpers {
                 ));
             }
         };
+        super::limits::new_string(state, &out)?;
         Ok(Value::from(out))
     }
 }

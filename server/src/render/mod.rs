@@ -1,10 +1,13 @@
 //! The renderer: turns a version's effective configuration (project templates and variables,
 //! version overrides, built-ins) into the exact Helm values of each configuration template.
 //! Templates use MiniJinja (`{{ VAR }}` like the original), sandboxed: no loader (so no
-//! `include`/`import`), no file or network access, strict undefined, bounded fuel and output.
-//! Pure: no I/O, so it is unit- and property-tested in isolation.
+//! `include`/`import`), no file or network access, strict undefined, bounded fuel, output and
+//! memory (`sandbox` rewrites the template so that everything that builds values goes through
+//! the bounded runtime in `limits`). Pure: no I/O, so it is unit- and property-tested in isolation.
 
 pub mod helpers;
+pub mod limits;
+pub mod sandbox;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
@@ -122,7 +125,10 @@ pub struct RenderedTemplate {
 pub struct Rendered {
     /// Effective variables (string-valued; `URLS` is in `urls`), sorted by name.
     pub variables: BTreeMap<String, String>,
+    /// The URLs to show as links: only those that are http(s) links (see `app::model::link_href`).
     pub urls: Vec<String>,
+    /// Why a rendered URL is not in `urls` (it stays in `URLS` for the templates).
+    pub url_warnings: Vec<String>,
     pub templates: Vec<RenderedTemplate>,
     /// SHA-256 over everything above: when it differs from the deployed one, the version is outdated.
     pub hash: String,
@@ -152,6 +158,12 @@ pub enum RenderError {
     },
     /// Source or output over the size limit.
     TooLarge { template: String, limit: usize },
+    /// A value, or all values together, would grow past a memory limit while rendering.
+    Limit {
+        template: String,
+        line: Option<usize>,
+        message: String,
+    },
     /// A version value for a built-in or an invalid name.
     Variable { name: String, message: String },
 }
@@ -189,8 +201,13 @@ impl fmt::Display for RenderError {
                 "template '{template}' does not render to valid YAML (line {line}, column {column}): {message}"
             ),
             RenderError::TooLarge { template, limit } => {
-                write!(f, "template '{template}' is larger than {} KiB", limit / 1024)
+                write!(f, "template '{template}' is too large: over {} KiB", limit / 1024)
             }
+            RenderError::Limit {
+                template,
+                line,
+                message,
+            } => write!(f, "template '{template}'{}: {message}", at(line)),
             RenderError::Variable { name, message } => write!(f, "variable '{name}': {message}"),
         }
     }
@@ -199,14 +216,51 @@ impl fmt::Display for RenderError {
 impl std::error::Error for RenderError {}
 
 fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
+    // Empty: only the bounded filters, tests and functions of `limits` exist.
+    let mut env = Environment::empty();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(100);
     env.set_keep_trailing_newline(true);
+    // Error details stay small: no dumps of the values in scope.
+    env.set_debug(false);
     // Values are YAML, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    limits::install(&mut env);
     env
+}
+
+/// Collects the output and refuses to grow past `MAX_OUTPUT_BYTES`, so an oversized document
+/// fails while it is written, not after.
+struct Sink {
+    buf: Vec<u8>,
+    overflow: bool,
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + bytes.len() > MAX_OUTPUT_BYTES {
+            self.overflow = true;
+            return Err(std::io::Error::other("output limit reached"));
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks a template's syntax and that it uses only what O-Neko's renderer supports, without
+/// rendering it: `line N: message`.
+pub fn check_syntax(source: &str) -> Option<String> {
+    if source.len() > MAX_TEMPLATE_BYTES {
+        return Some(format!("larger than {} KiB", MAX_TEMPLATE_BYTES / 1024));
+    }
+    sandbox::check(source)
+        .err()
+        .map(|r| format!("line {}: {}", r.line, r.message))
 }
 
 /// Renders one source with `ctx`, naming undefined variables precisely.
@@ -222,26 +276,68 @@ fn render_one(
             limit: MAX_TEMPLATE_BYTES,
         });
     }
-    let template_err = |e: minijinja::Error| RenderError::Template {
-        template: name.into(),
-        line: e.line(),
-        message: e
+    let template_err = |e: minijinja::Error| {
+        let message = e
             .detail()
             .map(str::to_owned)
-            .unwrap_or_else(|| e.kind().to_string()),
+            .unwrap_or_else(|| e.kind().to_string());
+        if message.starts_with(limits::LIMIT_PREFIX) {
+            RenderError::Limit {
+                template: name.into(),
+                line: e.line(),
+                message,
+            }
+        } else {
+            RenderError::Template {
+                template: name.into(),
+                line: e.line(),
+                message,
+            }
+        }
     };
-    let tmpl = env.template_from_named_str(name, source).map_err(template_err)?;
-    match tmpl.render(ctx) {
-        Ok(out) if out.len() > MAX_OUTPUT_BYTES => Err(RenderError::TooLarge {
+    let rewritten = sandbox::prepare(source).map_err(|r| RenderError::Template {
+        template: name.into(),
+        line: Some(r.line),
+        message: r.message,
+    })?;
+    let tmpl = env
+        .template_from_named_str(name, &rewritten)
+        .map_err(template_err)?;
+    let mut sink = Sink {
+        buf: Vec::new(),
+        overflow: false,
+    };
+    // A panic in the engine (MiniJinja has had some on odd input) is this template's error,
+    // not the end of the request or of the deploy worker that rendered it.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tmpl.render_captured_to(ctx, &mut sink).map(drop)
+    }))
+    .map_err(|_| RenderError::Template {
+        template: name.into(),
+        line: None,
+        message: "the template engine failed on this template".into(),
+    })?;
+    if sink.overflow {
+        return Err(RenderError::TooLarge {
             template: name.into(),
             limit: MAX_OUTPUT_BYTES,
+        });
+    }
+    match result {
+        Ok(()) => String::from_utf8(sink.buf).map_err(|_| RenderError::Template {
+            template: name.into(),
+            line: None,
+            message: "the output is not UTF-8".into(),
         }),
-        Ok(out) => Ok(out),
         Err(e) if e.kind() == ErrorKind::UndefinedError => {
             let missing: Vec<String> = tmpl
                 .undeclared_variables(false)
                 .into_iter()
-                .filter(|v| !ctx.contains_key(v))
+                .filter(|v| {
+                    !ctx.contains_key(v)
+                        && !v.starts_with(sandbox::PREFIX)
+                        && env.globals().all(|(g, _)| g != v)
+                })
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
@@ -305,7 +401,7 @@ pub fn lint(name: &str, content: &str, variables: &[String]) -> Result<(), Rende
         .collect();
     ctx.insert(
         "URLS".into(),
-        Value::from_serialize(vec!["sample.example.com"; 16]),
+        limits::string_list(&vec!["sample.example.com".to_owned(); 16]),
     );
     ctx.insert("fn".into(), Value::from_object(helpers::Helpers));
     let values = render_one(&env, name, content, &ctx)?;
@@ -369,7 +465,7 @@ pub fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
     }
 
     let mut ctx = to_ctx(&variables);
-    ctx.insert("URLS".into(), Value::from_serialize(&urls));
+    ctx.insert("URLS".into(), limits::string_list(&urls));
     let mut templates = vec![];
     for t in &req.templates {
         ctx.insert("RELEASE_NAME".into(), Value::from(t.release_name.clone()));
@@ -393,12 +489,57 @@ pub fn render(req: &RenderRequest) -> Result<Rendered, RenderError> {
         hasher.update(format!("tpl\0{}\0{}\0{}\0", t.name, t.release_name, t.values));
     }
     let hash = format!("sha256:{:x}", hasher.finalize());
+    // Stored URL templates from before the check on saving may render other links: they are
+    // not shown (the templates still see them in `URLS`, so deployments do not change).
+    let mut url_warnings = vec![];
+    let urls = urls
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, u)| match url_problem(&u) {
+            None => Some(u),
+            Some(problem) => {
+                let warning = format!("URL template {}: {problem}; it is not shown", i + 1);
+                tracing::warn!(project = %b.project_name, version = %b.version_name, "{warning}");
+                url_warnings.push(warning);
+                None
+            }
+        })
+        .collect();
     Ok(Rendered {
         variables,
         urls,
+        url_warnings,
         templates,
         hash,
     })
+}
+
+/// Why a rendered URL may not be shown as a link, if it may not.
+fn url_problem(url: &str) -> Option<String> {
+    if app::model::link_href(url).is_some() {
+        return None;
+    }
+    let shown: String = url.chars().take(100).collect();
+    let more = if shown.len() < url.len() { "…" } else { "" };
+    Some(format!(
+        "it renders '{shown}{more}', which is not an http:// or https:// link to a host"
+    ))
+}
+
+/// Checks a URL template when it is saved: rendered with sample built-ins, it must give an
+/// http(s) link (`javascript:…` is refused). Other rendering problems show in the preview.
+pub fn check_url_template(source: &str) -> Result<(), String> {
+    let env = environment();
+    let mut ctx: BTreeMap<String, Value> = BUILTINS
+        .iter()
+        .filter(|b| **b != "URLS")
+        .map(|b| (b.to_string(), Value::from("sample")))
+        .collect();
+    ctx.insert("fn".into(), Value::from_object(helpers::Helpers));
+    match render_one(&env, "URL template", source, &ctx) {
+        Ok(url) => url_problem(url.trim()).map_or(Ok(()), |p| Err(format!("This URL template {p}."))),
+        Err(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

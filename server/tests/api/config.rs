@@ -535,3 +535,162 @@ async fn changes_are_logged_with_actor_and_what_changed() {
             .is_empty()
     );
 }
+
+/// Issue 16: a URL template that renders a script link is refused when it is saved, with the
+/// field and a message, and nothing stored changes; templates that would allocate without bound
+/// are answered with "template too large" by the editor's check while the server keeps answering.
+#[tokio::test]
+async fn script_links_and_memory_bombs_are_refused() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let doer = server.user_with_role(&admin, "doer", "DOER").await;
+    let (status, registry) = admin
+        .call(
+            "save_docker_registry",
+            json!({"registry": {"id": null, "name": "Hub", "url": "https://registry.invalid", "insecure_http": false,
+                "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{registry}");
+    let (status, project) = doer
+        .call(
+            "save_project",
+            json!({"project": {"id": null, "name": "Shop", "registry": registry["id"],
+                "image_repository": "team/shop", "redeploy_policy": "automatic", "lifetime": "days:2",
+                "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{project}");
+    let (status, body) = doer
+        .call(
+            "save_project_config",
+            json!({"id": project["id"], "config": config()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored = || async {
+        let (status, config) = doer
+            .call("get_project_config", json!({"id": project["id"]}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{config}");
+        config
+    };
+    let before = stored().await;
+
+    for url in [
+        "javascript:alert(1)",
+        "javascript://%0aalert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "{{ 'java' ~ 'script' }}:alert({{ VERSION_NAME|length }})",
+    ] {
+        let mut bad = config();
+        bad["url_templates"] = json!(["ok-{{ SAFE_VERSION_NAME }}.example.com", url]);
+        let (status, body) = doer
+            .call("save_project_config", json!({"id": project["id"], "config": bad}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["fields"][0]["field"], "url_templates[1]", "{body}");
+        let message = body["fields"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("not an http:// or https:// link"),
+            "{url}: {message}"
+        );
+    }
+    assert_eq!(stored().await, before, "nothing changed");
+
+    for bomb in [
+        r#"a: {{ "x"|indent(1000000000000) }}"#,
+        "{% for i in range(1000) %}{{ ('x' * 100000000)|length }}{% endfor %}",
+        "{% for i in range(100000) %}{% set t = range(100000)|list %}{% endfor %}a: 1",
+        "{% set a = 'x' * 1000 %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}\
+         {% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}\
+         {% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}a: 1",
+        "a: {{ (['x'] * 1000000000000)|length }}",
+    ] {
+        let (status, body) = doer
+            .call(
+                "check_template",
+                json!({"name": "web", "content": bomb, "variables": []}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{bomb}: {body}");
+        let message = body.as_str().unwrap_or_default();
+        assert!(message.contains("template too large"), "{bomb}: {body}");
+    }
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("server answers");
+    assert_eq!(health.text().await.unwrap(), "ok");
+    assert_eq!(stored().await, before, "nothing changed");
+}
+
+/// Issue 16: switching select variables reads, changes and writes the version in one write
+/// transaction, with its activity entry: two VIEWERs switching different variables at the same
+/// moment both keep their choice, and a refused value writes nothing (no entry either).
+#[tokio::test]
+async fn concurrent_select_switches_never_undo_each_other() {
+    let server = TestServer::start().await;
+    let reg = LocalRegistry::start(None, None);
+    let (doer, viewer, project, version) = setup(&server, &reg).await;
+    let other = server.login("doer", "doer-password").await;
+    let mut cfg = config();
+    cfg["variables"] = json!([
+        {"name": "BACKEND", "label": "Backend", "default_value": "b0", "use_values": true,
+         "values": ["b0", "b1"], "show_on_dashboard": true},
+        {"name": "COLOUR", "label": "Colour", "default_value": "c0", "use_values": true,
+         "values": ["c0", "c1"], "show_on_dashboard": true},
+        {"name": "REPLICAS", "label": "Replicas", "default_value": "1", "use_values": false,
+         "values": [], "show_on_dashboard": false}
+    ]);
+    let (status, body) = doer
+        .call("save_project_config", json!({"id": project["id"], "config": cfg}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let entries = || async {
+        let (_, page) = doer
+            .call(
+                "list_activity",
+                json!({"query": {"kind": "version.variables_changed", "project": project["id"], "page": 0}}),
+            )
+            .await;
+        page["total"].as_u64().unwrap()
+    };
+    for round in 0..12 {
+        let (b, c) = (format!("b{}", round % 2), format!("c{}", (round + 1) % 2));
+        let (first, second) = tokio::join!(
+            viewer.call(
+                "set_version_select_values",
+                json!({"id": version["id"], "values": {"BACKEND": b}}),
+            ),
+            other.call(
+                "set_version_select_values",
+                json!({"id": version["id"], "values": {"COLOUR": c}}),
+            ),
+        );
+        assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+        assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+        let (_, detail) = doer.call("get_version", json!({"id": version["id"]})).await;
+        assert_eq!(
+            (
+                detail["overrides"]["values"]["BACKEND"].as_str(),
+                detail["overrides"]["values"]["COLOUR"].as_str()
+            ),
+            (Some(b.as_str()), Some(c.as_str())),
+            "round {round}: both choices kept: {}",
+            detail["overrides"]
+        );
+    }
+    let logged = entries().await;
+    assert_eq!(logged, 24, "one entry per switch");
+    let (_, before) = doer.call("get_version", json!({"id": version["id"]})).await;
+    let (status, body) = viewer
+        .call(
+            "set_version_select_values",
+            json!({"id": version["id"], "values": {"BACKEND": "b1", "COLOUR": "purple"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, after) = doer.call("get_version", json!({"id": version["id"]})).await;
+    assert_eq!(after["overrides"], before["overrides"], "nothing written");
+    assert_eq!(entries().await, logged, "nothing logged");
+}

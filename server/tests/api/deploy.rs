@@ -1357,38 +1357,43 @@ async fn status_changes_and_logs_are_pushed() {
     assert!(followed, "new lines keep coming: {lines:?}");
 }
 
-#[tokio::test]
-async fn registry_credentials_become_an_image_pull_secret() {
-    let w = World::start().await;
-    let private = LocalRegistry::start(None, Some(("robot", "robot-pw-1")));
+/// A private registry's project, with its credentials: `(registry, project, its one version)`.
+async fn private_project(
+    w: &World,
+    reg: &LocalRegistry,
+    (name, user, password, copy): (&str, &str, &str, Option<bool>),
+    (project_name, repo, namespace): (&str, &str, &str),
+) -> (Value, Value, Value) {
     push_image(
         (
-            &pusher(&private),
-            &RegistryAuth::Basic("robot".into(), "robot-pw-1".into()),
-            &host(&private),
+            &pusher(reg),
+            &RegistryAuth::Basic(user.into(), password.into()),
+            &host(reg),
         ),
-        ("team/private", "main"),
+        (repo, "main"),
         "amd64",
         "2026-06-01T10:00:00Z",
-        "private",
+        repo,
     )
     .await;
+    let mut registry = json!({"id": null, "name": name, "url": reg.url, "insecure_http": true,
+        "auth": "basic", "username": user, "secret": password, "ca_pem": "", "skip_tls_verify": false});
+    if let Some(copy) = copy {
+        registry["copy_pull_secret"] = json!(copy);
+    }
     let (status, docker) = w
         .admin
-        .call(
-            "save_docker_registry",
-            json!({"registry": {"id": null, "name": "Private Hub", "url": private.url, "insecure_http": true,
-                "auth": "basic", "username": "robot", "secret": "robot-pw-1", "ca_pem": "", "skip_tls_verify": false}}),
-        )
+        .call("save_docker_registry", json!({ "registry": registry }))
         .await;
     assert_eq!(status, StatusCode::OK, "{docker}");
     let (status, project) = w
         .doer
         .call(
             "save_project",
-            json!({"project": {"id": null, "name": "Private", "registry": docker["id"],
-                "image_repository": "team/private", "redeploy_policy": "automatic", "lifetime": "infinite",
-                "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+            json!({"project": {"id": null, "name": project_name, "registry": docker["id"],
+                "image_repository": repo, "redeploy_policy": "automatic", "lifetime": "infinite",
+                "tag_include": "", "tag_exclude": "", "ignore_signature_tags": true, "poll_interval_secs": "",
+                "namespace": namespace}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{project}");
@@ -1414,35 +1419,426 @@ async fn registry_credentials_become_an_image_pull_secret() {
         assert!(Instant::now() < deadline, "{page}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    w.deploy(&w.viewer, &main).await;
-    w.wait_for(&main, "running", |_| true).await;
-    let ns = "on-private-main";
-    let secret = KubeApi::<k8s_openapi::api::core::v1::Secret>::namespaced(w.k8s.clone(), ns)
-        .get("o-neko-pull-privatehub")
+    (docker, project, main)
+}
+
+/// The image pull secrets in a namespace (`kubernetes.io/dockerconfigjson`), by name, decoded.
+async fn pull_secrets(w: &World, ns: &str) -> Vec<(String, Value)> {
+    KubeApi::<k8s_openapi::api::core::v1::Secret>::namespaced(w.k8s.clone(), ns)
+        .list(&ListParams::default())
         .await
-        .unwrap();
-    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
-    let config: Value = serde_json::from_slice(&secret.data.unwrap()[".dockerconfigjson"].0).unwrap();
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| s.type_.as_deref() == Some("kubernetes.io/dockerconfigjson"))
+        .map(|s| {
+            let config = serde_json::from_slice(&s.data.unwrap()[".dockerconfigjson"].0).unwrap();
+            (s.metadata.name.unwrap(), config)
+        })
+        .collect()
+}
+
+/// The image pull secrets a service account names.
+async fn account_pull_secrets(w: &World, ns: &str, sa: &str) -> Vec<String> {
+    KubeApi::<ServiceAccount>::namespaced(w.k8s.clone(), ns)
+        .get(sa)
+        .await
+        .unwrap()
+        .image_pull_secrets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
+}
+
+/// Issue 16: a registry's credentials reach a deployment only when an ADMIN lets that registry
+/// copy them, and only into projects that use that registry. Off (the default for a new
+/// registry): no dockerconfigjson Secret, no pull secret on any service account, an empty
+/// IMAGE_PULL_SECRET. On: the secret, on `default` and the chart's accounts. Switched off
+/// later: the next deploy takes it away again.
+#[tokio::test]
+async fn registry_credentials_become_an_image_pull_secret_only_when_allowed() {
+    let w = World::start().await;
+    let private = LocalRegistry::start(None, Some(("robot", "robot-pw-1")));
+    let other = LocalRegistry::start(None, Some(("other", "other-pw-2")));
+    let (docker, _, main) = private_project(
+        &w,
+        &private,
+        ("Private Hub", "robot", "robot-pw-1", Some(true)),
+        ("Private", "team/private", ""),
+    )
+    .await;
+    // Another registry with credentials, copying them too, and one that does not say (off).
+    let (_, _, closed) = private_project(
+        &w,
+        &other,
+        ("Other Hub", "other", "other-pw-2", None),
+        ("Closed", "team/closed", ""),
+    )
+    .await;
+    let (status, listed) = w.admin.call("list_docker_registries", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let copies: Vec<(String, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["copy_pull_secret"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(copies.contains(&("Private Hub".into(), true)), "{copies:?}");
+    assert!(
+        copies.contains(&("Other Hub".into(), false)),
+        "new registries do not copy: {copies:?}"
+    );
+
+    w.deploy(&w.viewer, &main).await;
+    w.deploy(&w.viewer, &closed).await;
+    w.wait_for(&main, "running", |_| true).await;
+    w.wait_for(&closed, "running", |_| true).await;
+
+    // On: the project's own registry's credentials, and nothing of the other registry's.
+    let ns = "on-private-main";
+    let secrets = pull_secrets(&w, ns).await;
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    let (name, config) = &secrets[0];
+    assert_eq!(name, "o-neko-pull-privatehub");
     assert_eq!(config["auths"][host(&private)]["username"], "robot", "{config}");
     assert_eq!(config["auths"][host(&private)]["password"], "robot-pw-1");
-    let accounts = KubeApi::<ServiceAccount>::namespaced(w.k8s.clone(), ns);
-    for sa in ["default", "web"] {
-        let names: Vec<String> = accounts
-            .get(sa)
-            .await
-            .unwrap()
-            .image_pull_secrets
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        assert_eq!(names, ["o-neko-pull-privatehub"], "service account {sa}");
+    assert_eq!(config["auths"].as_object().unwrap().len(), 1, "{config}");
+    for (_, config) in &secrets {
+        let text = config.to_string();
+        assert!(
+            !text.contains("other-pw-2") && !text.contains(&host(&other)),
+            "{text}"
+        );
     }
-    let cm = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), ns)
-        .get("web-config")
+    for sa in ["default", "web"] {
+        assert_eq!(
+            account_pull_secrets(&w, ns, sa).await,
+            ["o-neko-pull-privatehub"],
+            "service account {sa}"
+        );
+    }
+    let message = |ns: &'static str| {
+        let k8s = w.k8s.clone();
+        async move {
+            KubeApi::<ConfigMap>::namespaced(k8s, ns)
+                .get("web-config")
+                .await
+                .unwrap()
+                .data
+                .unwrap()["message"]
+                .clone()
+        }
+    };
+    assert_eq!(message(ns).await, "pull with o-neko-pull-privatehub");
+
+    // Off: nothing of the registry's reaches the namespace.
+    let closed_ns = "on-closed-main";
+    assert_eq!(
+        pull_secrets(&w, closed_ns).await,
+        vec![],
+        "no pull secret when switched off"
+    );
+    for sa in ["default", "web"] {
+        assert_eq!(
+            account_pull_secrets(&w, closed_ns, sa).await,
+            Vec::<String>::new(),
+            "service account {sa}"
+        );
+    }
+    assert_eq!(
+        message(closed_ns).await,
+        "pull with ",
+        "IMAGE_PULL_SECRET renders empty"
+    );
+
+    // Switched off later (the stored password stays, the URL is the same): the next deploy
+    // removes the secret and the accounts' references to it.
+    let off = json!({"id": docker["id"], "name": "Private Hub", "url": private.url, "insecure_http": true,
+        "auth": "basic", "username": "robot", "secret": null, "ca_pem": "", "skip_tls_verify": false,
+        "copy_pull_secret": false});
+    let (status, saved) = w
+        .admin
+        .call("save_docker_registry", json!({ "registry": off }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        (saved["copy_pull_secret"].as_bool(), saved["secret_set"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let changed = w.activity("docker_registry.changed").await;
+    assert!(
+        changed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credentials copied into deployments off"),
+        "{changed:?}"
+    );
+    let applied_before = w.deployment(&main).await["status"]["applied_at"].clone();
+    w.deploy(&w.viewer, &main).await;
+    w.wait_for(&main, "running", |d| d["status"]["applied_at"] != applied_before)
+        .await;
+    assert_eq!(pull_secrets(&w, ns).await, vec![], "the secret is gone");
+    for sa in ["default", "web"] {
+        assert_eq!(
+            account_pull_secrets(&w, ns, sa).await,
+            Vec::<String>::new(),
+            "service account {sa}"
+        );
+    }
+    assert_eq!(message(ns).await, "pull with ");
+}
+
+/// Opens a server-sent event stream.
+async fn open_stream(api: &Api, path: &str) -> reqwest::Response {
+    let resp = api
+        .client
+        .get(format!("{}{path}", api.base))
+        .send()
         .await
         .unwrap();
-    assert_eq!(cm.data.unwrap()["message"], "pull with o-neko-pull-privatehub");
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp
+}
+
+/// Reads a stream's events for up to `seconds`: what came, and whether the server ended it.
+async fn drain(resp: reqwest::Response, seconds: u64) -> (Vec<(String, String)>, bool) {
+    use futures::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut seen = vec![];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => return (seen, false),
+            Ok(None | Some(Err(_))) => return (seen, true),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let kind = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or("");
+            let data = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if !kind.is_empty() {
+                seen.push((kind.to_owned(), data));
+            }
+        }
+    }
+}
+
+/// Issue 16: open live streams (status and logs) end when their session does: after a logout,
+/// when the user is deleted, when an ADMIN resets the password. Each gets a last `end` event
+/// and nothing after it; another user's streams go on.
+#[tokio::test]
+async fn live_streams_end_when_the_session_does() {
+    let w = World::start().await;
+    let cfg = config(vec![w.template("web", WEB)]);
+    let (_, versions) = w.project("Watched", "team/watched", &["main"], cfg, "").await;
+    let main = versions[0].clone();
+    w.deploy(&w.viewer, &main).await;
+    w.wait_for(&main, "running", |_| true).await;
+    let id = main["id"].as_i64().unwrap();
+    let pod = w.deployment(&main).await["pods"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let logs = format!("/live/logs/{id}/{pod}/web?tail=1");
+    let leaver = w.server.user_with_role(&w.admin, "leaver", "VIEWER").await;
+    let deleted = w.server.user_with_role(&w.admin, "deleted", "DOER").await;
+    let reset = w.server.user_with_role(&w.admin, "reset", "VIEWER").await;
+    let stayer = w.server.user_with_role(&w.admin, "stayer", "VIEWER").await;
+    let mut streams = vec![];
+    for api in [&leaver, &deleted, &reset, &stayer] {
+        streams.push((
+            open_stream(api, "/live/events").await,
+            open_stream(api, &logs).await,
+        ));
+    }
+    let (status, body) = leaver.call("logout", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, users) = w.admin.call("list_users", json!({})).await;
+    let id_of = |name: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    let (status, body) = w.admin.call("delete_user", json!({"id": id_of("deleted")})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = w
+        .admin
+        .call(
+            "reset_user_password",
+            json!({"id": id_of("reset"), "password": "a-new-password-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Status changes for the event streams.
+    w.deploy(&w.viewer, &main).await;
+
+    let stayed = streams.pop().unwrap();
+    for (who, (events, lines)) in ["leaver", "deleted", "reset"].into_iter().zip(streams) {
+        for (what, stream) in [("logs", lines), ("events", events)] {
+            let (seen, closed) = drain(stream, 25).await;
+            assert!(closed, "{who}'s {what} stream ended: {seen:?}");
+            assert_eq!(
+                seen.last().map(|(kind, _)| kind.as_str()),
+                Some("end"),
+                "{who}'s {what} stream says why, last: {seen:?}"
+            );
+        }
+    }
+    let (lines, closed) = drain(stayed.1, 3).await;
+    assert!(!closed, "another user's logs go on: {lines:?}");
+    assert!(lines.iter().any(|(kind, _)| kind == "line"), "{lines:?}");
+    assert!(lines.iter().all(|(kind, _)| kind != "end"), "{lines:?}");
+    let (events, closed) = drain(stayed.0, 2).await;
+    assert!(!closed, "another user's status stream goes on: {events:?}");
+    // And no new stream for the session that is gone.
+    let resp = leaver
+        .client
+        .get(format!("{}/live/events", leaver.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Issue 16: a user has at most 8 live streams open (status and logs together, across their
+/// sessions); the 9th is refused with 429 and says why, other users are not affected, and a
+/// closed stream frees its place.
+#[tokio::test]
+async fn live_streams_are_capped_per_user() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let watcher = server.user_with_role(&admin, "watcher", "VIEWER").await;
+    let mut open = vec![];
+    for _ in 0..8 {
+        open.push(open_stream(&watcher, "/live/events").await);
+    }
+    let again = server.login("watcher", "watcher-password").await;
+    for (api, path) in [
+        (&watcher, "/live/events"),
+        (&watcher, "/live/logs/1/some-pod/web"),
+        (&again, "/live/events"),
+    ] {
+        let resp = api
+            .client
+            .get(format!("{}{path}", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(resp.headers().contains_key("retry-after"));
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("8 live views"), "{text}");
+    }
+    let other = open_stream(&admin, "/live/events").await;
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reopened = loop {
+        let resp = watcher
+            .client
+            .get(format!("{}/live/events", watcher.base))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::OK {
+            break resp;
+        }
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(Instant::now() < deadline, "a closed stream never freed its place");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    drop((reopened, other, open));
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+}
+
+/// Issue 16, in a defined (shared) namespace: the registry's pull secret there is shared by
+/// the projects of that registry. Another registry whose name reads the same never overwrites it
+/// with its credentials (the deploy fails and says so), and switching the registry off removes
+/// the secret from the namespace and its `default` account on the next deploy.
+#[tokio::test]
+async fn a_shared_namespace_never_mixes_registries_credentials() {
+    let w = World::start().await;
+    let (status, ns) = w.admin.call("create_namespace", json!({"name": "team"})).await;
+    assert_eq!(status, StatusCode::OK, "{ns}");
+    let ns = "on-team";
+    let private = LocalRegistry::start(None, Some(("robot", "robot-pw-1")));
+    let other = LocalRegistry::start(None, Some(("other", "other-pw-2")));
+    let (docker, _, main) = private_project(
+        &w,
+        &private,
+        ("Private Hub", "robot", "robot-pw-1", Some(true)),
+        ("Private", "team/private", ns),
+    )
+    .await;
+    // "PrivateHub" makes the same secret name as "Private Hub".
+    let (_, _, clash) = private_project(
+        &w,
+        &other,
+        ("PrivateHub", "other", "other-pw-2", Some(true)),
+        ("Clash", "team/clash", ns),
+    )
+    .await;
+    w.deploy(&w.viewer, &main).await;
+    w.wait_for(&main, "running", |_| true).await;
+    assert_eq!(
+        account_pull_secrets(&w, ns, "default").await,
+        ["o-neko-pull-privatehub"]
+    );
+
+    w.deploy(&w.viewer, &clash).await;
+    let failed = w.wait_for(&clash, "failed", |_| true).await;
+    let message = failed["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Secret/o-neko-pull-privatehub")
+            && message.contains("holds the credentials of another Docker registry"),
+        "{message}"
+    );
+    let secrets = pull_secrets(&w, ns).await;
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(
+        secrets[0].1["auths"][host(&private)]["username"],
+        "robot",
+        "{secrets:?}"
+    );
+    assert!(!secrets[0].1.to_string().contains("other-pw-2"), "{secrets:?}");
+
+    let off = json!({"id": docker["id"], "name": "Private Hub", "url": private.url, "insecure_http": true,
+        "auth": "basic", "username": "robot", "secret": null, "ca_pem": "", "skip_tls_verify": false,
+        "copy_pull_secret": false});
+    let (status, saved) = w
+        .admin
+        .call("save_docker_registry", json!({ "registry": off }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let applied_before = w.deployment(&main).await["status"]["applied_at"].clone();
+    w.deploy(&w.viewer, &main).await;
+    w.wait_for(&main, "running", |d| d["status"]["applied_at"] != applied_before)
+        .await;
+    assert_eq!(pull_secrets(&w, ns).await, vec![], "the shared secret is gone");
+    assert_eq!(
+        account_pull_secrets(&w, ns, "default").await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]

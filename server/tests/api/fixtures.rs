@@ -414,3 +414,200 @@ impl GcsEmulator {
         assert!(resp.status().is_success(), "upload of {name}: {}", resp.status());
     }
 }
+
+/// What a [`FakeRegistry`] does wrong, on purpose.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FakeFault {
+    None,
+    /// Tag lists answer 500 with a body that never ends.
+    EndlessErrorBody,
+    /// The registry asks for a Bearer token; its token service answers with a body that never ends.
+    EndlessToken,
+    /// Manifests (GET) are bodies that never end; HEAD still names the digest.
+    EndlessManifest,
+}
+
+/// Knobs and records of a [`FakeRegistry`].
+pub struct FakeState {
+    pub me: String,
+    /// Basic credentials it requires (`None`: anonymous).
+    pub user: Option<(String, String)>,
+    /// The tags it lists, any strings at all (even no valid tags).
+    pub tags: std::sync::Mutex<Vec<String>>,
+    /// A `Link` header sent with the first page of a tag list.
+    pub link: std::sync::Mutex<Option<String>>,
+    pub fault: std::sync::Mutex<FakeFault>,
+    /// How long a tag list takes.
+    pub delay: std::sync::Mutex<Duration>,
+    /// Every request: path and query, and the Authorization header it carried.
+    pub requests: std::sync::Mutex<Vec<(String, Option<String>)>>,
+    /// Tag lists being answered now, and the most at once.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    pub max_in_flight: std::sync::atomic::AtomicUsize,
+    pub tag_lists: std::sync::atomic::AtomicUsize,
+}
+
+/// A registry made up by the test (a small axum server): lists whatever tags it is given, pages
+/// with a `Link` it is given, answers manifests, configs and digests for any tag, and can be
+/// made slow or to send endless bodies. It records every request and its credentials.
+pub struct FakeRegistry {
+    pub url: String,
+    pub state: std::sync::Arc<FakeState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeRegistry {
+    pub async fn start(user: Option<(&str, &str)>, tags: &[&str]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = std::sync::Arc::new(FakeState {
+            me: url.clone(),
+            user: user.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            tags: std::sync::Mutex::new(tags.iter().map(|t| t.to_string()).collect()),
+            link: Default::default(),
+            fault: std::sync::Mutex::new(FakeFault::None),
+            delay: Default::default(),
+            requests: Default::default(),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
+            tag_lists: Default::default(),
+        });
+        let app = axum::Router::new()
+            .fallback(fake_registry)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeRegistry { url, state, task }
+    }
+
+    pub fn set_fault(&self, fault: FakeFault) {
+        *self.state.fault.lock().unwrap() = fault;
+    }
+
+    /// The requests seen so far.
+    pub fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+/// A body of `{"token": "aaaa…` or of spaces that never ends.
+fn endless(start: &'static [u8]) -> axum::body::Body {
+    use futures::StreamExt;
+    let first =
+        futures::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from_static(start)) });
+    let rest = futures::stream::repeat_with(|| Ok(axum::body::Bytes::from(vec![b' '; 64 << 10])));
+    axum::body::Body::from_stream(first.chain(rest))
+}
+
+async fn fake_registry(
+    axum::extract::State(s): axum::extract::State<std::sync::Arc<FakeState>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::{http::StatusCode, response::IntoResponse};
+    use std::sync::atomic::Ordering;
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    s.requests.lock().unwrap().push((
+        format!(
+            "{path}{}",
+            query.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
+        ),
+        auth.clone(),
+    ));
+    let fault = *s.fault.lock().unwrap();
+    if path == "/token" {
+        return (StatusCode::OK, endless(b"{\"token\": \"")).into_response();
+    }
+    if fault == FakeFault::EndlessToken && auth.as_deref().is_none_or(|a| !a.starts_with("Bearer ")) {
+        let challenge = format!(r#"Bearer realm="{}/token",service="fake""#, s.me);
+        return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)]).into_response();
+    }
+    if let Some((user, password)) = &s.user {
+        use base64::Engine;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        if auth.as_deref() != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", r#"Basic realm="fake""#)],
+            )
+                .into_response();
+        }
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if rest.is_empty() {
+        return axum::Json(serde_json::json!({})).into_response();
+    }
+    if let Some(repo) = rest.strip_suffix("/tags/list") {
+        let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        s.tag_lists.fetch_add(1, Ordering::SeqCst);
+        let delay = *s.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        s.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if fault == FakeFault::EndlessErrorBody {
+            return (StatusCode::INTERNAL_SERVER_ERROR, endless(b"{\"errors\": [")).into_response();
+        }
+        let tags = s.tags.lock().unwrap().clone();
+        let body = axum::Json(serde_json::json!({"name": repo, "tags": tags}));
+        let first_page = query.as_deref().is_none_or(|q| !q.contains("last="));
+        return match s.link.lock().unwrap().clone() {
+            Some(link) if first_page => ([("link", link)], body).into_response(),
+            _ => body.into_response(),
+        };
+    }
+    if let Some((_, reference)) = rest.split_once("/manifests/") {
+        use sha2::Digest;
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+            "created": "2026-06-01T10:00:00Z"})
+        .to_string();
+        let config_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&config)));
+        let manifest = serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest, "size": config.len()},
+            "layers": []})
+        .to_string();
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(format!("{reference}{manifest}")))
+        );
+        let headers = [
+            (
+                "content-type",
+                "application/vnd.oci.image.manifest.v1+json".to_string(),
+            ),
+            ("docker-content-digest", digest),
+        ];
+        if req.method() == axum::http::Method::HEAD {
+            return (headers, "").into_response();
+        }
+        if fault == FakeFault::EndlessManifest {
+            return (headers, endless(b"{\"schemaVersion\": 2, \"x\": \"")).into_response();
+        }
+        return (headers, manifest).into_response();
+    }
+    if rest.contains("/blobs/") {
+        return serde_json::json!({"architecture": "amd64", "os": "linux",
+            "created": "2026-06-01T10:00:00Z"})
+        .to_string()
+        .into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}

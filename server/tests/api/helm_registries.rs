@@ -678,3 +678,139 @@ async fn gcs_bucket_with_a_service_account_key() {
     );
     token_task.abort();
 }
+
+/// Issue 16: a Helm registry's stored password never follows its URL to another host: a chart
+/// repository or OCI registry moved to another host or port without the password entered again
+/// is refused on `secret`, and nothing stored changes; another path on the same host keeps it.
+#[tokio::test]
+async fn a_new_url_needs_the_password_again() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    for (kind, url, moved, same_host) in [
+        (
+            "http",
+            "https://charts.example.test/stable",
+            "https://evil.example.test/stable",
+            "https://charts.example.test/incubator",
+        ),
+        (
+            "oci",
+            "oci://registry.example.test/charts",
+            "oci://registry.example.test:5000/charts",
+            "oci://registry.example.test/other",
+        ),
+    ] {
+        let reg = json!({"id": null, "name": format!("Charts {kind}"), "kind": kind, "url": url,
+            "username": "robot", "secret": "chart-password-1", "ca_pem": "", "plain_http": false});
+        let (status, saved) = save_registry(&admin, reg.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        let (_, before) = admin.call("list_helm_registries", json!({})).await;
+        let mut edit = reg.clone();
+        edit["id"] = saved["id"].clone();
+        edit["secret"] = Value::Null;
+        edit["url"] = json!(moved);
+        let (status, body) = save_registry(&admin, edit.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}: {body}");
+        assert_eq!(body["fields"][0]["field"], "secret", "{body}");
+        assert!(
+            body["fields"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("enter the password again for the new URL"),
+            "{body}"
+        );
+        let (_, after) = admin.call("list_helm_registries", json!({})).await;
+        assert_eq!(after, before, "{kind}: nothing changed");
+
+        edit["url"] = json!(same_host);
+        let (status, body) = save_registry(&admin, edit.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {body}");
+        assert_eq!(body["secret_set"], true, "{kind}: the same host keeps it");
+
+        edit["url"] = json!(moved);
+        edit["secret"] = json!("another-password");
+        let (status, body) = save_registry(&admin, edit).await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {body}");
+        assert_eq!(
+            (body["url"].as_str(), body["secret_set"].as_bool()),
+            (Some(moved), Some(true))
+        );
+    }
+}
+
+/// Issue 16: a bucket's index and the OAuth token endpoint are read with a size limit: an
+/// answer that never ends is cut off with a clear message, and the server keeps answering.
+#[tokio::test]
+async fn endless_bucket_and_token_answers_are_cut_off() {
+    use axum::{body::Body, routing::any};
+    use futures::StreamExt;
+    let endless = || {
+        Body::from_stream(
+            futures::stream::repeat_with(|| {
+                Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 64 << 10]))
+            })
+            .take(usize::MAX),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/token", any(move || async move { endless() }))
+        .fallback(any(move || async move { endless() }));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let endpoint = fake.clone();
+    let server = TestServer::start_with(|c| c.gcs_endpoint = endpoint).await;
+    let admin = server.admin().await;
+
+    let (status, open) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Open bucket", "kind": "gcs", "url": "gs://charts/team", "username": "",
+            "secret": null, "ca_pem": "", "plain_http": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    let (status, body) = admin
+        .call("list_charts", json!({"id": open["id"], "refresh": true}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("larger than 64 MiB"),
+        "{body}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("key.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &key_file.display().to_string(),
+    ]);
+    let key = json!({"type": "service_account", "client_email": "o-neko@test.iam.gserviceaccount.com",
+        "private_key": std::fs::read_to_string(&key_file).unwrap(), "token_uri": format!("{fake}/token")});
+    let (status, keyed) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Keyed bucket", "kind": "gcs", "url": "gs://charts/team", "username": "",
+            "secret": key.to_string(), "ca_pem": "", "plain_http": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{keyed}");
+    let (status, body) = admin
+        .call("list_charts", json!({"id": keyed["id"], "refresh": true}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("for a token") && message.contains("larger than 1 MiB"),
+        "{message}"
+    );
+    assert!(!message.contains("PRIVATE KEY"), "{message}");
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    task.abort();
+}

@@ -3,7 +3,7 @@
 //! digest changes and removed tags, and takes webhooks.
 
 use crate::{
-    fixtures::{LocalRegistry, ProxyMode, TestTls, TokenProxy},
+    fixtures::{FakeFault, FakeRegistry, LocalRegistry, ProxyMode, TestTls, TokenProxy},
     harness::{Api, TestServer},
     tags::{host, push_image, pusher},
 };
@@ -620,4 +620,258 @@ async fn versions_are_paged_sorted_and_filtered() {
     let filtered = page("name", 0, "v1").await;
     assert_eq!(filtered["total"], 10);
     assert_eq!(filtered["items"][0]["name"], "v10");
+}
+
+/// The server still answers.
+async fn healthy(server: &TestServer) {
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("the server answers");
+    assert_eq!(health.text().await.unwrap(), "ok");
+}
+
+/// A project polled only when asked (a day between polls).
+async fn quiet_project(admin: &Api, name: &str, registry: &Value, repo: &str) -> Value {
+    let mut p = project(name, registry, repo);
+    p["poll_interval_secs"] = json!("86400");
+    save_project(admin, p).await
+}
+
+/// Issue 16: a registry whose tag list pages with a `Link` to another host does not get its
+/// credentials sent there: the poll fails and says why, the other host hears nothing, and no
+/// version is stored from the half-read list.
+#[tokio::test]
+async fn a_link_to_another_host_never_gets_the_credentials() {
+    let elsewhere = FakeRegistry::start(None, &["stolen"]).await;
+    let reg = FakeRegistry::start(Some(("robot", "robot-pw-1")), &["a1", "a2"]).await;
+    *reg.state.link.lock().unwrap() = Some(format!(
+        r#"<{}/v2/team/app/tags/list?n=1000&last=a2>; rel="next""#,
+        elsewhere.url
+    ));
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let registry = add_registry(
+        &admin,
+        "Linked",
+        &reg.url,
+        json!({"auth": "basic", "username": "robot", "secret": "robot-pw-1"}),
+    )
+    .await;
+    let p = quiet_project(&admin, "Linked", &registry, "team/app").await;
+    let (status, body) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("sent a Link header to another host") && message.contains(&elsewhere.url),
+        "{message}"
+    );
+    assert!(!message.contains("robot-pw-1"), "{message}");
+    assert_eq!(elsewhere.requests(), vec![], "the other host was never asked");
+    assert!(
+        reg.requests().iter().any(|(_, auth)| auth.is_some()),
+        "the registry itself got its credentials"
+    );
+    assert_eq!(
+        versions(&admin, &p, true).await,
+        Vec::<Value>::new(),
+        "nothing stored"
+    );
+    let shown = get_project(&admin, &p).await;
+    assert!(
+        shown["poll"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("another host"),
+        "{shown}"
+    );
+    // A Link on the registry's own host is followed as before.
+    *reg.state.link.lock().unwrap() = Some(format!(
+        r#"<{}/v2/team/app/tags/list?n=1000&last=a2>; rel="next""#,
+        reg.url
+    ));
+    let (status, body) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(names(&versions(&admin, &p, false).await), ["a1", "a2"]);
+    assert_eq!(elsewhere.requests(), vec![]);
+    healthy(&server).await;
+}
+
+/// Issue 16: only tags of the Distribution spec's grammar become versions (and so IMAGE_TAG);
+/// a tag with a newline (YAML injection), a quote, a slash or a leading dash is skipped and
+/// named, escaped, in the poll's report.
+#[tokio::test]
+async fn tags_that_are_not_valid_tags_never_become_versions() {
+    let reg = FakeRegistry::start(
+        None,
+        &[
+            "main",
+            "main\nimage: evil",
+            "-x",
+            "v1.0",
+            "a/b",
+            "\"quoted\"",
+            "bad\r",
+        ],
+    )
+    .await;
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let registry = add_registry(&admin, "Odd", &reg.url, json!({})).await;
+    let p = quiet_project(&admin, "Odd", &registry, "team/odd").await;
+    let (status, report) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["tags_seen"], 2, "{report}");
+    let skipped: Vec<&str> = report["skipped_tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for shown in [
+        r#""main\nimage: evil""#,
+        r#""-x""#,
+        r#""a/b""#,
+        r#""\"quoted\"""#,
+        r#""bad\r""#,
+    ] {
+        assert!(skipped.contains(&shown), "{shown} in {skipped:?}");
+    }
+    let all = versions(&admin, &p, true).await;
+    assert_eq!(names(&all), ["main", "v1.0"]);
+    // Nothing with a control character reached the database, so none can reach the renderer.
+    assert!(
+        all.iter()
+            .all(|v| !v["name"].as_str().unwrap().contains(char::is_control))
+    );
+    healthy(&server).await;
+}
+
+/// Issue 16: answers are read with a size limit. An error body, a token answer or a manifest
+/// that never ends is cut off: the poll says what happened (or carries on without the image
+/// date), the server keeps answering, and nothing stored is lost.
+#[tokio::test]
+async fn endless_answers_are_cut_off() {
+    let reg = FakeRegistry::start(None, &["main"]).await;
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let registry = add_registry(&admin, "Endless", &reg.url, json!({})).await;
+    let p = quiet_project(&admin, "Endless", &registry, "team/endless").await;
+    let (status, body) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = versions(&admin, &p, true).await;
+    assert_eq!(names(&before), ["main"]);
+
+    reg.set_fault(FakeFault::EndlessErrorBody);
+    let started = Instant::now();
+    let (status, body) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.to_string().contains("answered 500"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    reg.set_fault(FakeFault::EndlessToken);
+    let (status, body) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body.to_string().contains("token service") && body.to_string().contains("larger than 16 MiB"),
+        "{body}"
+    );
+    healthy(&server).await;
+    assert_eq!(
+        versions(&admin, &p, true).await,
+        before,
+        "nothing changed while failing"
+    );
+
+    // A new tag whose manifest never ends: the version comes with its digest (from HEAD) but
+    // without an image date.
+    reg.set_fault(FakeFault::EndlessManifest);
+    reg.state.tags.lock().unwrap().push("v2".into());
+    let (status, body) = poll_now(&admin, &p).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let after = versions(&admin, &p, true).await;
+    assert_eq!(names(&after), ["main", "v2"]);
+    assert!(
+        after[1]["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{after:?}"
+    );
+    assert_eq!(after[1]["image_created_at"], Value::Null, "{after:?}");
+    assert!(after[0]["image_created_at"].is_string(), "{after:?}");
+    healthy(&server).await;
+}
+
+/// Issue 16: webhook calls queue polls within the poller's slots. 40 notifications naming four
+/// projects at once never poll one registry more than its share of `--poll-concurrency` at a
+/// time (here 2, so 1 per registry), and a project gets at most one poll running and one
+/// waiting, not one per notification.
+#[tokio::test]
+async fn webhook_polls_are_bounded_by_the_pollers_concurrency() {
+    let reg = FakeRegistry::start(None, &["v1"]).await;
+    let server = TestServer::start_with(|c| c.poll_concurrency = 2).await;
+    let admin = server.admin().await;
+    let registry = add_registry(
+        &admin,
+        "Hooked",
+        &reg.url,
+        json!({"webhook_secret": WEBHOOK_SECRET}),
+    )
+    .await;
+    let path = registry["webhook_path"].as_str().unwrap().to_owned();
+    let repos = ["team/a", "team/b", "team/c", "team/d"];
+    let mut projects = vec![];
+    for (i, repo) in repos.iter().enumerate() {
+        projects.push(quiet_project(&admin, &format!("P{i}"), &registry, repo).await);
+    }
+    for p in &projects {
+        wait_versions(&admin, p, "the first poll", |v| v.len() == 1).await;
+    }
+    *reg.state.delay.lock().unwrap() = Duration::from_millis(300);
+    reg.state
+        .max_in_flight
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    reg.state.tag_lists.store(0, std::sync::atomic::Ordering::SeqCst);
+
+    let events: Vec<Value> = repos
+        .iter()
+        .map(|r| json!({"action": "push", "target": {"repository": r, "tag": "v1"}}))
+        .collect();
+    let body = json!({ "events": events }).to_string();
+    let http = reqwest::Client::new();
+    let calls = (0..40).map(|_| {
+        http.post(format!("{}{path}", server.base))
+            .header("authorization", format!("Bearer {WEBHOOK_SECRET}"))
+            .body(body.clone())
+            .send()
+    });
+    let started = Instant::now();
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.unwrap().status(), StatusCode::ACCEPTED);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "webhook calls answer at once: {:?}",
+        started.elapsed()
+    );
+    // Wait until the registry is quiet.
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let now = reg.state.tag_lists.load(std::sync::atomic::Ordering::SeqCst);
+        if now == seen && now > 0 {
+            break;
+        }
+        seen = now;
+        assert!(Instant::now() < deadline, "polls never settled: {now}");
+    }
+    let max = reg.state.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(max, 1, "at most one poll of this registry at a time");
+    assert!(
+        (4..=8).contains(&seen),
+        "each project polled, at most twice (not 40 times): {seen}"
+    );
+    healthy(&server).await;
 }

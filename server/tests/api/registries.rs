@@ -304,3 +304,127 @@ async fn test_connection_trusts_a_pinned_self_signed_certificate() {
         );
     }
 }
+
+/// Issue 16: a stored secret never follows the URL to another host. Changing the host (or port)
+/// without entering the secret again is refused on the `secret` field, and nothing stored
+/// changes; the same host keeps it; with the secret entered again the change is saved.
+#[tokio::test]
+async fn a_new_url_needs_the_secret_again() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut reg = registry("Team registry", "https://registry.example.test");
+    reg["auth"] = json!("basic");
+    reg["username"] = json!("robot");
+    reg["secret"] = json!(PASSWORD);
+    let (status, saved) = save(&admin, reg.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (_, before) = admin.call("list_docker_registries", json!({})).await;
+    let activity = || async {
+        let (_, page) = admin
+            .call(
+                "list_activity",
+                json!({"query": {"kind": "docker_registry", "page": 0}}),
+            )
+            .await;
+        page["items"].as_array().unwrap().len()
+    };
+    let entries = activity().await;
+
+    let mut edit = reg.clone();
+    edit["id"] = saved["id"].clone();
+    edit["secret"] = Value::Null;
+    for url in [
+        "https://evil.example.test",
+        "https://registry.example.test:8443",
+        "http://registry.example.test",
+    ] {
+        let mut moved = edit.clone();
+        moved["url"] = json!(url);
+        moved["insecure_http"] = json!(url.starts_with("http://"));
+        let (status, body) = save(&admin, moved).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["fields"][0]["field"], "secret", "{body}");
+        assert!(
+            body["fields"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("enter the password again for the new URL"),
+            "{body}"
+        );
+    }
+    let mut token = edit.clone();
+    token["auth"] = json!("token");
+    token["url"] = json!("https://evil.example.test");
+    let (status, body) = save(&admin, token).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string().contains("enter the token again for the new URL"),
+        "{body}"
+    );
+    let (_, after) = admin.call("list_docker_registries", json!({})).await;
+    assert_eq!(after, before, "nothing changed");
+    assert_eq!(activity().await, entries, "nothing logged");
+
+    // The same host (written in capitals, with a trailing slash) keeps the secret.
+    let mut same = edit.clone();
+    same["url"] = json!("https://REGISTRY.example.test/");
+    let (status, body) = save(&admin, same).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["secret_set"], true);
+
+    // With the secret entered again, the move is saved.
+    let mut moved = edit.clone();
+    moved["url"] = json!("https://mirror.example.test");
+    moved["secret"] = json!("a-new-password");
+    let (status, body) = save(&admin, moved).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["url"].as_str(), body["secret_set"].as_bool()),
+        (Some("https://mirror.example.test"), Some(true))
+    );
+}
+
+/// Issue 16: whether a registry's credentials are copied into deployments is stored per
+/// registry: off for a new registry unless asked for, kept when an edit does not say, logged
+/// when changed.
+#[tokio::test]
+async fn copying_credentials_into_deployments_is_a_choice_per_registry() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut reg = registry("Team registry", "https://registry.example.test");
+    reg["auth"] = json!("basic");
+    reg["username"] = json!("robot");
+    reg["secret"] = json!(PASSWORD);
+    let (_, off) = save(&admin, reg.clone()).await;
+    assert_eq!(off["copy_pull_secret"], false, "{off}");
+    let mut on = reg.clone();
+    on["name"] = json!("Copying registry");
+    on["copy_pull_secret"] = json!(true);
+    let (_, on) = save(&admin, on).await;
+    assert_eq!(on["copy_pull_secret"], true, "{on}");
+    let mut edit = reg.clone();
+    edit["id"] = on["id"].clone();
+    edit["name"] = json!("Copying registry");
+    edit["secret"] = Value::Null;
+    let (_, kept) = save(&admin, edit.clone()).await;
+    assert_eq!(
+        kept["copy_pull_secret"], true,
+        "an edit that does not say keeps it: {kept}"
+    );
+    edit["copy_pull_secret"] = json!(false);
+    let (_, changed) = save(&admin, edit).await;
+    assert_eq!(changed["copy_pull_secret"], false);
+    let (_, page) = admin
+        .call(
+            "list_activity",
+            json!({"query": {"kind": "docker_registry", "page": 0}}),
+        )
+        .await;
+    assert!(
+        page["items"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credentials copied into deployments off"),
+        "{page}"
+    );
+}

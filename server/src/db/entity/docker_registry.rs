@@ -24,6 +24,8 @@ pub struct Model {
     pub webhook_token: Option<String>,
     /// The shared secret webhook calls must prove, sealed for `docker-registry-webhook:<id>`.
     pub webhook_secret: Option<String>,
+    /// Whether deployments get the credentials as an image pull secret.
+    pub copy_pull_secret: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -34,6 +34,15 @@ pub struct Model {
     pub namespace: Option<String>,
     /// Set when a user deleted the project while versions ran: it goes once they are stopped.
     pub deleting_at: Option<DateTimeUtc>,
+    /// The deployment policy (`app::model::ProjectPolicy`): namespaced kinds its charts may
+    /// create, as a JSON list; `None`: the defaults.
+    pub policy_kinds: Option<String>,
+    /// Cluster-scoped kinds, as a JSON list; `None`: none.
+    pub policy_cluster_kinds: Option<String>,
+    /// Defined namespaces it may use, as a JSON list (`*`: any); `None`: any.
+    pub policy_namespaces: Option<String>,
+    /// The Pod Security level of its namespaces; `None`: `baseline`.
+    pub pod_security: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -12,6 +12,8 @@ mod m20261128_000006_namespaces;
 mod m20261202_000007_deployments;
 mod m20261202_000008_leases;
 mod m20261202_000009_drift;
+mod m20261206_000001_project_policy;
+mod m20261206_000002_registry_pull_secret;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_deployments::Migration),
             Box::new(m20261202_000008_leases::Migration),
             Box::new(m20261202_000009_drift::Migration),
+            Box::new(m20261206_000001_project_policy::Migration),
+            Box::new(m20261206_000002_registry_pull_secret::Migration),
         ]
     }
 }
