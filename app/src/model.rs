@@ -173,6 +173,9 @@ pub struct DockerRegistry {
     pub webhook_path: Option<String>,
     /// Whether a webhook secret is stored (webhooks are refused without one).
     pub webhook_secret_set: bool,
+    /// Whether deployments get the credentials as an image pull secret (`IMAGE_PULL_SECRET`).
+    #[serde(default)]
+    pub copy_pull_secret: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -199,6 +202,10 @@ pub struct DockerRegistryInput {
     /// A new webhook secret; `None` or empty keeps the stored one.
     #[serde(default)]
     pub webhook_secret: Option<String>,
+    /// Copy the credentials into every deployment of the registry's projects as an image pull
+    /// secret. `None` keeps the stored choice; a new registry without it does not copy.
+    #[serde(default)]
+    pub copy_pull_secret: Option<bool>,
 }
 
 /// Primary key of a Helm registry.
@@ -710,6 +717,9 @@ pub struct PollReport {
     pub restored_versions: Vec<String>,
     /// Tags whose image changed.
     pub digest_changes: Vec<String>,
+    /// Tags skipped because they are not valid tags (escaped, e.g. `"bad\nname"`); never versions.
+    #[serde(default)]
+    pub skipped_tags: Vec<String>,
 }
 
 /// A user-defined template variable. With `use_values` it is a **select variable**: its value is
@@ -1020,4 +1030,161 @@ pub struct BatchOutcome {
     pub name: String,
     /// `None`: accepted; else why not.
     pub error: Option<String>,
+}
+
+/// The `href` for a URL rendered from a URL template: the URL itself when it is `http(s)://…`,
+/// `http://` + it when it has no scheme (`shop.example.com/path`), or `None` when the result
+/// would not be a plain http(s) link to a host (`javascript:…`, `data:…`, `javascript://…`), so
+/// a template can never put a script link in front of whoever clicks it. The server refuses
+/// such URL templates when they are saved and drops such URLs when it renders stored ones.
+pub fn link_href(url: &str) -> Option<String> {
+    let url = url.trim();
+    if url.is_empty() || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let href = if lower.starts_with("http://") || lower.starts_with("https://") {
+        url.to_owned()
+    } else if url.contains("://") {
+        return None;
+    } else {
+        format!("http://{url}")
+    };
+    let rest = &href[href.find("://")? + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Userinfo is allowed (it stays an http link); the host must be a name or an IP literal.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host_ok, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']')?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':')?),
+            };
+            let ok = !addr.is_empty()
+                && addr
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'));
+            (ok, port)
+        }
+        None => {
+            let (host, port) = match host_port.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (host_port, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '%'));
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    (host_ok && port_ok).then_some(href)
+}
+
+/// The Pod Security Standards level of a project: the `pod-security.kubernetes.io/enforce` label
+/// on every namespace O-Neko creates for it, and the pod rules O-Neko itself checks before it
+/// applies anything (the simulated cluster, and clusters without Pod Security admission, do not).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurityLevel {
+    /// No restrictions: host access and privileged containers are allowed.
+    Privileged,
+    /// No known privilege escalation: no host namespaces, host paths, host ports or privileged
+    /// containers.
+    #[default]
+    Baseline,
+    /// Hardened: baseline, plus non-root, no privilege escalation, all capabilities dropped, a
+    /// seccomp profile, and only ordinary volume types.
+    Restricted,
+}
+
+impl PodSecurityLevel {
+    pub const ALL: [PodSecurityLevel; 3] = [
+        PodSecurityLevel::Privileged,
+        PodSecurityLevel::Baseline,
+        PodSecurityLevel::Restricted,
+    ];
+
+    /// The stored and label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodSecurityLevel::Privileged => "privileged",
+            PodSecurityLevel::Baseline => "baseline",
+            PodSecurityLevel::Restricted => "restricted",
+        }
+    }
+
+    /// A label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            PodSecurityLevel::Privileged => "privileged: no restrictions (host access allowed)",
+            PodSecurityLevel::Baseline => "baseline: no host access, no privileged containers",
+            PodSecurityLevel::Restricted => "restricted: baseline plus non-root and hardened containers",
+        }
+    }
+}
+
+impl FromStr for PodSecurityLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "privileged" => Ok(PodSecurityLevel::Privileged),
+            "baseline" => Ok(PodSecurityLevel::Baseline),
+            "restricted" => Ok(PodSecurityLevel::Restricted),
+            other => Err(format!(
+                "unknown Pod Security level '{other}' (expected privileged, baseline or restricted)"
+            )),
+        }
+    }
+}
+
+/// What a project's charts may create and where, like Argo CD's AppProject. Set by ADMINs;
+/// everyone may read it. Kind patterns are `Kind` (that kind in Kubernetes' own API groups:
+/// the core group, groups without a dot and `*.k8s.io`), `group/Kind`, `group/*`, `*/Kind`
+/// or `*` (everything).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectPolicy {
+    /// Namespaced kinds the project's charts may create.
+    pub kinds: Vec<String>,
+    /// Cluster-scoped kinds the project's charts may create (none by default).
+    pub cluster_kinds: Vec<String>,
+    /// Defined namespaces the project and its versions may deploy into, besides their own
+    /// per-version namespaces: names, or `*` for every defined namespace; empty: per-version
+    /// namespaces only.
+    pub namespaces: Vec<String>,
+    pub pod_security: PodSecurityLevel,
+}
+
+impl ProjectPolicy {
+    /// The namespaced kinds ordinary applications need. Not DaemonSets (a pod on every node),
+    /// not Roles and RoleBindings (a chart could grant its pods rights in the namespace).
+    pub const DEFAULT_KINDS: [&'static str; 14] = [
+        "ConfigMap",
+        "CronJob",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "Job",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "Pod",
+        "PodDisruptionBudget",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+    ];
+}
+
+impl Default for ProjectPolicy {
+    fn default() -> Self {
+        ProjectPolicy {
+            kinds: Self::DEFAULT_KINDS.iter().map(|k| (*k).to_owned()).collect(),
+            cluster_kinds: vec![],
+            namespaces: vec!["*".to_owned()],
+            pod_security: PodSecurityLevel::Baseline,
+        }
+    }
 }

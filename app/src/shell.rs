@@ -1,11 +1,8 @@
 //! The HTML document, the router and the page layout (top bar, navigation).
 
 use crate::{
-    api::{
-        auth::{Logout, get_current_user},
-        namespaces::get_cluster_info,
-    },
-    components::deploy::LiveStatus,
+    api::{auth::Logout, namespaces::get_cluster_info},
+    components::{action_error, browser_value, deploy::LiveStatus},
     error::AppError,
     model::{CurrentUser, Role},
     pages::{
@@ -25,6 +22,7 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     components::{A, Route, Router, Routes},
+    hooks::use_navigate,
     path,
 };
 
@@ -50,17 +48,47 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Who is logged in, shared by every page. `refresh` refetches after login or logout.
+/// Who is logged in, shared by every page. Known synchronously: the server looks the session's
+/// user up once per request before rendering (`auth::session` in the server), and the browser
+/// receives the same answer while hydrating (a `SharedValue`), so nothing waits for it. Login
+/// and logout set it.
 #[derive(Clone, Copy)]
 pub struct Auth {
-    pub user: Resource<Result<Option<CurrentUser>, AppError>>,
-    pub refresh: RwSignal<u32>,
+    pub user: RwSignal<Result<Option<CurrentUser>, AppError>>,
 }
 
 impl Auth {
-    /// Refetches the current user.
-    pub fn changed(&self) {
-        self.refresh.update(|n| *n += 1);
+    /// The logged-in user (tracked); `None` when logged out or unknown.
+    pub fn current(&self) -> Option<CurrentUser> {
+        self.user.get().ok().flatten()
+    }
+
+    /// After a successful login.
+    pub fn logged_in(&self, user: CurrentUser) {
+        self.user.set(Ok(Some(user)));
+    }
+
+    /// After a logout.
+    pub fn logged_out(&self) {
+        self.user.set(Ok(None));
+    }
+}
+
+/// The session's user as the server looked it up for this request.
+fn request_user() -> Result<Option<CurrentUser>, AppError> {
+    #[cfg(feature = "ssr")]
+    {
+        match crate::ssr::request_user() {
+            Some(crate::ssr::RequestUser(found)) => found,
+            // A request the middleware skipped (a missing file rendered as "not found").
+            None => Ok(None),
+        }
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        // Only reached in the browser outside hydration, which never happens: the app is always
+        // hydrated from a server-rendered page.
+        Ok(None)
     }
 }
 
@@ -68,27 +96,29 @@ impl Auth {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let refresh = RwSignal::new(0u32);
-    let user = Resource::new(move || refresh.get(), |_| get_current_user());
-    provide_context(Auth { user, refresh });
-    // Status changes pushed by the server, once someone is logged in (effects run in the browser).
+    // First of all, before any resource: the server serializes the value, the browser reads it
+    // back while hydrating, both synchronously.
+    let initial = SharedValue::new(request_user);
+    let auth = Auth {
+        user: RwSignal::new(initial.into_inner()),
+    };
+    provide_context(auth);
+    // Status changes pushed by the server while someone is logged in (effects run in the
+    // browser).
     let live = LiveStatus::new();
     provide_context(live);
-    let connected = StoredValue::new(false);
     Effect::new(move |_| {
-        if let Some(Ok(Some(_))) = user.get()
-            && !connected.get_value()
-        {
-            connected.set_value(true);
+        if auth.current().is_some() {
             live.connect();
+        } else {
+            live.disconnect();
         }
     });
 
-    // Set only by client code: end-to-end tests wait for it to prove the WASM bundle hydrated.
-    // Set from a timer, after the pending microtasks: suspended parts of the page (role-gated
-    // content) finish hydrating there, and typing into them before that would be overwritten.
+    // Set only by client code, once the page has hydrated (effects run after hydration):
+    // end-to-end tests wait for it to prove the WASM bundle hydrated.
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| set_timeout(move || hydrated.set(true), std::time::Duration::ZERO));
+    Effect::new(move |_| hydrated.set(true));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/o-neko.css"/>
@@ -123,60 +153,62 @@ pub fn App() -> impl IntoView {
 fn TopBar() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let logout = ServerAction::<Logout>::new();
+    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
-            // A full page load, not a router navigation: it drops every bit of the old user's
-            // state in the browser, and cannot be held up by a page still loading.
-            if window().location().set_href("/login").is_err() {
-                auth.changed();
-            }
+            // The user first: the page's role gate takes its content down at once (cleanly,
+            // before the route changes), and the live stream closes (see `App`). Then the login
+            // page.
+            auth.logged_out();
+            navigate("/login", Default::default());
         }
     });
+    let logout_error = action_error(logout);
     view! {
         <header class="topbar">
             <a class="brand" href="/">"O-Neko"</a>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match auth.user.await {
-                        Ok(Some(user)) => {
-                            let admin = user.has(Role::Admin);
-                            let label = user.label().to_string();
-                            let role = user.role.to_string();
-                            view! {
-                                <nav aria-label="Main">
-                                    <A href="/">"Dashboard"</A>
-                                    <A href="/projects">"Projects"</A>
-                                    <A href="/activity">"Activity"</A>
-                                    <Show when=move || admin>
-                                        <A href="/admin/users">"Users"</A>
-                                        <A href="/admin/docker-registries">"Docker registries"</A>
-                                        <A href="/admin/helm-registries">"Helm registries"</A>
-                                        <A href="/admin/namespaces">"Namespaces"</A>
-                                    </Show>
-                                </nav>
-                                <div class="user-menu">
-                                    <A href="/account">
-                                        <span class="user-name">{label}</span>
-                                        " "
-                                        <span class="role-badge">{role}</span>
-                                    </A>
-                                    <button
-                                        type="button"
-                                        class="secondary"
-                                        on:click=move |_| {
-                                            logout.dispatch(Logout {});
-                                        }
-                                    >
-                                        "Log out"
-                                    </button>
-                                </div>
-                            }
-                                .into_any()
-                        }
-                        _ => view! { <A href="/login">"Log in"</A> }.into_any(),
+            {move || match auth.current() {
+                Some(user) => {
+                    let admin = user.has(Role::Admin);
+                    let label = user.label().to_string();
+                    let role = user.role.to_string();
+                    view! {
+                        <nav aria-label="Main">
+                            <A href="/">"Dashboard"</A>
+                            <A href="/projects">"Projects"</A>
+                            <A href="/activity">"Activity"</A>
+                            {admin.then(|| view! {
+                                <A href="/admin/users">"Users"</A>
+                                <A href="/admin/docker-registries">"Docker registries"</A>
+                                <A href="/admin/helm-registries">"Helm registries"</A>
+                                <A href="/admin/namespaces">"Namespaces"</A>
+                            })}
+                        </nav>
+                        <div class="user-menu">
+                            <A href="/account">
+                                <span class="user-name">{label}</span>
+                                " "
+                                <span class="role-badge">{role}</span>
+                            </A>
+                            <button
+                                type="button"
+                                class="secondary"
+                                disabled=move || logout.pending().get()
+                                on:click=move |_| {
+                                    logout.dispatch(Logout {});
+                                }
+                            >
+                                "Log out"
+                            </button>
+                            {move || logout_error.get().map(|e| view! {
+                                <span class="error" role="alert">{e.to_string()}</span>
+                            })}
+                        </div>
                     }
-                })}
-            </Transition>
+                        .into_any()
+                }
+                None => view! { <A href="/login">"Log in"</A> }.into_any(),
+            }}
         </header>
     }
 }
@@ -185,15 +217,20 @@ fn TopBar() -> impl IntoView {
 #[component]
 fn ClusterBanner() -> impl IntoView {
     let auth = expect_context::<Auth>();
+    let logged_in = Memo::new(move |_| auth.current().is_some());
     // Browser-only: the banner is a hint, and must not hold up or disturb hydration.
-    let info = LocalResource::new(move || async move {
-        match auth.user.await {
-            Ok(Some(_)) => get_cluster_info().await.ok(),
-            _ => None,
+    let info = LocalResource::new(move || {
+        let logged_in = logged_in.get();
+        async move {
+            if logged_in {
+                get_cluster_info().await.ok()
+            } else {
+                None
+            }
         }
     });
     move || {
-        info.get().flatten().and_then(|c| {
+        browser_value(info).flatten().and_then(|c| {
             if c.simulated {
                 Some(view! {
                     <p class="banner" role="note">

@@ -7,8 +7,8 @@ use crate::{
         ActivityPage, ActivityQuery, ChartList, ClusterInfo, ConfigPreview, ConnectionCheck, CurrentUser,
         DefinedNamespace, DockerRegistry, DockerRegistryId, DockerRegistryInput, HelmRegistry,
         HelmRegistryId, HelmRegistryInput, HelmRegistryName, ImportReport, NewUser, PollReport, Project,
-        ProjectConfig, ProjectId, ProjectImport, ProjectInput, RegistryName, Role, User, UserId, UserUpdate,
-        VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
+        ProjectConfig, ProjectId, ProjectImport, ProjectInput, ProjectPolicy, RegistryName, Role, User,
+        UserId, UserUpdate, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
     model::{BatchOutcome, DashboardRow, DeployStatus, DeploymentDetail, VersionHit},
 };
@@ -126,6 +126,15 @@ pub trait Projects: Send + Sync + 'static {
     async fn export(&self, id: ProjectId) -> Result<String, AppError>;
     /// Creates a project from an export.
     async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError>;
+    /// What the project's charts may create and where.
+    async fn policy(&self, id: ProjectId) -> Result<ProjectPolicy, AppError>;
+    /// Replaces the project's deployment policy (the caller checked for ADMIN).
+    async fn save_policy(
+        &self,
+        actor: &CurrentUser,
+        id: ProjectId,
+        policy: ProjectPolicy,
+    ) -> Result<ProjectPolicy, AppError>;
 }
 
 /// Deploying and stopping versions, and what runs.
@@ -269,17 +278,41 @@ pub async fn client_ip() -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The logged-in user, or `None` for an anonymous caller. Reads the user from the database on
-/// every call, so a changed role or a deleted user takes effect at once.
-pub async fn current_user() -> Result<Option<CurrentUser>, AppError> {
-    let session = session().await?;
+/// The user behind a session, read from the database, so a changed role or a deleted user takes
+/// effect at once. The server's middleware calls this once per request and keeps the answer in
+/// the request as a [`RequestUser`]; everything else asks [`current_user`].
+pub async fn look_up_session_user(
+    backend: &dyn Backend,
+    session: &Session,
+) -> Result<Option<CurrentUser>, AppError> {
     let who: Option<SessionUser> = session.get(SESSION_USER).await.map_err(|e| AppError::Internal {
         reference: format!("session read failed: {e}"),
     })?;
     match who {
-        Some(who) => backend()?.session_user(who).await,
+        Some(who) => backend.session_user(who).await,
         None => Ok(None),
     }
+}
+
+/// The session's user as looked up for this request (a request extension set by the server's
+/// middleware before any handler runs). Page renders read it synchronously: the role gate and
+/// the top bar never wait for it, and the browser receives the same value while hydrating.
+#[derive(Clone, Debug)]
+pub struct RequestUser(pub Result<Option<CurrentUser>, AppError>);
+
+/// The current request's [`RequestUser`], if the middleware looked it up.
+pub fn request_user() -> Option<RequestUser> {
+    use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<RequestUser>().cloned())
+}
+
+/// The logged-in user, or `None` for an anonymous caller: the lookup the middleware made for this
+/// request, or (for a request it skipped) one made now.
+pub async fn current_user() -> Result<Option<CurrentUser>, AppError> {
+    if let Some(RequestUser(found)) = request_user() {
+        return found;
+    }
+    let session = session().await?;
+    look_up_session_user(&*backend()?, &session).await
 }
 
 /// The single authorization check: the caller must be logged in and hold at least `min`.

@@ -8,11 +8,13 @@ export function shot(name: string): string {
   return path.join(__dirname, "..", "test-results", "screenshots", `${name}.png`);
 }
 
-/** Waits until the WASM bundle has hydrated the page (a marker only client code sets). */
+/**
+ * Waits until the WASM bundle has hydrated the page (a marker only client code sets, once the
+ * whole page has hydrated), then until the page stops fetching (data only the browser loads,
+ * such as a select's options).
+ */
 export async function hydrated(page: Page) {
   await expect(page.locator("div.layout")).toHaveAttribute("data-hydrated", "true");
-  // Suspended parts of a page (role-gated content, data loaded in the browser) finish after the
-  // root hydrated; input typed before that is overwritten. Wait until the page stops fetching.
   await page.waitForLoadState("networkidle");
 }
 
@@ -56,13 +58,8 @@ export async function searchDashboard(page: Page, text: string) {
   await hydrated(page);
   await expect(page.getByText("Live: statuses update as they change.")).toBeVisible();
   const found = page.getByRole("table", { name: /versions? match/ });
-  // Typing in the first moments after a full load is occasionally lost (README, development
-  // notes): type again until the search answers.
-  await expect(async () => {
-    await page.getByLabel("Search versions").fill("");
-    await page.getByLabel("Search versions").fill(text);
-    await expect(found).toBeVisible({ timeout: 2_000 });
-  }).toPass({ timeout: 20_000 });
+  await page.getByLabel("Search versions").fill(text);
+  await expect(found).toBeVisible();
   return found;
 }
 

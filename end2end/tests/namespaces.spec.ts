@@ -6,9 +6,7 @@ const REGISTRY_URL = process.env.E2E_REGISTRY_URL ?? "";
 test("an ADMIN defines a shared namespace in the (simulated) cluster and deletes it", async ({ page }) => {
   const suffix = Date.now() % 100000;
   await login(page, "admin", ADMIN_PASSWORD);
-  // In-app navigation: a form used in the first moments after a full page load is occasionally
-  // reset (README, development notes).
-  await page.getByRole("link", { name: "Namespaces" }).click();
+  await page.goto("/admin/namespaces");
   await hydrated(page);
   await expect(page.getByRole("status").filter({ hasText: "Cluster: connected through kubeconfig" })).toContainText("Kubernetes v1.35.0");
   await page.getByLabel("Name", { exact: true }).fill(`Shared QA ${suffix}`);

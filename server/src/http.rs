@@ -66,6 +66,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::live::router(state.clone()))
         .merge(leptos)
         // Layers run bottom-up for requests: the trace span wraps everything.
+        // The session's user, looked up once per request (after the CSRF check, inside sessions).
+        .layer(middleware::from_fn_with_state(
+            state.backend.clone(),
+            crate::auth::session::look_up_user,
+        ))
         .layer(middleware::from_fn(api_guard))
         .layer(middleware::from_fn(timed))
         .layer(sessions)
@@ -128,27 +133,22 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Times every request by method, route (the matched pattern, never raw ids) and status class.
+/// Labels come only from known values, so requests to made-up paths or with made-up methods
+/// (anyone can send them, unauthenticated) cannot create new series.
 async fn timed(req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| {
-            // Server functions have fixed paths; anything else unmatched is one series.
-            let path = req.uri().path();
-            if path.starts_with("/api/") {
-                path.to_owned()
-            } else {
-                "unmatched".into()
-            }
-        });
+    let method = crate::metrics::method_label(req.method());
+    let route = crate::metrics::route_label(
+        req.extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str),
+        req.uri().path(),
+    );
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let status = format!("{}xx", resp.status().as_u16() / 100);
     crate::metrics::global().observe(
         "oneko_http_request_duration_seconds",
-        vec![("method", method), ("route", route), ("status", status)],
+        vec![("method", method.into()), ("route", route), ("status", status)],
         started.elapsed(),
     );
     resp

@@ -20,6 +20,24 @@ pub struct LiveStatus {
     /// Counts the stream's (re)connections: what changed before one was not pushed to this
     /// page, so pages refetch when it moves.
     pub opened: RwSignal<u32>,
+    /// The open stream (in the browser, while someone is logged in).
+    stream: StoredValue<Option<EventStream>>,
+}
+
+/// An open event stream, closed when dropped. Empty on the server. `Send`, so it lives in
+/// thread-safe storage: the server drops a rendered page on whichever thread it is on, and
+/// thread-local storage dropped there panics.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+struct EventStream {
+    #[cfg(feature = "hydrate")]
+    es: send_wrapper::SendWrapper<web_sys::EventSource>,
+}
+
+#[cfg(feature = "hydrate")]
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.es.close();
+    }
 }
 
 impl LiveStatus {
@@ -29,6 +47,7 @@ impl LiveStatus {
             last: RwSignal::new(None),
             connected: RwSignal::new(false),
             opened: RwSignal::new(0),
+            stream: StoredValue::new(None),
         }
     }
 
@@ -44,11 +63,31 @@ impl LiveStatus {
         })
     }
 
-    /// Opens the event stream (in the browser, once logged in).
+    /// Closes the event stream (after logout). What it pushed is forgotten when it opens again:
+    /// not here, where the old user's pages, being taken down, still listen.
+    pub fn disconnect(self) {
+        if self.stream.with_value(Option::is_none) {
+            return;
+        }
+        self.stream.set_value(None);
+        self.connected.set(false);
+    }
+
+    /// Opens the event stream (in the browser, once logged in); does nothing when it is open.
     pub fn connect(self) {
         #[cfg(feature = "hydrate")]
         {
             use wasm_bindgen::{JsCast, closure::Closure};
+            if self.stream.with_value(Option::is_some) {
+                return;
+            }
+            // Statuses pushed to an earlier login are stale (the pages load fresh ones).
+            if self.statuses.with_untracked(|m| !m.is_empty()) {
+                self.statuses.set(HashMap::new());
+            }
+            if self.last.with_untracked(Option::is_some) {
+                self.last.set(None);
+            }
             let Ok(es) = web_sys::EventSource::new("/live/events") else {
                 return;
             };
@@ -75,8 +114,10 @@ impl LiveStatus {
             let on_error = Closure::<dyn FnMut()>::new(move || self.connected.set(false));
             es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
             on_error.forget();
-            // The stream lives as long as the page.
-            std::mem::forget(es);
+            // Open until logout (or as long as the page).
+            self.stream.set_value(Some(EventStream {
+                es: send_wrapper::SendWrapper::new(es),
+            }));
         }
     }
 }

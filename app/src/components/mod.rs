@@ -9,38 +9,65 @@ use crate::{
 };
 use leptos::prelude::*;
 
+/// What the role gate decided.
+#[derive(Clone, PartialEq)]
+enum Gate {
+    Allowed(CurrentUser),
+    Refused,
+    LoggedOut,
+    Failed(AppError),
+}
+
 /// Renders `children` for a user holding at least `role`; otherwise says why not. The server
-/// refuses the data anyway: this is only so the page explains itself.
+/// refuses the data anyway: this is only so the page explains itself. Synchronous (the user is
+/// known before the page renders, see `shell::Auth`), so the page's resources and
+/// `<Transition>`s are created once, in the same order on the server and in the browser.
 #[component]
 pub fn RequireRole(role: Role, children: ChildrenFn) -> impl IntoView {
     let auth = expect_context::<Auth>();
-    let children = StoredValue::new(children);
-    view! {
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match auth.user.await {
-                    Ok(Some(user)) if user.has(role) => {
-                        provide_context::<CurrentUser>(user);
-                        children.with_value(|c| c()).into_any()
-                    }
-                    Ok(Some(_)) => view! {
-                        <section class="refused" role="alert">
-                            <h1>"Access denied"</h1>
-                            <p>{format!("This page needs the {role} role.")}</p>
-                        </section>
-                    }
-                        .into_any(),
-                    Ok(None) => view! {
-                        <section class="refused">
-                            <h1>"Please log in"</h1>
-                            <p>"You need to be logged in to see this page. " <a href="/login">"Log in"</a></p>
-                        </section>
-                    }
-                        .into_any(),
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
-        </Transition>
+    // Re-renders the page only when the answer changes.
+    let gate = Memo::new(move |_| match auth.user.get() {
+        Ok(Some(user)) if user.has(role) => Gate::Allowed(user),
+        Ok(Some(_)) => Gate::Refused,
+        Ok(None) => Gate::LoggedOut,
+        Err(e) => Gate::Failed(e),
+    });
+    move || match gate.get() {
+        Gate::Allowed(user) => {
+            provide_context::<CurrentUser>(user);
+            children().into_any()
+        }
+        Gate::Refused => view! {
+            <section class="refused" role="alert">
+                <h1>"Access denied"</h1>
+                <p>{format!("This page needs the {role} role.")}</p>
+            </section>
+        }
+        .into_any(),
+        Gate::LoggedOut => view! {
+            <section class="refused">
+                <h1>"Please log in"</h1>
+                <p>"You need to be logged in to see this page. " <a href="/login">"Log in"</a></p>
+            </section>
+        }
+        .into_any(),
+        Gate::Failed(e) => view! { <ErrorBox error=e/> }.into_any(),
+    }
+}
+
+/// A browser-only resource's value: `None` while it loads, and always during a server render.
+/// The server never loads a `LocalResource`, and reading one inside a `<Transition>` makes the
+/// server give up on the whole boundary (it renders the fallback and leaves the rest to the
+/// browser); in the browser the value is `None` while hydrating too, so both render the same.
+pub fn browser_value<T: Clone + 'static>(resource: LocalResource<T>) -> Option<T> {
+    #[cfg(feature = "ssr")]
+    {
+        let _ = resource;
+        None
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        resource.get()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::{
     api::{activity::list_activity, projects::list_projects},
-    components::{ErrorBox, Pager, RequireRole, page_caption},
+    components::{ErrorBox, Pager, RequireRole, browser_value, page_caption},
     model::{ActivityQuery, ProjectId, Role},
 };
 use leptos::prelude::*;
@@ -115,7 +115,7 @@ fn ActivityLog() -> impl IntoView {
             }>
                 <option value="">"All projects"</option>
                 // No suspense inside a select: the browser's parser would not keep its markers.
-                {move || projects.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
+                {move || browser_value(projects).and_then(Result::ok).unwrap_or_default().into_iter().map(|p| {
                     let id = p.id.0;
                     view! { <option value=id.to_string() selected=move || project.get() == Some(id)>{p.name}</option> }
                 }).collect_view()}

@@ -5,9 +5,9 @@
 use crate::{
     api::{
         helm::{list_charts, list_helm_registry_names},
-        projects::{CheckTemplate, SaveProjectConfig, get_project_config},
+        projects::{CheckTemplate, SaveProjectConfig},
     },
-    components::{ActionResult, ErrorBox, action_error},
+    components::{ActionResult, action_error, browser_value},
     error::AppError,
     model::{
         ChartList, ConfigTemplate, HelmRegistryId, HelmRegistryName, ProjectConfig, ProjectId,
@@ -116,6 +116,13 @@ pub fn TemplateEditor(
         .ok();
         timer.set_value(h);
     });
+    // The list re-renders this editor when its length changes: a check still waiting then must
+    // not fire into the disposed one.
+    on_cleanup(move || {
+        if let Some(Some(h)) = timer.try_get_value() {
+            h.clear();
+        }
+    });
     let check_message = move || match check.value().get() {
         Some(Ok(Some(problem))) => Some((true, problem)),
         Some(Ok(None)) => Some((false, "No problems found.".to_string())),
@@ -135,7 +142,7 @@ pub fn TemplateEditor(
             }
         }
     });
-    let chart_list = move || charts.get().and_then(Result::ok);
+    let chart_list = move || browser_value(charts).and_then(Result::ok);
     let chart_versions = move || -> Vec<(String, String)> {
         let chosen = list.with(|l| l.get(i).map(|t| t.chart_name.clone()).unwrap_or_default());
         chart_list()
@@ -185,7 +192,7 @@ pub fn TemplateEditor(
                         }>
                         <option value="">"— choose —"</option>
                         {move || {
-                            let known = names.get().and_then(Result::ok).unwrap_or_default();
+                            let known = browser_value(names).and_then(Result::ok).unwrap_or_default();
                             let current = registry.get();
                             let mut options: Vec<(i64, String)> = known.iter().map(|n| (n.id.0, format!("{} ({})", n.name, n.kind.label()))).collect();
                             if let Some(c) = current.filter(|c| !known.iter().any(|n| n.id.0 == *c)) {
@@ -222,7 +229,7 @@ pub fn TemplateEditor(
             </div>
             <Show when=move || editable && registry.get().is_some()>
                 <p class="hint" aria-live="polite">
-                    {move || match charts.get() {
+                    {move || match browser_value(charts) {
                         None => "Reading the registry's charts…".to_string(),
                         Some(Err(e)) => format!("Charts could not be listed: {e}"),
                         Some(Ok(l)) => {
@@ -261,20 +268,24 @@ pub fn TemplateEditor(
     }
 }
 
-/// A project's configuration: read-only for VIEWERs, editable for DOERs.
+/// A project's configuration: read-only for VIEWERs, editable for DOERs. `config` is the page's
+/// resource (created at the top of the page): the form is filled from what hydrated, and says so
+/// when the configuration could not be loaded instead of showing empty fields.
 #[component]
-pub fn ProjectConfiguration(project: ProjectId, can_edit: bool) -> impl IntoView {
+pub fn ProjectConfiguration(
+    config: Resource<Result<(ProjectId, ProjectConfig), AppError>>,
+    can_edit: bool,
+) -> impl IntoView {
     let save = ServerAction::<SaveProjectConfig>::new();
-    // Loaded once: after a save the form already holds what was saved, and after a refused save
-    // it must keep what the user typed.
-    let loaded = Resource::new(|| (), move |_| get_project_config(project));
     view! {
         <h2 id="configuration">"Configuration"</h2>
         <Transition fallback=|| view! { <p>"Loading configuration…"</p> }>
             {move || Suspend::new(async move {
-                match loaded.await {
-                    Ok(c) => view! { <ConfigForm project initial=c save can_edit/> }.into_any(),
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                match config.await {
+                    Ok((project, c)) => view! { <ConfigForm project initial=c save can_edit/> }.into_any(),
+                    Err(e) => view! {
+                        <p class="error" role="alert">{format!("The configuration could not be loaded: {e}")}</p>
+                    }.into_any(),
                 }
             })}
         </Transition>

@@ -8,7 +8,7 @@ use crate::{
         projects::{SetVersionSelectValues, list_projects},
     },
     components::{
-        ErrorBox, RequireRole, action_error,
+        ErrorBox, RequireRole, action_error, browser_value,
         deploy::{DeployButtons, LiveStatus, StatusBadge, StopTime},
     },
     model::{DashboardRow, DeployState, DeployStatus, ProjectId, Role, VersionHit, VersionId},
@@ -101,7 +101,7 @@ fn Dashboard() -> impl IntoView {
             }>
                 <option value="">"All projects"</option>
                 // No suspense inside a select: the browser's parser would not keep its markers.
-                {move || projects.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|p| view! {
+                {move || browser_value(projects).and_then(Result::ok).unwrap_or_default().into_iter().map(|p| view! {
                     <option value=p.id.0.to_string()>{p.name}</option>
                 }).collect_view()}
             </select>
@@ -202,7 +202,7 @@ fn DeployedTable(
                             <td>{deployed_text(&r.status)}<br/><StopTime version=vid name=name.clone() status/></td>
                             <td>{r.image_created_at.as_ref().map_or("unknown".to_string(), when)}</td>
                             <td>{r.urls.iter().map(|u| {
-                                let href = if u.contains("://") { u.clone() } else { format!("http://{u}") };
+                                let href = crate::model::link_href(u);
                                 view! { <a href=href target="_blank" rel="noopener">{u.clone()}</a>" " }
                             }).collect_view()}</td>
                             <td>{r.variables.into_iter().map(|var| {

@@ -3,12 +3,13 @@
 //! events, and container logs (the last lines, or followed live).
 
 use crate::{
-    api::deployments::{PodLogs, get_deployment},
+    api::deployments::PodLogs,
     components::{
         ErrorBox,
         deploy::{DeployButtons, LiveStatus, LogFollower, StatusBadge, StopTime, follow_logs},
     },
-    model::{DeployStatus, DeploymentDetail, PodInfo, VersionId},
+    error::AppError,
+    model::{DeployStatus, DeploymentDetail, PodInfo, VersionDetail, VersionId},
 };
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -17,48 +18,69 @@ fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// Status, buttons and what runs, for one version.
+/// What runs of a version, with the version it belongs to.
+pub type RunningResource = Resource<Result<(VersionId, DeploymentDetail), AppError>>;
+
+/// The deployment section of the version page: status and buttons (from the version's detail),
+/// then what runs. Both resources belong to the page (created at its top); each part has its own
+/// `<Transition>`, so a pushed change refetches what runs without touching the rest.
 #[component]
-pub fn DeploymentSection(version: VersionId, name: String, initial: DeployStatus) -> impl IntoView {
-    let live = expect_context::<LiveStatus>();
-    let status = live.status(version, initial);
-    // Refetched whenever the server pushes a change of this version.
-    let changes = Memo::new(move |n: Option<&u32>| {
-        let mine = live.last.get().is_some_and(|e| e.version == version);
-        n.copied().unwrap_or(0) + u32::from(mine)
-    });
-    let detail = Resource::new(
-        move || (changes.get(), live.opened.get()),
-        move |_| get_deployment(version),
-    );
-    let stop_name = name.clone();
+pub fn DeploymentSection(
+    detail: Resource<Result<VersionDetail, AppError>>,
+    running: RunningResource,
+) -> impl IntoView {
     view! {
         <section aria-labelledby="deployment-heading">
             <h2 id="deployment-heading">"Deployment"</h2>
-            <p role="status" class="deployment-status">"Status: " <StatusBadge status/></p>
-            <DeployButtons version name status/>
-            <dl class="facts">
-                <dt>"Namespace"</dt><dd>{move || status.get().namespace.unwrap_or_else(|| "–".into())}</dd>
-                <dt>"Deployed"</dt><dd>{move || {
-                    let s = status.get();
-                    match (s.started_at, s.requested_by) {
-                        (Some(at), Some(by)) => format!("{} (last request by {by})", when(&at)),
-                        _ => "never".into(),
-                    }
-                }}</dd>
-                <dt>"Last applied"</dt><dd>{move || status.get().applied_at.as_ref().map_or("–".into(), when)}</dd>
-                <dt>"Stops"</dt><dd><StopTime version name=stop_name status/>
-                    {move || (!status.get().desired).then_some("–")}</dd>
-            </dl>
-            <Transition fallback=|| view! { <p>"Loading what runs…"</p> }>
+            <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match detail.await {
-                        Ok(d) => view! { <Running version detail=d/> }.into_any(),
+                        Ok(d) => view! {
+                            <DeploymentStatus
+                                version=d.version.id
+                                name=format!("{}:{}", d.project.name, d.version.name)
+                                initial=d.version.status
+                            />
+                        }.into_any(),
+                        // The page's heading says why.
+                        Err(_) => ().into_any(),
+                    }
+                })}
+            </Transition>
+            <Transition fallback=|| view! { <p>"Loading what runs…"</p> }>
+                {move || Suspend::new(async move {
+                    match running.await {
+                        Ok((version, d)) => view! { <Running version detail=d/> }.into_any(),
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     }
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// Status (live), buttons, where it runs and when it stops.
+#[component]
+fn DeploymentStatus(version: VersionId, name: String, initial: DeployStatus) -> impl IntoView {
+    let live = expect_context::<LiveStatus>();
+    let status = live.status(version, initial);
+    let stop_name = name.clone();
+    view! {
+        <p role="status" class="deployment-status">"Status: " <StatusBadge status/></p>
+        <DeployButtons version name status/>
+        <dl class="facts">
+            <dt>"Namespace"</dt><dd>{move || status.get().namespace.unwrap_or_else(|| "–".into())}</dd>
+            <dt>"Deployed"</dt><dd>{move || {
+                let s = status.get();
+                match (s.started_at, s.requested_by) {
+                    (Some(at), Some(by)) => format!("{} (last request by {by})", when(&at)),
+                    _ => "never".into(),
+                }
+            }}</dd>
+            <dt>"Last applied"</dt><dd>{move || status.get().applied_at.as_ref().map_or("–".into(), when)}</dd>
+            <dt>"Stops"</dt><dd><StopTime version name=stop_name status/>
+                {move || (!status.get().desired).then_some("–")}</dd>
+        </dl>
     }
 }
 
@@ -70,7 +92,7 @@ fn Running(version: VersionId, detail: DeploymentDetail) -> impl IntoView {
             <h3>"URLs"</h3>
             <ul>
                 {detail.urls.iter().map(|u| {
-                    let href = if u.contains("://") { u.clone() } else { format!("http://{u}") };
+                    let href = crate::model::link_href(u);
                     view! { <li><a href=href target="_blank" rel="noopener">{u.clone()}</a></li> }
                 }).collect_view()}
             </ul>

@@ -5,7 +5,7 @@ use crate::{
         projects::{ExportProject, ImportProject},
         registries::list_docker_registry_names,
     },
-    components::{ActionResult, FieldMessage, action_error},
+    components::{ActionResult, FieldMessage, action_error, browser_value},
     model::{DockerRegistryId, ProjectId, ProjectImport},
 };
 use leptos::prelude::*;
@@ -79,7 +79,7 @@ pub fn ImportForm(import: ServerAction<ImportProject>, on_done: Callback<()>) ->
                         <label for="import-registry">"Docker registry (empty: as in the export)"</label>
                         <select id="import-registry" on:change:target=move |ev| registry.set(ev.target().value())>
                             <option value="">"— as in the export —"</option>
-                            {move || registries.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|r| view! {
+                            {move || browser_value(registries).and_then(Result::ok).unwrap_or_default().into_iter().map(|r| view! {
                                 <option value=r.id.0.to_string()>{r.name}</option>
                             }).collect_view()}
                         </select>

@@ -19,8 +19,8 @@ pub fn LoginPage() -> impl IntoView {
     let error = action_error(login);
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if let Some(Ok(_)) = login.value().get() {
-            auth.changed();
+        if let Some(Ok(user)) = login.value().get() {
+            auth.logged_in(user);
             navigate("/", Default::default());
         }
     });
@@ -58,7 +58,7 @@ pub fn LogoutPage() -> impl IntoView {
     });
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
-            auth.changed();
+            auth.logged_out();
         }
     });
     view! {

@@ -11,5 +11,6 @@ pub mod dashboard;
 pub mod deployment;
 pub mod export;
 pub mod login;
+pub mod policy;
 pub mod projects;
 pub mod version;

@@ -5,18 +5,20 @@ use crate::{
     api::{
         namespaces::list_namespaces,
         projects::{
-            DeleteProject, ImportProject, PollProject, SaveProject, get_project, list_projects, list_versions,
+            DeleteProject, ImportProject, PollProject, SaveProject, get_project, get_project_config,
+            list_projects, list_versions,
         },
         registries::list_docker_registry_names,
     },
     components::{
-        ActionResult, ErrorBox, FieldMessage, Pager, RequireRole, action_error,
+        ActionResult, ErrorBox, FieldMessage, Pager, RequireRole, action_error, browser_value,
         deploy::{DeployButtons, LiveStatus, StatusBadge},
         page_caption,
     },
+    error::AppError,
     model::{
         CurrentUser, Lifetime, PollStatus, Project, ProjectId, ProjectInput, RedeployPolicy, Role,
-        VersionQuery, VersionSort,
+        VersionPage, VersionQuery, VersionSort,
     },
     pages::{
         configuration::ProjectConfiguration,
@@ -251,7 +253,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                             <option value="">"Choose a registry"</option>
                             // Read directly (the form only ever renders in the browser): a
                             // suspense boundary inside a <select> lost its options now and then.
-                            {move || registries.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|r| {
+                            {move || browser_value(registries).and_then(Result::ok).unwrap_or_default().into_iter().map(|r| {
                                 let value = r.id.0.to_string();
                                 let v2 = value.clone();
                                 view! { <option value=value selected=move || registry.get() == v2>{r.name}</option> }
@@ -299,7 +301,7 @@ fn ProjectForm(editing: Option<Project>, on_done: Callback<()>) -> impl IntoView
                             on:change:target=move |ev| namespace.set(ev.target().value())>
                             <option value="">"A new on- namespace per version"</option>
                             {move || {
-                                let mut names: Vec<String> = namespaces.get().and_then(Result::ok).unwrap_or_default()
+                                let mut names: Vec<String> = browser_value(namespaces).and_then(Result::ok).unwrap_or_default()
                                     .into_iter().map(|n| n.name).collect();
                                 let current = namespace.get_untracked();
                                 if !current.is_empty() && !names.contains(&current) {
@@ -355,18 +357,21 @@ pub fn ProjectPage() -> impl IntoView {
     }
 }
 
+/// The project's page body. Every resource and `<Transition>` of the page is created here,
+/// synchronously and keyed on the route's id, and handed down: nothing below creates one after
+/// an `.await` (a server render may run a `<Transition>`'s children more than once).
 #[component]
 fn ProjectDetail() -> impl IntoView {
     let me = expect_context::<CurrentUser>();
     let can_edit = me.has(Role::Doer);
     let params = use_params_map();
-    let id = move || {
+    let id = Memo::new(move |_| {
         params
             .read()
             .get("id")
             .and_then(|s| s.parse::<i64>().ok())
             .map(ProjectId)
-    };
+    });
     let poll = ServerAction::<PollProject>::new();
     let delete = ServerAction::<DeleteProject>::new();
     let editing = RwSignal::new(false);
@@ -391,11 +396,52 @@ fn ProjectDetail() -> impl IntoView {
         });
     });
     let project = Resource::new(
-        move || (id(), poll.version().get(), saved.get(), tick.get()),
+        move || (id.get(), poll.version().get(), saved.get(), tick.get()),
         |(id, _, _, _)| async move {
             match id {
                 Some(id) => get_project(id).await,
-                None => Err(crate::error::AppError::not_found("project")),
+                None => Err(AppError::not_found("project")),
+            }
+        },
+    );
+    // The versions, refreshed with the project (polls find new ones).
+    let query = VersionsQuery::default();
+    let versions = Resource::new(
+        move || {
+            (
+                id.get(),
+                query.filter.get(),
+                query.include_removed.get(),
+                query.sort.get(),
+                query.page.get(),
+                poll.version().get(),
+                tick.get(),
+            )
+        },
+        |(id, filter, include_removed, sort, page, ..)| async move {
+            match id {
+                Some(project) => {
+                    list_versions(VersionQuery {
+                        project,
+                        filter,
+                        include_removed,
+                        sort,
+                        page,
+                    })
+                    .await
+                }
+                None => Err(AppError::not_found("project")),
+            }
+        },
+    );
+    // Loaded once per project: after a save the form already holds what was saved, and after a
+    // refused save it must keep what the user typed.
+    let config = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_project_config(id).await.map(|c| (id, c)),
+                None => Err(AppError::not_found("project")),
             }
         },
     );
@@ -414,6 +460,7 @@ fn ProjectDetail() -> impl IntoView {
                     (&r.removed_versions, "removed"),
                     (&r.restored_versions, "back"),
                     (&r.digest_changes, "with a new image"),
+                    (&r.skipped_tags, "skipped, not valid tags"),
                 ] {
                     if !names.is_empty() {
                         parts.push(format!("{} {what}: {}", names.len(), names.join(", ")));
@@ -489,11 +536,10 @@ fn ProjectDetail() -> impl IntoView {
             })}
         </Transition>
         // Outside the refreshing part above, so a refresh never resets what is being edited.
-        {move || id().map(|pid| view! {
-            <Versions project=pid refresh=Signal::derive(move || poll.version().get() + tick.get() as usize)/>
-            <ProjectConfiguration project=pid can_edit/>
-            <ExportPanel project=pid/>
-        })}
+        <Versions versions query/>
+        <ProjectConfiguration config can_edit/>
+        <crate::pages::policy::PolicySection project=id/>
+        {move || id.get().map(|pid| view! { <ExportPanel project=pid/> })}
     }
 }
 
@@ -515,33 +561,36 @@ fn filter_text(p: &Project) -> String {
     }
 }
 
+/// What the version list shows: set by its filters, read by the page's versions resource.
+#[derive(Clone, Copy)]
+struct VersionsQuery {
+    filter: RwSignal<String>,
+    include_removed: RwSignal<bool>,
+    sort: RwSignal<VersionSort>,
+    page: RwSignal<u64>,
+}
+
+impl Default for VersionsQuery {
+    fn default() -> Self {
+        VersionsQuery {
+            filter: RwSignal::new(String::new()),
+            include_removed: RwSignal::new(false),
+            sort: RwSignal::new(VersionSort::Newest),
+            page: RwSignal::new(0),
+        }
+    }
+}
+
+/// The project's versions, with their filters.
 #[component]
-fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl IntoView {
+fn Versions(versions: Resource<Result<VersionPage, AppError>>, query: VersionsQuery) -> impl IntoView {
     let live = expect_context::<LiveStatus>();
-    let filter = RwSignal::new(String::new());
-    let include_removed = RwSignal::new(false);
-    let sort = RwSignal::new(VersionSort::Newest);
-    let page = RwSignal::new(0u64);
-    let versions = Resource::new(
-        move || {
-            (
-                filter.get(),
-                include_removed.get(),
-                sort.get(),
-                page.get(),
-                refresh.get(),
-            )
-        },
-        move |(filter, include_removed, sort, page, _)| {
-            list_versions(VersionQuery {
-                project,
-                filter,
-                include_removed,
-                sort,
-                page,
-            })
-        },
-    );
+    let VersionsQuery {
+        filter,
+        include_removed,
+        sort,
+        page,
+    } = query;
     view! {
         <h2>"Versions"</h2>
         <div class="filters">
@@ -585,7 +634,7 @@ fn Versions(project: ProjectId, #[prop(into)] refresh: Signal<usize>) -> impl In
                                         let name = v.name.clone();
                                         view! {
                                             <tr>
-                                                <th scope="row"><a href=format!("/projects/{}/versions/{}", project.0, v.id.0)>{v.name.clone()}</a></th>
+                                                <th scope="row"><a href=format!("/projects/{}/versions/{}", v.project.0, v.id.0)>{v.name.clone()}</a></th>
                                                 <td>{v.image_created_at.as_ref().map_or("unknown".to_string(), when)}</td>
                                                 <td><code title=digest>{short}</code></td>
                                                 <td>{v.image_updated_at.as_ref().map_or("–".to_string(), |t| format!("image updated at {}", when(t)))}</td>

@@ -3,10 +3,13 @@
 
 use crate::{
     api::{
+        deployments::get_deployment,
         namespaces::list_namespaces,
         projects::{PreviewConfiguration, SaveVersion, SetVersionSelectValues, get_version},
     },
-    components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
+    components::{
+        ActionResult, ErrorBox, FieldMessage, RequireRole, action_error, browser_value, deploy::LiveStatus,
+    },
     error::AppError,
     model::{
         ConfigTemplate, CurrentUser, Lifetime, RedeployPolicy, Role, VersionDetail, VersionId, VersionInput,
@@ -33,18 +36,22 @@ pub fn VersionPage() -> impl IntoView {
     }
 }
 
+/// The version page's body. Every resource and `<Transition>` of the page is created here,
+/// synchronously and keyed on the route's version id, and handed down: nothing below creates one
+/// after an `.await` (a server render may run a `<Transition>`'s children more than once).
 #[component]
 fn VersionView() -> impl IntoView {
     let me = expect_context::<CurrentUser>();
+    let live = expect_context::<LiveStatus>();
     let can_edit = me.has(Role::Doer);
     let params = use_params_map();
-    let id = move || {
+    let id = Memo::new(move |_| {
         params
             .read()
             .get("vid")
             .and_then(|s| s.parse::<i64>().ok())
             .map(VersionId)
-    };
+    });
     let select = ServerAction::<SetVersionSelectValues>::new();
     let save = ServerAction::<SaveVersion>::new();
     // Refetched after a successful save only: a refused save keeps what the user typed.
@@ -55,10 +62,25 @@ fn VersionView() -> impl IntoView {
         }
     });
     let detail = Resource::new(
-        move || (id(), saved_ok.get()),
+        move || (id.get(), saved_ok.get()),
         |(id, _)| async move {
             match id {
                 Some(id) => get_version(id).await,
+                None => Err(AppError::not_found("version")),
+            }
+        },
+    );
+    // What runs: refetched whenever the server pushes a change of this version, and when the
+    // live stream (re)opens (what changed before was not pushed).
+    let changes = Memo::new(move |n: Option<&u32>| {
+        let mine = live.last.get().is_some_and(|e| Some(e.version) == id.get());
+        n.copied().unwrap_or(0) + u32::from(mine)
+    });
+    let running = Resource::new(
+        move || (id.get(), changes.get(), live.opened.get()),
+        |(id, ..)| async move {
+            match id {
+                Some(id) => get_deployment(id).await.map(|d| (id, d)),
                 None => Err(AppError::not_found("version")),
             }
         },
@@ -68,7 +90,17 @@ fn VersionView() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <h1>"Version"</h1><ErrorBox error=e/> }.into_any(),
-                    Ok(d) => view! { <VersionBody detail=d select save can_edit/> }.into_any(),
+                    Ok(d) => view! { <VersionHeader detail=d/> }.into_any(),
+                }
+            })}
+        </Transition>
+        <DeploymentSection detail running/>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    // Said at the top of the page.
+                    Err(_) => ().into_any(),
+                    Ok(d) => view! { <VersionSettings detail=d select save can_edit/> }.into_any(),
                 }
             })}
         </Transition>
@@ -79,26 +111,11 @@ fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// The version's name and facts.
 #[component]
-fn VersionBody(
-    detail: VersionDetail,
-    select: ServerAction<SetVersionSelectValues>,
-    save: ServerAction<SaveVersion>,
-    can_edit: bool,
-) -> impl IntoView {
-    let v = detail.version.clone();
-    let p = detail.project.clone();
-    let vid = v.id;
-    let dashboard_vars: Vec<_> = detail
-        .project_config
-        .variables
-        .iter()
-        .filter(|x| x.use_values && x.show_on_dashboard)
-        .cloned()
-        .collect();
-    let select_error = action_error(select);
-    let current_values = detail.overrides.values.clone();
-    let overrides_detail = StoredValue::new(detail);
+fn VersionHeader(detail: VersionDetail) -> impl IntoView {
+    let v = detail.version;
+    let p = detail.project;
     view! {
         <Title text=format!("{}:{} · O-Neko", p.name, v.name)/>
         <p><a href=format!("/projects/{}", p.id.0)>{format!("← {}", p.name)}</a></p>
@@ -113,7 +130,30 @@ fn VersionBody(
             }}</dd>
             <dt>"When the image changes"</dt><dd>{v.redeploy_policy.label()}</dd>
         </dl>
-        <DeploymentSection version=vid name=format!("{}:{}", p.name, v.name) initial=v.status.clone()/>
+    }
+}
+
+/// The dashboard select variables (every role), the version's settings (DOER+) and its
+/// rendered configuration.
+#[component]
+fn VersionSettings(
+    detail: VersionDetail,
+    select: ServerAction<SetVersionSelectValues>,
+    save: ServerAction<SaveVersion>,
+    can_edit: bool,
+) -> impl IntoView {
+    let vid = detail.version.id;
+    let dashboard_vars: Vec<_> = detail
+        .project_config
+        .variables
+        .iter()
+        .filter(|x| x.use_values && x.show_on_dashboard)
+        .cloned()
+        .collect();
+    let select_error = action_error(select);
+    let current_values = detail.overrides.values.clone();
+    let overrides_detail = StoredValue::new(detail);
+    view! {
         <Show when={
             let any = !dashboard_vars.is_empty();
             move || any
@@ -267,7 +307,7 @@ fn OverridesForm(detail: VersionDetail, save: ServerAction<SaveVersion>) -> impl
                         <option value="inherit">"As the project"</option>
                         <option value="">"Its own on- namespace"</option>
                         {move || {
-                            let mut names: Vec<String> = namespaces.get().and_then(Result::ok).unwrap_or_default()
+                            let mut names: Vec<String> = browser_value(namespaces).and_then(Result::ok).unwrap_or_default()
                                 .into_iter().map(|n| n.name).collect();
                             let current = namespace.get_untracked();
                             if !matches!(current.as_str(), "inherit" | "") && !names.contains(&current) {

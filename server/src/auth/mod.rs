@@ -1,6 +1,7 @@
 //! Passwords (argon2 via `password-hash`), input validation for users, and login throttling.
 
 pub mod proxy;
+pub mod session;
 pub mod throttle;
 
 use app::{error::AppError, error::FieldError, model::Role};

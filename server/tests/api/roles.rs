@@ -116,6 +116,13 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
         ),
         ("preview_configuration", Access::Viewer, json!({"id": 999999})),
         ("export_project", Access::Viewer, json!({"id": 999999})),
+        ("get_project_policy", Access::Viewer, json!({"id": 999999})),
+        (
+            "save_project_policy",
+            Access::Admin,
+            json!({"id": 999999, "policy": {"kinds": [], "cluster_kinds": [], "namespaces": [],
+            "pod_security": "baseline"}}),
+        ),
         ("get_cluster_info", Access::Viewer, json!({})),
         ("list_namespaces", Access::Doer, json!({})),
         ("create_namespace", Access::Admin, json!({"name": ""})),
@@ -225,4 +232,61 @@ async fn role_matrix() {
     );
     // Nothing the refused or invalid calls did changed the users.
     assert_eq!(admin.usernames().await, ["admin", "doer", "viewer"]);
+}
+
+/// Pages are rendered with the session's user already known (looked up once per request before
+/// the render): the role gate and the top bar are in the server's HTML, and the user is handed
+/// to the browser for hydration. A role change takes effect on the next request.
+#[tokio::test]
+async fn pages_render_the_role_gate_on_the_server() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let viewer = server.user_with_role(&admin, "pageviewer", "VIEWER").await;
+    let page = |api: &Api, path: &'static str| {
+        let req = api.client.get(format!("{}{path}", api.base));
+        async move {
+            let resp = req.send().await.expect("page requested");
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            resp.text().await.expect("page body")
+        }
+    };
+
+    let html = page(&admin, "/admin/users").await;
+    assert!(html.contains("<h1>Users</h1>"), "{html}");
+    // The top bar shows the user's label (display name, else username) and role.
+    assert!(html.contains(r#"class="user-name">"#), "{html}");
+    assert!(html.contains(r#"class="role-badge">ADMIN<"#), "{html}");
+    assert!(!html.contains("Loading…"), "no suspended gate: {html}");
+
+    let html = page(&viewer, "/admin/users").await;
+    assert!(html.contains("Access denied"), "{html}");
+    assert!(html.contains("This page needs the ADMIN role."), "{html}");
+    let html = page(&viewer, "/account").await;
+    assert!(
+        html.contains("Your account") && html.contains("pageviewer"),
+        "{html}"
+    );
+
+    let html = page(&server.client(), "/projects").await;
+    assert!(html.contains("Please log in"), "{html}");
+
+    // Promoted: the next page load knows it.
+    let (status, users) = admin.call("list_users", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "pageviewer")
+        .unwrap()["id"]
+        .clone();
+    let (status, body) = admin
+        .call(
+            "update_user",
+            json!({"update": {"id": id, "display_name": "", "email": "", "role": "ADMIN"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let html = page(&viewer, "/admin/users").await;
+    assert!(html.contains("<h1>Users</h1>"), "{html}");
 }
