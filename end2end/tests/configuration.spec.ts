@@ -1,5 +1,5 @@
-import { test, expect } from "@playwright/test";
-import { ADMIN_PASSWORD, hydrated, login, logout, shot } from "./helpers";
+import { expect } from "@playwright/test";
+import { ADMIN_PASSWORD, hydrated, login, logout, shot, test } from "./helpers";
 import { pushImage } from "./registry-push";
 
 const REGISTRY_URL = process.env.E2E_REGISTRY_URL ?? "";

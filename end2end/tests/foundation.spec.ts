@@ -1,5 +1,5 @@
-import { test, expect } from "@playwright/test";
-import { ADMIN_PASSWORD, hydrated, login, logout, shot } from "./helpers";
+import { expect } from "@playwright/test";
+import { ADMIN_PASSWORD, hydrated, login, logout, shot, test } from "./helpers";
 
 test("the release build hydrates", async ({ page }) => {
   const errors: string[] = [];

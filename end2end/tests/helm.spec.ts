@@ -1,9 +1,9 @@
-import { test, expect } from "@playwright/test";
+import { expect } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ADMIN_PASSWORD, hydrated, login, shot } from "./helpers";
+import { ADMIN_PASSWORD, hydrated, login, shot, test } from "./helpers";
 import { pushImage } from "./registry-push";
 
 const REGISTRY_URL = process.env.E2E_REGISTRY_URL ?? "";

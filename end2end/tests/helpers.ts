@@ -1,5 +1,29 @@
-import { expect, type Page } from "@playwright/test";
+import { test as base, expect, type Page } from "@playwright/test";
 import * as path from "node:path";
+
+/**
+ * Playwright's `test`, failing any test in whose pages the WASM panicked or a script threw: a
+ * panic leaves a page half alive (buttons inert, statuses no longer live), which a test's own
+ * assertions may not notice. Pages of contexts a test makes itself are watched by that test.
+ */
+export const test = base.extend<{ noPanics: void }>({
+  noPanics: [
+    async ({ context }, use) => {
+      const seen: string[] = [];
+      const watch = (page: Page) => {
+        page.on("console", (m) => {
+          if (m.text().includes("panicked")) seen.push(`${page.url()}: ${m.text()}`);
+        });
+        page.on("pageerror", (e) => seen.push(`${page.url()}: ${e.message}`));
+      };
+      context.pages().forEach(watch);
+      context.on("page", watch);
+      await use();
+      expect(seen, "WASM panics or script errors in the test's pages").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
 
 export const ADMIN_PASSWORD = process.env.ONEKO_ADMIN_PASSWORD ?? "";
 

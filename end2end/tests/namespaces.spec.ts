@@ -1,5 +1,5 @@
-import { test, expect } from "@playwright/test";
-import { ADMIN_PASSWORD, hydrated, login, shot } from "./helpers";
+import { expect } from "@playwright/test";
+import { ADMIN_PASSWORD, hydrated, login, shot, test } from "./helpers";
 
 const REGISTRY_URL = process.env.E2E_REGISTRY_URL ?? "";
 

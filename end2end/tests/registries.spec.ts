@@ -1,5 +1,5 @@
-import { test, expect, type Page } from "@playwright/test";
-import { ADMIN_PASSWORD, hydrated, login, logout, shot } from "./helpers";
+import { expect, type Page } from "@playwright/test";
+import { ADMIN_PASSWORD, hydrated, login, logout, shot, test } from "./helpers";
 
 const REGISTRY_URL = process.env.E2E_REGISTRY_URL ?? "";
 const SECRET = "s3cret-Registry-pass!";
@@ -25,7 +25,7 @@ test("admin adds a registry with credentials, tests it, never sees the secret ag
   // http without the insecure switch is refused next to the URL field.
   await page.getByLabel("Name", { exact: true }).fill(name);
   await page.getByLabel("Base URL").fill(REGISTRY_URL);
-  await page.getByLabel("Credentials").selectOption("basic");
+  await page.getByLabel("Credentials", { exact: true }).selectOption("basic");
   await page.getByLabel("Username").fill("robot");
   await page.getByLabel("Password").fill(SECRET);
   await page.getByRole("button", { name: "Save registry" }).click();

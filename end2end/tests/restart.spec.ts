@@ -1,5 +1,5 @@
-import { test, expect } from "@playwright/test";
-import { ADMIN_PASSWORD, deployFromDashboard, login } from "./helpers";
+import { expect } from "@playwright/test";
+import { ADMIN_PASSWORD, deployFromDashboard, login, test } from "./helpers";
 
 // tools/test runs these alone, around a restart: "@before-restart" after the main suite, then it
 // stops tools/run and starts it again in the same working directory, then "@after-restart". The

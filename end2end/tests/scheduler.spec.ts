@@ -1,5 +1,5 @@
-import { test, expect } from "@playwright/test";
-import { demoViewer, deployFromDashboard, hydrated, shot } from "./helpers";
+import { expect } from "@playwright/test";
+import { demoViewer, deployFromDashboard, hydrated, shot, test } from "./helpers";
 
 // A stop time a few seconds ahead: the scheduler (every 10 s by default) stops the version on its
 // own, the open page shows it without a reload, and the activity log says the scheduler did it.

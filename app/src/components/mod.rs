@@ -71,6 +71,38 @@ pub fn browser_value<T: Clone + 'static>(resource: LocalResource<T>) -> Option<T
     }
 }
 
+/// The children of a `<Transition>`: `view` of what `resource` resolves to, built under an
+/// owner that lives as long as that view is shown.
+///
+/// When a resource refetches, Leptos disposes the owner of the previous view at once but keeps
+/// the view mounted (with its render effects) until the new data arrives. A live status pushed
+/// in between re-ran those effects, which then read disposed signals and the WASM panicked,
+/// leaving the page dead. Here each view gets a child of the boundary's owner instead, replaced
+/// (and disposed) only together with the view.
+pub fn kept<R, T, V>(
+    resource: R,
+    view: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> impl Fn() -> Suspend<leptos::tachys::reactive_graph::OwnedView<V>> + Send + Sync + 'static
+where
+    R: std::future::IntoFuture<Output = T> + Copy + Send + Sync + 'static,
+    R::IntoFuture: Send,
+    T: 'static,
+    V: Send + 'static,
+{
+    // Called where the boundary builds its children: its owner provides the boundary's context.
+    let owner = Owner::current().unwrap_or_default();
+    move || {
+        let owner = owner.clone();
+        let view = view.clone();
+        Suspend::new(async move {
+            let value = resource.await;
+            let child = owner.child();
+            let built = child.with(|| view(value));
+            leptos::tachys::reactive_graph::OwnedView::new_with_owner(built, child)
+        })
+    }
+}
+
 /// An error message as an alert.
 #[component]
 pub fn ErrorBox(error: AppError) -> impl IntoView {

@@ -1,5 +1,6 @@
 //! The activity log: what happened, who did it. Every role may read it.
 
+use crate::components::kept;
 use crate::{
     api::{activity::list_activity, projects::list_projects},
     components::{ErrorBox, Pager, RequireRole, browser_value, page_caption},
@@ -131,8 +132,7 @@ fn ActivityLog() -> impl IntoView {
                 on:change:target=move |ev| { until.set(ev.target().value()); page.set(0); }/>
         </div>
         <Transition fallback=|| view! { <p>"Loading activity…"</p> }>
-            {move || Suspend::new(async move {
-                match entries.await {
+            {kept(entries, move |loaded| match loaded {
                     Ok(p) if p.items.is_empty() => view! { <p>"Nothing has happened yet."</p> }.into_any(),
                     Ok(p) => {
                         let caption = page_caption("Entries", p.page, p.page_size, p.items.len(), p.total);
@@ -163,8 +163,7 @@ fn ActivityLog() -> impl IntoView {
                         }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
     }
 }

@@ -1,6 +1,7 @@
 //! Helm registries (ADMIN): chart repositories over HTTP(S), OCI registries and GCS buckets.
 //! Passwords and service-account keys are write-only; "Show charts" reads the registry now.
 
+use crate::components::kept;
 use crate::{
     api::helm::{DeleteHelmRegistry, ListCharts, SaveHelmRegistry, list_helm_registries},
     components::{ActionResult, ConfirmDelete, ErrorBox, FieldMessage, RequireRole, action_error},
@@ -46,13 +47,11 @@ fn HelmAdmin() -> impl IntoView {
         <h1>"Helm registries"</h1>
         <p>"Where configuration templates' charts come from. Passwords and keys are stored encrypted and never shown again."</p>
         <Transition fallback=|| view! { <p>"Loading Helm registries…"</p> }>
-            {move || Suspend::new(async move {
-                match registries.await {
+            {kept(registries, move |loaded| match loaded {
                     Ok(list) if list.is_empty() => view! { <p>"No Helm registries yet."</p> }.into_any(),
                     Ok(list) => view! { <HelmTable registries=list/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <div aria-live="polite">
             {move || actions.charts.value().get().map(|r| match r {

@@ -1,6 +1,7 @@
 //! Namespaces (ADMIN): the cluster O-Neko deploys to, and the shared `on-` namespaces projects
 //! may target instead of one namespace per version.
 
+use crate::components::kept;
 use crate::{
     api::namespaces::{CreateNamespace, DeleteNamespace, get_cluster_info, list_namespaces},
     components::{ActionResult, ConfirmDelete, ErrorBox, FieldMessage, RequireRole, action_error},
@@ -34,25 +35,21 @@ fn NamespacesAdmin() -> impl IntoView {
     view! {
         <h1>"Namespaces"</h1>
         <Transition fallback=|| view! { <p>"Reading the cluster…"</p> }>
-            {move || Suspend::new(async move {
-                match cluster.await {
+            {kept(cluster, move |loaded| match loaded {
                     Ok(c) if c.connected => view! {
                         <p class="status ok" role="status">{format!("Cluster: connected through {} (Kubernetes {}).", c.source, c.version)}</p>
                     }.into_any(),
                     Ok(c) => view! { <p class="status failing" role="status">{format!("Cluster: not connected; {}", c.source)}</p> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <p>"By default every deployed version gets its own namespace. A project may instead deploy all its versions into a shared namespace defined here; stopping a version then removes only that version's objects."</p>
         <Transition fallback=|| view! { <p>"Loading namespaces…"</p> }>
-            {move || Suspend::new(async move {
-                match namespaces.await {
+            {kept(namespaces, move |loaded| match loaded {
                     Ok(list) if list.is_empty() => view! { <p>"No namespaces defined."</p> }.into_any(),
                     Ok(list) => view! { <NamespaceTable list delete/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <ActionResult error=action_error(delete) success=Signal::derive(move || {
             matches!(delete.value().get(), Some(Ok(()))).then(|| "Namespace deleted.".to_string())

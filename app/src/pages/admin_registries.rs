@@ -1,6 +1,7 @@
 //! Docker registries (ADMIN): list, create, edit, delete, test connection. Secrets are
 //! write-only: the form shows whether one is set and offers to replace it.
 
+use crate::components::kept;
 use crate::{
     api::registries::{DeleteDockerRegistry, SaveDockerRegistry, TestDockerRegistry, list_docker_registries},
     components::{ActionResult, ConfirmDelete, ErrorBox, FieldMessage, RequireRole, action_error},
@@ -55,13 +56,11 @@ fn RegistriesAdmin() -> impl IntoView {
         <h1>"Docker registries"</h1>
         <p>"Registries that project images come from. Passwords and tokens are stored encrypted and never shown again."</p>
         <Transition fallback=|| view! { <p>"Loading registries…"</p> }>
-            {move || Suspend::new(async move {
-                match registries.await {
+            {kept(registries, move |loaded| match loaded {
                     Ok(list) if list.is_empty() => view! { <p>"No registries yet."</p> }.into_any(),
                     Ok(list) => view! { <RegistryTable registries=list/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <div aria-live="polite">{test_result}</div>
         <ActionResult error=action_error(actions.delete) success=Signal::derive(move || {

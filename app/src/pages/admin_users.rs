@@ -1,5 +1,6 @@
 //! User administration: list, create, edit, delete, reset password (ADMIN).
 
+use crate::components::kept;
 use crate::{
     api::users::{CreateUser, DeleteUser, ResetUserPassword, UpdateUser, list_users},
     components::{ActionResult, ErrorBox, FieldMessage, RequireRole, action_error},
@@ -50,12 +51,10 @@ fn UsersAdmin() -> impl IntoView {
     view! {
         <h1>"Users"</h1>
         <Transition fallback=|| view! { <p>"Loading users…"</p> }>
-            {move || Suspend::new(async move {
-                match users.await {
+            {kept(users, move |loaded| match loaded {
                     Ok(list) => view! { <UserTable users=list/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <ActionResult error=action_error(actions.delete) success=Signal::derive(move || {
             matches!(actions.delete.value().get(), Some(Ok(()))).then(|| "User deleted.".to_string())

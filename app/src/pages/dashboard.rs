@@ -2,6 +2,7 @@
 //! URLs, dashboard select variables and buttons; a search over all versions to deploy one with
 //! a click; several versions deployed or stopped at once.
 
+use crate::components::kept;
 use crate::{
     api::{
         deployments::{DeployOrStopVersions, list_deployments, search_versions},
@@ -129,24 +130,20 @@ fn Dashboard() -> impl IntoView {
         })}
         {move || batch_error.get().map(|e| view! { <ErrorBox error=e/> })}
         <Transition fallback=|| view! { <p>"Loading deployments…"</p> }>
-            {move || Suspend::new(async move {
-                match rows.await {
+            {kept(rows, move |loaded| match loaded {
                     Ok(list) if list.is_empty() => view! {
                         <p>"Nothing is deployed. Search for a version above, or open a project, and deploy it."</p>
                     }.into_any(),
                     Ok(list) => view! { <DeployedTable rows=list selected switch/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match hits.await {
+            {kept(hits, move |loaded| match loaded {
                     Ok(list) if list.is_empty() => ().into_any(),
                     Ok(list) => view! { <SearchHits hits=list selected/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
     }
 }

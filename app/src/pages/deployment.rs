@@ -2,6 +2,7 @@
 //! runs, its URLs, pods (ready containers, restarts, the image each one really runs), recent
 //! events, and container logs (the last lines, or followed live).
 
+use crate::components::kept;
 use crate::{
     api::deployments::PodLogs,
     components::{
@@ -33,8 +34,7 @@ pub fn DeploymentSection(
         <section aria-labelledby="deployment-heading">
             <h2 id="deployment-heading">"Deployment"</h2>
             <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match detail.await {
+                {kept(detail, move |loaded| match loaded {
                         Ok(d) => view! {
                             <DeploymentStatus
                                 version=d.version.id
@@ -44,16 +44,13 @@ pub fn DeploymentSection(
                         }.into_any(),
                         // The page's heading says why.
                         Err(_) => ().into_any(),
-                    }
-                })}
+                    })}
             </Transition>
             <Transition fallback=|| view! { <p>"Loading what runs…"</p> }>
-                {move || Suspend::new(async move {
-                    match running.await {
+                {kept(running, move |loaded| match loaded {
                         Ok((version, d)) => view! { <Running version detail=d/> }.into_any(),
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    }
-                })}
+                    })}
             </Transition>
         </section>
     }

@@ -2,6 +2,7 @@
 //! namespaces it may use, and the Pod Security level of its namespaces. ADMINs edit it; everyone
 //! else reads it as text.
 
+use crate::components::kept;
 use crate::{
     api::projects::{SaveProjectPolicy, get_project_policy},
     components::{ActionResult, ErrorBox, FieldMessage, action_error},
@@ -49,13 +50,11 @@ pub fn PolicySection(#[prop(into)] project: Signal<Option<ProjectId>>) -> impl I
             <h2 id="policy-heading">"Deployment policy"</h2>
             <p class="hint">"What this project's charts may create in the cluster and where. Every deploy is checked against it before anything is applied; an object it does not allow fails the deploy with its name and the rule. Only an ADMIN can change it."</p>
             <Transition fallback=|| view! { <p>"Loading the deployment policy…"</p> }>
-                {move || Suspend::new(async move {
-                    match policy.await {
+                {kept(policy, move |loaded| match loaded {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok((id, p)) if is_admin => view! { <PolicyForm id policy=p save/> }.into_any(),
                         Ok((_, p)) => view! { <PolicyText policy=p/> }.into_any(),
-                    }
-                })}
+                    })}
             </Transition>
         </section>
     }

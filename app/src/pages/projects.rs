@@ -1,6 +1,7 @@
 //! Projects: the list (everyone), the project form (DOER+), and a project's page with its poll
 //! status, "Poll now" and its versions.
 
+use crate::components::kept;
 use crate::{
     api::{
         namespaces::list_namespaces,
@@ -109,13 +110,11 @@ fn ProjectList() -> impl IntoView {
             <ImportForm import on_done=Callback::new(move |_| importing.set(false))/>
         </Show>
         <Transition fallback=|| view! { <p>"Loading projects…"</p> }>
-            {move || Suspend::new(async move {
-                match projects.await {
+            {kept(projects, move |loaded| match loaded {
                     Ok(list) if list.is_empty() => view! { <p>"No projects yet."</p> }.into_any(),
                     Ok(list) => view! { <ProjectTable projects=list search/> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
     }
 }
@@ -473,8 +472,7 @@ fn ProjectDetail() -> impl IntoView {
     };
     view! {
         <Transition fallback=|| view! { <p>"Loading project…"</p> }>
-            {move || Suspend::new(async move {
-                match project.await {
+            {kept(project, move |loaded| match loaded {
                     Err(e) => view! { <h1>"Project"</h1><ErrorBox error=e/> }.into_any(),
                     Ok(p) => {
                         let pid = p.id;
@@ -532,8 +530,7 @@ fn ProjectDetail() -> impl IntoView {
                             </Show>
                         }.into_any()
                     }
-                }
-            })}
+                })}
         </Transition>
         // Outside the refreshing part above, so a refresh never resets what is being edited.
         <Versions versions query/>
@@ -609,8 +606,7 @@ fn Versions(versions: Resource<Result<VersionPage, AppError>>, query: VersionsQu
             <label class="check"><input type="checkbox" bind:checked=include_removed/>" Show removed versions"</label>
         </div>
         <Transition fallback=|| view! { <p>"Loading versions…"</p> }>
-            {move || Suspend::new(async move {
-                match versions.await {
+            {kept(versions, move |loaded| match loaded {
                     Ok(p) if p.items.is_empty() => view! { <p>"No versions (yet)."</p> }.into_any(),
                     Ok(p) => {
                         let caption = page_caption("Versions", p.page, p.page_size, p.items.len(), p.total);
@@ -655,8 +651,7 @@ fn Versions(versions: Resource<Result<VersionPage, AppError>>, query: VersionsQu
                         }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
     }
 }

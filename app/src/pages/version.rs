@@ -1,6 +1,7 @@
 //! A version's page: its facts, the dashboard select variables (every role), its overrides
 //! (DOER+), and "Show configuration".
 
+use crate::components::kept;
 use crate::{
     api::{
         deployments::get_deployment,
@@ -87,22 +88,18 @@ fn VersionView() -> impl IntoView {
     );
     view! {
         <Transition fallback=|| view! { <p>"Loading version…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
+            {kept(detail, move |loaded| match loaded {
                     Err(e) => view! { <h1>"Version"</h1><ErrorBox error=e/> }.into_any(),
                     Ok(d) => view! { <VersionHeader detail=d/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
         <DeploymentSection detail running/>
         <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match detail.await {
+            {kept(detail, move |loaded| match loaded {
                     // Said at the top of the page.
                     Err(_) => ().into_any(),
                     Ok(d) => view! { <VersionSettings detail=d select save can_edit/> }.into_any(),
-                }
-            })}
+                })}
         </Transition>
     }
 }
