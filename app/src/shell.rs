@@ -37,8 +37,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                // The YAML editor (CodeMirror), bundled from app/js/yaml-editor.js by tools/setup.sh.
-                <script src="/yaml-editor.js" defer></script>
                 <MetaTags/>
             </head>
             <body>

@@ -7,15 +7,17 @@ use axum::{
     Router,
     body::Body,
     extract::{Request, State},
-    http::{HeaderMap, Method, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, Uri, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
-use leptos::prelude::provide_context;
+use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use server_fn::error::SERVER_FN_ERROR_HEADER;
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{
+    CompressionLevel, compression::CompressionLayer, limit::RequestBodyLimitLayer, trace::TraceLayer,
+};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 /// Largest accepted request body (server-function arguments are small).
@@ -51,10 +53,22 @@ pub fn router(state: AppState) -> Router {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            leptos::config::LeptosOptions,
-            _,
-        >(context, shell))
+        .fallback({
+            let app = leptos_axum::file_and_error_handler_with_context::<leptos::config::LeptosOptions, _>(
+                context, shell,
+            );
+            move |uri: Uri, State(options): State<LeptosOptions>, req: Request| {
+                let app = app.clone();
+                async move {
+                    // Method and headers only: a borrowed request would keep the future from `Send`.
+                    let (method, headers) = (req.method().clone(), req.headers().clone());
+                    match static_file(&options, &uri, &method, &headers).await {
+                        Some(res) => res,
+                        None => app(uri, State(options), req).await,
+                    }
+                }
+            }
+        })
         .with_state(options);
 
     Router::new()
@@ -81,7 +95,89 @@ pub fn router(state: AppState) -> Router {
             crate::auth::proxy::client_address,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        // Pages and server-function answers at a fast level (they are made per request); static
+        // files come precompressed at the best level. Live streams (text/event-stream) and
+        // responses that are already encoded are left alone by the default predicate.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
         .layer(TraceLayer::new_for_http())
+}
+
+/// A file of the site (the WASM bundle, its JS and CSS, `public/`), or `None` for the app's own
+/// 404 page. The precompressed `.br`/`.gz` copies that `cargo leptos build --precompress` writes
+/// are sent when the browser takes them, unless they are older than the file (a later build
+/// without `--precompress` left them stale): then the file is compressed on the way out. Every
+/// file is revalidated on each visit (`no-cache` with `Last-Modified`, answered by 304), so an
+/// upgrade is never mixed with a cached bundle and a repeat visit transfers almost nothing.
+async fn static_file(
+    options: &LeptosOptions,
+    uri: &Uri,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    use tower::ServiceExt;
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        return None;
+    }
+    let root = std::path::Path::new(&*options.site_root);
+    let mut probe = Request::builder().method(method).uri(uri.clone());
+    for name in [
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+        header::RANGE,
+        header::IF_RANGE,
+    ] {
+        if let Some(v) = headers.get(&name) {
+            probe = probe.header(name, v);
+        }
+    }
+    if let Some(v) = headers.get(header::ACCEPT_ENCODING)
+        && !stale_precompressed(root, uri.path()).await
+    {
+        probe = probe.header(header::ACCEPT_ENCODING, v);
+    }
+    let probe = probe.body(Body::empty()).ok()?;
+    let Ok(mut res) = tower_http::services::ServeDir::new(root)
+        .precompressed_br()
+        .precompressed_gzip()
+        .oneshot(probe)
+        .await;
+    if !matches!(
+        res.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+    ) {
+        return None;
+    }
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    Some(res.map(Body::new))
+}
+
+/// Whether `path` (a URL path under `root`) has a `.br` or `.gz` copy older than itself.
+async fn stale_precompressed(root: &std::path::Path, path: &str) -> bool {
+    let relative = std::path::Path::new(path.trim_start_matches('/'));
+    if relative
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return false;
+    }
+    let file = root.join(relative);
+    let Ok(modified) = tokio::fs::metadata(&file).await.and_then(|m| m.modified()) else {
+        return false;
+    };
+    for ext in ["br", "gz"] {
+        let mut copy = file.clone().into_os_string();
+        copy.push(".");
+        copy.push(ext);
+        if let Ok(copied) = tokio::fs::metadata(&copy).await.and_then(|m| m.modified())
+            && copied < modified
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Ready when the database answers.
@@ -238,5 +334,96 @@ mod tests {
             ("host", "a.test:3000")
         ])));
         assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "a.test")])));
+    }
+}
+
+#[cfg(test)]
+mod static_files {
+    use super::static_file;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+    use leptos::config::LeptosOptions;
+    use std::time::{Duration, SystemTime};
+
+    fn site() -> (tempfile::TempDir, LeptosOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pkg")).unwrap();
+        let options = LeptosOptions::builder()
+            .output_name("o-neko")
+            .site_root(dir.path().to_string_lossy().as_ref())
+            .build();
+        (dir, options)
+    }
+
+    fn write(path: &std::path::Path, bytes: &[u8], modified: SystemTime) {
+        std::fs::write(path, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+
+    async fn get(
+        options: &LeptosOptions,
+        path: &str,
+        pairs: &[(header::HeaderName, &str)],
+    ) -> Option<axum::response::Response> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.insert(k, v.parse().unwrap());
+        }
+        static_file(options, &path.parse::<Uri>().unwrap(), &Method::GET, &headers).await
+    }
+
+    #[tokio::test]
+    async fn precompressed_copies_are_sent_only_while_fresh_and_files_are_revalidated() {
+        let (dir, options) = site();
+        let wasm = dir.path().join("pkg/o-neko.wasm");
+        let built = SystemTime::now() - Duration::from_secs(3600);
+        write(&wasm, &[0u8; 4096], built);
+        write(&dir.path().join("pkg/o-neko.wasm.br"), b"brotli", built);
+        let br = [(header::ACCEPT_ENCODING, "gzip, deflate, br, zstd")];
+
+        let res = get(&options, "/pkg/o-neko.wasm", &br).await.expect("served");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CONTENT_ENCODING], "br");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/wasm");
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+        let modified = res.headers()[header::LAST_MODIFIED].to_str().unwrap().to_owned();
+
+        // A repeat visit: not modified, no body.
+        let res = get(
+            &options,
+            "/pkg/o-neko.wasm",
+            &[(header::IF_MODIFIED_SINCE, modified.as_str())],
+        )
+        .await
+        .expect("served");
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+
+        // A later build without --precompress: the stale copy is never sent.
+        write(&wasm, &[1u8; 4096], SystemTime::now());
+        let res = get(&options, "/pkg/o-neko.wasm", &br).await.expect("served");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers().get(header::CONTENT_ENCODING).is_none(),
+            "{:?}",
+            res.headers()
+        );
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        assert_eq!(&body[..], &[1u8; 4096][..]);
+
+        // What is not a file is the app's (its 404 page); so are other methods and escapes.
+        assert!(get(&options, "/pkg/missing.js", &br).await.is_none());
+        assert!(get(&options, "/pkg", &br).await.is_none());
+        assert!(get(&options, "/../etc/passwd", &br).await.is_none());
+        let headers = HeaderMap::new();
+        let uri = "/pkg/o-neko.wasm".parse::<Uri>().unwrap();
+        assert!(
+            static_file(&options, &uri, &Method::POST, &headers)
+                .await
+                .is_none()
+        );
     }
 }

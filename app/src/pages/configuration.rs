@@ -7,7 +7,7 @@ use crate::{
         helm::{list_charts, list_helm_registry_names},
         projects::{CheckTemplate, SaveProjectConfig},
     },
-    components::{ActionResult, action_error, browser_value},
+    components::{ActionResult, action_error, browser_value, kept},
     error::AppError,
     model::{
         ChartList, ConfigTemplate, HelmRegistryId, HelmRegistryName, ProjectConfig, ProjectId,
@@ -57,6 +57,29 @@ pub fn helm_registry_names(editable: bool) -> LocalResource<Result<Vec<HelmRegis
     r
 }
 
+/// Loads the YAML editor (app/js/yaml-editor.js, CodeMirror) once, and only on pages that edit
+/// YAML: it is the largest script after the WASM bundle, and most pages never need it. It enhances
+/// the page's YAML textareas as soon as it runs, and those added later.
+fn load_yaml_editor() {
+    #[cfg(feature = "hydrate")]
+    {
+        const ID: &str = "yaml-editor-script";
+        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        if doc.get_element_by_id(ID).is_some() {
+            return;
+        }
+        let (Ok(script), Some(head)) = (doc.create_element("script"), doc.head()) else {
+            return;
+        };
+        script.set_id(ID);
+        if script.set_attribute("src", "/yaml-editor.js").is_ok() {
+            let _ = head.append_child(&script);
+        }
+    }
+}
+
 /// One configuration template, edited in `list[i]`. `prefix` names fields in errors and ids.
 #[component]
 pub fn TemplateEditor(
@@ -87,6 +110,8 @@ pub fn TemplateEditor(
     let id = move |f: &str| format!("{prefix}-{i}-{f}");
     let field = move |f: &str| format!("{prefix}[{i}].{f}");
     let names = helm_registry_names(editable);
+    // Effects run only in the browser, after hydration.
+    Effect::new(|_| load_yaml_editor());
     // Checked on the server as it is typed (the same renderer as saving), 400 ms after the last
     // keystroke.
     let check = ServerAction::<CheckTemplate>::new();
@@ -280,14 +305,12 @@ pub fn ProjectConfiguration(
     view! {
         <h2 id="configuration">"Configuration"</h2>
         <Transition fallback=|| view! { <p>"Loading configuration…"</p> }>
-            {move || Suspend::new(async move {
-                match config.await {
+            {kept(config, move |loaded| match loaded {
                     Ok((project, c)) => view! { <ConfigForm project initial=c save can_edit/> }.into_any(),
                     Err(e) => view! {
                         <p class="error" role="alert">{format!("The configuration could not be loaded: {e}")}</p>
                     }.into_any(),
-                }
-            })}
+                })}
         </Transition>
     }
 }
