@@ -13,6 +13,7 @@ mod helm_registries;
 mod metrics;
 mod namespaces;
 mod policy;
+mod process;
 mod projects;
 mod registries;
 mod roles;
