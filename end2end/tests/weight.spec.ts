@@ -44,12 +44,13 @@ function report(label: string, transfers: Transfer[]): number {
 
 const named = (transfers: Transfer[], suffix: string) => transfers.filter((t) => new URL(t.url).pathname.endsWith(suffix));
 
-test("a first load is compressed, a repeat visit is revalidated, and the YAML editor waits for a YAML page", async ({ browser }) => {
+test("a first load is compressed and under 600 KB, a repeat visit is revalidated, and the YAML editor waits for a YAML page", async ({ browser }) => {
   // /login with an empty cache, then again (the browser revalidates every file: 304s).
   const context = await browser.newContext();
   const page = await context.newPage();
   const first = await measure(context, page, "/login");
-  report("first load of /login", first);
+  // The issue's targets, in bytes as Chromium transferred them (headers and encoded bodies).
+  expect(report("first load of /login", first), "a first load of /login stays within 600 KB").toBeLessThanOrEqual(600_000);
   const wasm = named(first, ".wasm");
   expect(wasm).toHaveLength(1);
   expect(wasm[0].encoding, "the WASM bundle is sent compressed").toMatch(/^(br|gzip)$/);
@@ -61,7 +62,7 @@ test("a first load is compressed, a repeat visit is revalidated, and the YAML ed
   const repeatTotal = report("repeat visit of /login", repeat);
   // Revalidated (304), not sent again; Chromium reports the cached answer's status.
   expect(named(repeat, ".wasm")[0]?.bytes, "the bundle is not sent again").toBeLessThan(1024);
-  expect(repeatTotal).toBeLessThanOrEqual(100 * 1024);
+  expect(repeatTotal, "a repeat visit stays within 100 KB").toBeLessThanOrEqual(100_000);
 
   // The dashboard, logged in, with an empty cache.
   await login(page, "admin", ADMIN_PASSWORD);
@@ -70,7 +71,7 @@ test("a first load is compressed, a repeat visit is revalidated, and the YAML ed
   const fresh = await browser.newContext({ storageState: state });
   const dashboard = await fresh.newPage();
   const firstDashboard = await measure(fresh, dashboard, "/");
-  report("first load of the dashboard (logged in)", firstDashboard);
+  expect(report("first load of the dashboard (logged in)", firstDashboard)).toBeLessThanOrEqual(600_000);
   await expect(dashboard.getByRole("button", { name: "Log out" })).toBeVisible();
   expect(named(firstDashboard, "yaml-editor.js"), "the dashboard does not load the YAML editor").toHaveLength(0);
 
