@@ -6,7 +6,7 @@
 
 use crate::{
     deploy::{push_chart, push_tag},
-    fixtures::{LocalRegistry, free_port},
+    fixtures::{LocalRegistry, answers_health, free_port},
     harness::Api,
 };
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace};
@@ -62,15 +62,11 @@ async fn start(data: &Path, kubeconfig: &Path, log: &Path) -> (Child, Api) {
         client: reqwest::Client::builder().cookie_store(true).build().unwrap(),
         base: format!("http://127.0.0.1:{port}"),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{}/healthz", api.base)).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not start; see {}",
-            log.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        answers_health(&api.base, Duration::from_secs(30)).await,
+        "the server did not start; see {}",
+        log.display()
+    );
     let (status, body) = api
         .call("login", json!({"username": "admin", "password": PASSWORD}))
         .await;

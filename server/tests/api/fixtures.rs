@@ -93,6 +93,18 @@ impl Drop for LocalRegistry {
     }
 }
 
+/// Whether a server started as a child process answers `{base}/healthz` within `timeout`.
+pub async fn answers_health(base: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
 /// A port nothing listens on (for a moment).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,9 +1,9 @@
 //! The server process itself: what `main` sets up before serving.
 
-use crate::fixtures::free_port;
+use crate::fixtures::{answers_health, free_port};
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// Transparent huge pages made the idle server's heap 50 MiB larger (a 2 MiB page is resident as
@@ -24,17 +24,11 @@ async fn the_server_runs_without_transparent_huge_pages() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the server binary runs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let started = answers_health(&format!("http://127.0.0.1:{port}"), Duration::from_secs(30)).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
+    assert!(started, "the server did not start");
     let thp = status
         .lines()
         .find_map(|l| l.strip_prefix("THP_enabled:"))
