@@ -44,6 +44,42 @@ fn memory(pid: u32) -> [f64; 4] {
     })
 }
 
+/// Where `pid`'s resident memory lies (`/proc/<pid>/smaps`), in MiB: the binary's own pages,
+/// other files (shared libraries), the C heap (`[heap]`, glibc's `malloc`), other anonymous
+/// mappings (the Rust allocator's arenas, thread stacks) and the rest.
+fn breakdown(pid: u32, binary: &std::path::Path) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let binary = std::fs::canonicalize(binary).unwrap_or_default();
+    let (mut own, mut files, mut heap, mut anon, mut other) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut bucket = 4;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let path = fields.nth(4).unwrap_or_default();
+            bucket = match path {
+                "" => 3,
+                "[heap]" => 2,
+                p if p.starts_with('[') => 4,
+                p if std::path::Path::new(p) == binary => 0,
+                _ => 1,
+            };
+        } else if first == "Rss:" {
+            let kib: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *[&mut own, &mut files, &mut heap, &mut anon, &mut other][bucket] += kib;
+        }
+    }
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    format!(
+        "the binary {:.1} MiB, other files {:.1}, C heap {:.1}, anonymous mappings {:.1}, other {:.1}",
+        mib(own),
+        mib(files),
+        mib(heap),
+        mib(anon),
+        mib(other)
+    )
+}
+
 async fn call(http: &Client, base: &str, endpoint: &str, body: Value) -> Value {
     let resp = http
         .post(format!("{base}/api/{endpoint}"))
@@ -267,6 +303,7 @@ async fn main() {
             quiet[2],
             quiet[3]
         );
+        println!("  where: {}", breakdown(pid, &binary));
         after.push(quiet[0]);
     }
     let last = after.last().copied().unwrap_or(0.0);
