@@ -76,4 +76,26 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
+
+    /// The small page cache is a per-connection setting: every pooled connection must have it,
+    /// not only the first one.
+    #[tokio::test]
+    async fn every_sqlite_connection_has_the_small_page_cache() {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("o.db").display());
+        let db = super::connect_and_migrate(&url).await.unwrap();
+        // Four transactions open at once hold the pool's four connections.
+        let mut open = vec![];
+        for _ in 0..4 {
+            let txn = db.begin().await.unwrap();
+            let row = txn
+                .query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA cache_size"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), -512);
+            open.push(txn);
+        }
+    }
 }
