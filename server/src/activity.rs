@@ -1,7 +1,7 @@
 //! The activity log: what happened, who did it, to what. Written by the server's services,
 //! read by every role.
 
-use crate::{backend::internal, db::entity::activity};
+use crate::{db::entity::activity, error::internal};
 use app::{
     error::AppError,
     model::{ActivityPage, ActivityQuery, CurrentUser, Severity},

@@ -1,7 +1,7 @@
 //! The axum router: Leptos pages and server functions, health endpoints, sessions, and the
 //! middleware that guards the internal API (CSRF check, error status codes, body limit).
 
-use crate::state::AppState;
+use crate::{auth::session::SESSION_COOKIE, state::AppState};
 use app::{error::AppError, shell::shell, ssr::ServerCtx};
 use axum::{
     Router,
@@ -22,8 +22,6 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 /// Largest accepted request body (server-function arguments are small).
 const MAX_BODY: usize = 1 << 20;
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "oneko_session";
 
 /// Builds the whole application router.
 pub fn router(state: AppState) -> Router {
@@ -91,7 +89,10 @@ pub fn router(state: AppState) -> Router {
         // Who the client is (the peer, or a trusted proxy's X-Forwarded-For), and the session
         // cookie made Secure for https requests: outside the session layer, which sets the cookie.
         .layer(middleware::from_fn_with_state(
-            state.config.clone(),
+            crate::auth::proxy::ProxySettings {
+                trusted: state.config.trusted_proxies.clone().into(),
+                secure_cookies: state.config.secure_cookies(),
+            },
             crate::auth::proxy::client_address,
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
@@ -287,7 +288,7 @@ async fn api_guard(req: Request, next: Next) -> Response {
     let (mut parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return error_response(&crate::backend::internal("reading error body", "too large")),
+        Err(_) => return error_response(&crate::error::internal("reading error body", "too large")),
     };
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -3,14 +3,15 @@
 
 pub mod activity;
 pub mod auth;
-pub mod backend;
 pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod deploy;
+pub mod error;
 pub mod helm;
 pub mod http;
+pub mod lease;
 pub mod live;
 pub mod metrics;
 pub mod projects;
@@ -21,11 +22,12 @@ pub mod secrets;
 pub mod session_store;
 pub mod state;
 pub mod telemetry;
+pub mod users;
+pub mod versions;
 
 use crate::{
     activity::SqlActivityLog,
     auth::throttle::LoginThrottle,
-    backend::SqlBackend,
     config::Config,
     helm::{HelmConfig, registries::SqlHelmRegistries},
     projects::{SqlProjects, poller::Poller, webhook::Hooks},
@@ -33,6 +35,7 @@ use crate::{
     secrets::SecretBox,
     session_store::DbSessionStore,
     state::AppState,
+    users::SqlUsers,
 };
 use anyhow::Context;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -70,7 +73,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let db = db::connect_and_migrate(&url).await?;
     tracing::info!(database = %db::redact(&url), "database ready");
 
-    match backend::bootstrap_admin(&db, config.admin_password.as_deref()).await? {
+    match users::bootstrap_admin(&db, config.admin_password.as_deref()).await? {
         Some(Some(generated)) => tracing::warn!(
             "created the first user 'admin' with the generated password {generated} \
              (shown only this once; change it after logging in)"
@@ -115,11 +118,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     ));
     let (shutdown, mut stop) = watch::channel(false);
     let clock =
-        scheduler::lifetime::Clock::new(&config.time_zone, &config.end_of_day, &config.last_working_day)
+        versions::lifetime::Clock::new(&config.time_zone, &config.end_of_day, &config.last_working_day)
             .map_err(|e| {
                 anyhow::anyhow!("the lifetime settings (--time-zone, --end-of-day, --last-working-day): {e}")
             })?;
-    let leadership = scheduler::Leadership::default();
+    let leadership = lease::Leadership::default();
     let poller = Arc::new(
         Poller::new(
             db.clone(),
@@ -167,7 +170,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         leadership.clone(),
     ));
     let state = AppState {
-        backend: Arc::new(SqlBackend::new(db.clone(), throttle)?),
+        backend: Arc::new(SqlUsers::new(db.clone(), throttle)?),
         registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),
         projects: Arc::new(SqlProjects {

@@ -5,9 +5,12 @@
 //! [`RECHECK_EVERY`] (and before sending, at most once per [`RECHECK_AT_MOST`]) and ends once
 //! the session is gone (logout, expiry, a password change elsewhere) or its user was deleted.
 //! A user has at most [`MAX_STREAMS_PER_USER`] streams open (429 beyond), and a log line is
-//! sent with at most [`MAX_LINE`] bytes (a longer one is cut and marked).
+//! sent with at most [`MAX_LINE`](crate::cluster::logs::MAX_LINE) bytes (a longer one is cut and marked).
 
-use crate::state::AppState;
+use crate::{
+    cluster::logs::{CUT_MARK, MAX_LINE},
+    state::AppState,
+};
 use app::{
     error::AppError,
     model::{CurrentUser, Role, UserId, VersionId},
@@ -40,33 +43,6 @@ pub const MAX_STREAMS_PER_USER: usize = 8;
 pub const RECHECK_EVERY: Duration = Duration::from_secs(15);
 /// A stream with traffic checks before sending, but at most this often.
 pub const RECHECK_AT_MOST: Duration = Duration::from_secs(1);
-/// Longest log line sent, in bytes; a longer one is cut there and marked with [`CUT_MARK`].
-pub const MAX_LINE: usize = 16 << 10;
-/// Ends a log line that was cut.
-pub const CUT_MARK: &str = " [… line cut: longer than 16 KiB]";
-/// Most of a log read at once ("show the last lines").
-pub const MAX_LOG_READ: usize = 8 << 20;
-
-/// A log's lines, each cut to [`MAX_LINE`] bytes (on a character boundary) and marked.
-pub fn cut_lines(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_LOG_READ));
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        if line.len() > MAX_LINE {
-            let mut end = MAX_LINE;
-            while !line.is_char_boundary(end) {
-                end -= 1;
-            }
-            out.push_str(&line[..end]);
-            out.push_str(CUT_MARK);
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
-}
 
 /// The live routes.
 pub fn router(state: AppState) -> Router {
@@ -440,16 +416,5 @@ mod tests {
         assert_eq!(lines[0].len(), MAX_LINE + CUT_MARK.len());
         assert!(lines[0].ends_with(CUT_MARK));
         assert_eq!(lines[1], "after");
-    }
-
-    #[test]
-    fn shown_lines_are_cut_too() {
-        let long = "y".repeat(MAX_LINE + 10);
-        let text = format!("short\n{long}\nend");
-        let cut = cut_lines(&text);
-        let lines: Vec<&str> = cut.split('\n').collect();
-        assert_eq!(lines[0], "short");
-        assert_eq!(lines[1], format!("{}{CUT_MARK}", "y".repeat(MAX_LINE)));
-        assert_eq!(lines[2], "end");
     }
 }

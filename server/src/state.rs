@@ -24,7 +24,7 @@ pub struct AppState {
     /// The deployer itself, for the live status and log streams.
     pub deployer: Arc<crate::deploy::Deployer>,
     /// Whether this replica runs the scheduler (for `/metrics`).
-    pub leadership: crate::scheduler::Leadership,
+    pub leadership: crate::lease::Leadership,
     pub hooks: Hooks,
     pub sessions: DbSessionStore,
 }

@@ -8,7 +8,6 @@
 //! [`ClientAddr`] in the request, where login throttling reads it (`app::ssr::client_ip`); for
 //! https requests it marks the session cookie `Secure`.
 
-use crate::config::Config;
 use app::ssr::ClientAddr;
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -186,7 +185,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Origin {
 
 /// Adds `Secure` to the session cookie being set, if it lacks it.
 fn make_session_cookie_secure(headers: &mut HeaderMap) {
-    let prefix = format!("{}=", crate::http::SESSION_COOKIE);
+    let prefix = format!("{}=", super::session::SESSION_COOKIE);
     let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
     if !cookies
         .iter()
@@ -214,7 +213,16 @@ fn make_session_cookie_secure(headers: &mut HeaderMap) {
 /// The middleware: stores the request's [`ClientAddr`], and makes the session cookie `Secure`
 /// when a trusted proxy says the client used https (an https `--public-url` makes it `Secure`
 /// always). Runs outside the session layer, which writes the cookie.
-pub async fn client_address(State(config): State<Arc<Config>>, mut req: Request, next: Next) -> Response {
+/// What [`client_address`] needs of the configuration.
+#[derive(Clone)]
+pub struct ProxySettings {
+    /// `--trusted-proxies`.
+    pub trusted: Arc<[Cidr]>,
+    /// The session cookie is `Secure` already (an https `--public-url`).
+    pub secure_cookies: bool,
+}
+
+pub async fn client_address(State(config): State<ProxySettings>, mut req: Request, next: Next) -> Response {
     static WARNED: AtomicBool = AtomicBool::new(false);
     let peer = req
         .extensions()
@@ -222,7 +230,7 @@ pub async fn client_address(State(config): State<Arc<Config>>, mut req: Request,
         .map(|c| c.0.ip());
     let mut https = false;
     if let Some(peer) = peer {
-        let origin = resolve(peer, req.headers(), &config.trusted_proxies);
+        let origin = resolve(peer, req.headers(), &config.trusted);
         if origin.ignored_forwarded && !WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 %peer,
@@ -235,7 +243,7 @@ pub async fn client_address(State(config): State<Arc<Config>>, mut req: Request,
         https = origin.https;
     }
     let mut resp = next.run(req).await;
-    if https && !config.secure_cookies() {
+    if https && !config.secure_cookies {
         make_session_cookie_secure(resp.headers_mut());
     }
     resp

@@ -12,6 +12,9 @@ use axum::{
 use std::sync::Arc;
 use tower_sessions::Session;
 
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "oneko_session";
+
 /// Whether a request needs to know its user: not static files, health checks, metrics or
 /// registry webhooks (which have no session, and must not touch the session store).
 pub fn needs_user(path: &str) -> bool {

@@ -387,7 +387,7 @@ impl HashGate {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|e| crate::backend::internal("hashing gate closed", e))?;
+            .map_err(|e| crate::error::internal("hashing gate closed", e))?;
         // The permits go with the work: a caller that gives up does not free a slot whose hash
         // still runs.
         tokio::task::spawn_blocking(move || {
@@ -395,7 +395,7 @@ impl HashGate {
             work()
         })
         .await
-        .map_err(|e| crate::backend::internal("hashing task failed", e))
+        .map_err(|e| crate::error::internal("hashing task failed", e))
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod health;
+pub mod logs;
 pub mod manifests;
 pub mod namespaces;
 pub mod policy;

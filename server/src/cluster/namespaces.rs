@@ -5,8 +5,8 @@
 use super::{Cluster, MANAGED_BY, describe, status};
 use crate::{
     activity,
-    backend::internal,
     db::entity::{namespace, project, project_version},
+    error::internal,
 };
 use app::{
     error::AppError,
@@ -97,7 +97,7 @@ impl SqlNamespaces {
             .map_err(db_err)?;
         for v in versions {
             let o: VersionOverrides =
-                crate::projects::config::parse_stored(v.overrides.as_deref(), "version overrides");
+                crate::versions::config::parse_stored(v.overrides.as_deref(), "version overrides");
             if o.namespace.as_deref() == Some(name) {
                 let project = projects
                     .iter()

@@ -1,4 +1,4 @@
-//! The deploy and stop pipelines, one step each: render the values (`projects::config`) → pull
+//! The deploy and stop pipelines, one step each: render the values (`versions::config`) → pull
 //! each chart (cached) → `helm template` (release name, namespace, `--include-crds`, the
 //! cluster's version) → parse and stamp the manifests (`cluster::manifests`) → create the
 //! namespace and the image pull secret → apply CRDs → server dry-run of the whole set → hooks,
@@ -15,8 +15,8 @@ use crate::{
         watch::watched_workload,
     },
     db::entity::{deployment, docker_registry, project, project_version},
-    projects::{config, version_facts},
     registry::check::Credentials,
+    versions::{config, version_facts},
 };
 use app::model::{DeployState, ProjectConfig, VersionOverrides};
 use base64::Engine;

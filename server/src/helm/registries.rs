@@ -10,11 +10,11 @@ use super::{
 use crate::{
     activity,
     auth::Validator,
-    backend::internal,
     db::entity::{
         helm_registry::{self, secret_context},
         project, project_version,
     },
+    error::internal,
     registry::{
         check::{Credentials, RegistryConn},
         is_pem_certificate,
@@ -272,7 +272,7 @@ async fn users_of<C: ConnectionTrait>(c: &C, id: i64) -> Result<Vec<String>, sea
     let mut out = vec![];
     for p in &projects {
         let config: ProjectConfig =
-            crate::projects::config::parse_stored(p.config.as_deref(), "project configuration");
+            crate::versions::config::parse_stored(p.config.as_deref(), "project configuration");
         for t in config.templates.iter().filter(|t| t.helm_registry == Some(id)) {
             out.push(format!("project {} (template {})", p.name, t.name));
         }
@@ -284,7 +284,7 @@ async fn users_of<C: ConnectionTrait>(c: &C, id: i64) -> Result<Vec<String>, sea
         .await?;
     for v in versions {
         let o: VersionOverrides =
-            crate::projects::config::parse_stored(v.overrides.as_deref(), "version overrides");
+            crate::versions::config::parse_stored(v.overrides.as_deref(), "version overrides");
         for t in o.templates.iter().filter(|t| t.helm_registry == Some(id)) {
             let project = names.get(&v.project_id).map_or("?", String::as_str);
             out.push(format!("version {project}:{} (template {})", v.name, t.name));

@@ -1,7 +1,6 @@
 //! Projects: an image in a Docker registry whose tags become versions. Editing, listing and
 //! "Poll now" here; the polling itself in `poller`, push notifications in `webhook`.
 
-pub mod config;
 pub mod export;
 pub mod poller;
 pub mod webhook;
@@ -9,10 +8,11 @@ pub mod webhook;
 use crate::{
     activity::{self, Entry},
     auth::Validator,
-    backend::internal,
     cluster::policy,
     db::entity::{deployment, docker_registry, helm_registry, namespace, project, project_version},
+    error::internal,
     registry::tags::TagFilter,
+    versions::{config, version_facts},
 };
 use app::{
     error::AppError,
@@ -49,48 +49,6 @@ fn named_changes<T: PartialEq>(what: &str, old: &[T], new: &[T], name: impl Fn(&
         out.push(format!("{what} {} removed", name(o)));
     }
     out
-}
-
-/// What the renderer needs to know about a version besides its configuration: names, ids, the
-/// image, the target namespace (the version's choice wins: "" is its own namespace, a name a
-/// defined one) and the image pull secret.
-pub async fn version_facts(
-    db: &DatabaseConnection,
-    p: &project::Model,
-    v: &project_version::Model,
-    overrides: &VersionOverrides,
-) -> Result<config::VersionFacts, AppError> {
-    let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
-        .one(db)
-        .await
-        .map_err(|e| internal("reading registry", e))?;
-    let host = registry
-        .as_ref()
-        .map(|r| {
-            r.url
-                .split_once("://")
-                .map_or(r.url.clone(), |(_, h)| h.to_owned())
-        })
-        .unwrap_or_default();
-    let pull_secret = registry
-        .as_ref()
-        .filter(|r| r.secret.is_some() && r.auth != "anonymous" && r.copy_pull_secret)
-        .map(|r| config::pull_secret_name(&r.name))
-        .unwrap_or_default();
-    Ok(config::VersionFacts {
-        project_id: p.id,
-        project_name: p.name.clone(),
-        version_id: v.id,
-        version_name: v.name.clone(),
-        image_repository: format!("{}/{}", host.trim_end_matches('/'), p.image_repository),
-        image_digest: v.digest.clone(),
-        namespace: match overrides.namespace.as_deref() {
-            Some("") => None,
-            Some(n) => Some(n.to_owned()),
-            None => p.namespace.clone(),
-        },
-        pull_secret,
-    })
 }
 
 /// Versions per page.

@@ -67,7 +67,7 @@ pub struct Poller {
     queued: Mutex<HashMap<i64, Option<Vec<String>>>>,
     wake: Notify,
     /// Periodic polls run only on the scheduler's leader ("Poll now" and webhooks anywhere).
-    leadership: crate::scheduler::Leadership,
+    leadership: crate::lease::Leadership,
 }
 
 impl Poller {
@@ -89,12 +89,12 @@ impl Poller {
             in_flight: Mutex::default(),
             queued: Mutex::default(),
             wake: Notify::new(),
-            leadership: crate::scheduler::Leadership::always(),
+            leadership: crate::lease::Leadership::always(),
         }
     }
 
     /// Polls periodically only while `leadership` leads.
-    pub fn led_by(mut self, leadership: crate::scheduler::Leadership) -> Self {
+    pub fn led_by(mut self, leadership: crate::lease::Leadership) -> Self {
         self.leadership = leadership;
         self
     }

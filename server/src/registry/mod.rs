@@ -8,11 +8,11 @@ pub mod tls;
 use crate::{
     activity::{self, Entry},
     auth::Validator,
-    backend::internal,
     db::entity::{
         docker_registry::{self, secret_context, webhook_secret_context},
         project,
     },
+    error::internal,
     secrets::SecretBox,
 };
 use app::{

@@ -10,28 +10,24 @@
 //! - reconciliation (a version's namespace deleted behind O-Neko's back is redeployed, a failed
 //!   stop is tried again).
 
-pub mod lifetime;
-
 use crate::{
     activity::{self, Entry},
     config::RemovedTagAction,
-    db::entity::{activity as activity_entity, deployment, lease, project, project_version},
+    db::entity::{activity as activity_entity, deployment, project, project_version},
     deploy::{Deployer, Expect, SCHEDULER},
+    lease::{Leadership, Lease},
 };
 use app::model::{DeployState, RedeployPolicy, Severity, VersionId};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait},
 };
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio::sync::watch;
@@ -49,25 +45,6 @@ pub struct SchedulerConfig {
     pub removed_tag_action: RemovedTagAction,
     pub removed_retention: chrono::Duration,
     pub activity_retention: chrono::Duration,
-}
-
-/// Whether this replica leads: shared with the poller, which polls only on the leader.
-#[derive(Clone, Default)]
-pub struct Leadership(Arc<AtomicBool>);
-
-impl Leadership {
-    /// A leadership that always leads (tests and benchmarks without a scheduler).
-    pub fn always() -> Self {
-        Leadership(Arc::new(AtomicBool::new(true)))
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn set(&self, leader: bool) {
-        self.0.store(leader, Ordering::Relaxed);
-    }
 }
 
 /// The scheduler's jobs and its lease.
@@ -101,33 +78,12 @@ impl Scheduler {
     /// Claims or renews the lease; true while this replica leads. A database error ends the
     /// lead at once (another replica may have taken over meanwhile).
     async fn hold_lease(&self) -> bool {
-        let now = Utc::now();
-        let until =
-            now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
-        let renewed = lease::Entity::update_many()
-            .col_expr(lease::Column::Owner, Expr::value(self.config.replica.clone()))
-            .col_expr(lease::Column::Until, Expr::value(until))
-            .filter(lease::Column::Name.eq(LEASE))
-            .filter(
-                Condition::any()
-                    .add(lease::Column::Owner.eq(self.config.replica.clone()))
-                    .add(lease::Column::Until.lt(now)),
-            )
-            .exec(&self.db)
-            .await;
-        let leader = match renewed {
-            Ok(r) if r.rows_affected == 1 => true,
-            Ok(_) => {
-                // No row yet: the first to insert leads; a conflict means someone else does.
-                lease::ActiveModel {
-                    name: Set(LEASE.into()),
-                    owner: Set(self.config.replica.clone()),
-                    until: Set(until),
-                }
-                .insert(&self.db)
-                .await
-                .is_ok()
-            }
+        let lease = Lease {
+            replica: self.config.replica.clone(),
+            length: self.config.lease,
+        };
+        let leader = match lease.claim_named(&self.db, LEASE).await {
+            Ok(leader) => leader,
             Err(e) => {
                 tracing::warn!(error = %e, "renewing the scheduler lease failed");
                 false

@@ -316,7 +316,7 @@ async fn the_failure_table_stays_bounded_after_many_usernames() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let db = server::db::connect_and_migrate(&url).await.unwrap();
-    server::backend::bootstrap_admin(&db, Some(ADMIN_PASSWORD))
+    server::users::bootstrap_admin(&db, Some(ADMIN_PASSWORD))
         .await
         .unwrap();
     let throttle = std::sync::Arc::new(LoginThrottle::with_limits(
@@ -326,7 +326,7 @@ async fn the_failure_table_stays_bounded_after_many_usernames() {
         },
         HashGate::new(4, 1000),
     ));
-    let backend = server::backend::SqlBackend::new(db, throttle.clone()).unwrap();
+    let backend = server::users::SqlUsers::new(db, throttle.clone()).unwrap();
     // 120 distinct usernames from 120 addresses: 240 entries' worth of failures.
     for chunk in (0u32..120).collect::<Vec<_>>().chunks(8) {
         let tries = chunk.iter().map(|i| {
@@ -574,23 +574,20 @@ async fn bootstrap_admin_gets_a_random_password_never_a_fixed_one() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
     let db = server::db::connect_and_migrate(&url).await.unwrap();
-    let generated = server::backend::bootstrap_admin(&db, None)
+    let generated = server::users::bootstrap_admin(&db, None)
         .await
         .unwrap()
         .expect("created")
         .expect("random");
     assert_eq!(generated.len(), 24);
     assert!(
-        server::backend::bootstrap_admin(&db, None)
-            .await
-            .unwrap()
-            .is_none(),
+        server::users::bootstrap_admin(&db, None).await.unwrap().is_none(),
         "only once"
     );
     let other = tempfile::tempdir().unwrap();
     let url2 = format!("sqlite://{}?mode=rwc", other.path().join("b.db").display());
     let db2 = server::db::connect_and_migrate(&url2).await.unwrap();
-    let second = server::backend::bootstrap_admin(&db2, None)
+    let second = server::users::bootstrap_admin(&db2, None)
         .await
         .unwrap()
         .unwrap()
@@ -600,9 +597,5 @@ async fn bootstrap_admin_gets_a_random_password_never_a_fixed_one() {
     let third = tempfile::tempdir().unwrap();
     let url3 = format!("sqlite://{}?mode=rwc", third.path().join("b.db").display());
     let db3 = server::db::connect_and_migrate(&url3).await.unwrap();
-    assert!(
-        server::backend::bootstrap_admin(&db3, Some("short"))
-            .await
-            .is_err()
-    );
+    assert!(server::users::bootstrap_admin(&db3, Some("short")).await.is_err());
 }

@@ -1,9 +1,10 @@
-//! The server's implementation of `app::ssr::Backend`: users and authentication over SeaORM.
+//! Users and logging in: the server's implementation of `app::ssr::Backend` over SeaORM.
 
 use crate::{
     activity,
     auth::{self, Validator, throttle::LoginThrottle},
     db::entity::user,
+    error::internal,
 };
 use app::{
     error::AppError,
@@ -16,13 +17,6 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::{net::IpAddr, sync::Arc};
-
-/// Logs an internal error with a short reference and returns only the reference to the caller.
-pub fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
-    let reference = format!("{:08x}", rand::random::<u32>());
-    tracing::error!(%reference, error = %err, "{context}");
-    AppError::Internal { reference }
-}
 
 fn db_err(e: DbErr) -> AppError {
     internal("database error", e)
@@ -40,7 +34,7 @@ async fn log_user<C: ConnectionTrait>(
 }
 
 /// Users and logins.
-pub struct SqlBackend {
+pub struct SqlUsers {
     db: DatabaseConnection,
     throttle: Arc<LoginThrottle>,
     /// A valid hash to verify against when the user does not exist, so that unknown and known
@@ -48,7 +42,7 @@ pub struct SqlBackend {
     dummy_hash: String,
 }
 
-impl SqlBackend {
+impl SqlUsers {
     /// A backend over `db` with the given login throttle.
     pub fn new(db: DatabaseConnection, throttle: Arc<LoginThrottle>) -> anyhow::Result<Self> {
         Ok(Self {
@@ -150,7 +144,7 @@ async fn admins_locked<C: ConnectionTrait>(c: &C) -> Result<Vec<user::Model>, Db
 }
 
 #[async_trait::async_trait]
-impl Backend for SqlBackend {
+impl Backend for SqlUsers {
     async fn authenticate(
         &self,
         username: &str,

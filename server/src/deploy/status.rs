@@ -1,0 +1,228 @@
+//! Status between requests: following the cluster watchers, and noticing changes made
+//! outside O-Neko (drift).
+
+use super::*;
+
+impl Deployer {
+    /// Turns cluster changes into status updates, a burst at a time.
+    pub(super) async fn follow_cluster(
+        self: Arc<Self>,
+        mut changed: mpsc::UnboundedReceiver<Changed>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let first = tokio::select! {
+                c = changed.recv() => c,
+                _ = stop.changed() => return,
+            };
+            let Some(first) = first else { return };
+            // Collect what else arrives in the next moment: one refresh per version.
+            let mut all = first == Changed::All;
+            let mut versions = HashSet::new();
+            if let Changed::Version(v) = first {
+                versions.insert(v);
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+            while let Ok(Some(c)) = tokio::time::timeout_at(deadline, changed.recv()).await {
+                match c {
+                    Changed::All => all = true,
+                    Changed::Version(v) => {
+                        versions.insert(v);
+                    }
+                }
+            }
+            if all {
+                match deployment::Entity::find()
+                    .select_only()
+                    .column(deployment::Column::VersionId)
+                    .into_tuple::<i64>()
+                    .all(&self.db)
+                    .await
+                {
+                    Ok(ids) => versions.extend(ids),
+                    Err(e) => tracing::warn!(error = %e, "reading deployments failed"),
+                }
+            }
+            for v in versions {
+                self.refresh(v).await;
+            }
+        }
+    }
+
+    /// Versions settled in a passing state ("deploying" while workloads roll out) are looked at
+    /// again on every worker round, so a missed event or a failed write cannot leave one there.
+    pub(super) async fn refresh_transitional(&self) {
+        let rows = deployment::Entity::find()
+            .filter(deployment::Column::State.eq(DeployState::Deploying.as_str()))
+            .filter(
+                Expr::col(deployment::Column::Generation).eq(Expr::col(deployment::Column::DoneGeneration)),
+            )
+            .select_only()
+            .column(deployment::Column::VersionId)
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await;
+        match rows {
+            Ok(ids) => {
+                for v in ids {
+                    self.refresh(v).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading deployments failed"),
+        }
+    }
+
+    /// Recomputes a settled version's state from the cluster; stores and publishes a change.
+    pub async fn refresh(&self, version: i64) {
+        let Ok(Some(row)) = deployment::Entity::find()
+            .filter(deployment::Column::VersionId.eq(version))
+            .one(&self.db)
+            .await
+        else {
+            return;
+        };
+        let Ok(Some(v)) = project_version::Entity::find_by_id(version).one(&self.db).await else {
+            return;
+        };
+        if pending(&row) {
+            return;
+        }
+        let current = state_of(&row);
+        let mut drift = row.drift.clone();
+        let (state, message) = if current == DeployState::Failed {
+            // A failed deploy or stop stays failed until the next request.
+            return;
+        } else if !v.deployed {
+            (DeployState::NotDeployed, String::new())
+        } else if !self.live.workloads_listed() {
+            // Right after a start the watchers have not listed the cluster yet: nothing to judge.
+            return;
+        } else {
+            // Until the watchers have seen every workload applied, it is not running yet.
+            let expected: Vec<String> = row
+                .inventory
+                .as_deref()
+                .and_then(|i| serde_json::from_str::<Vec<ObjectRef>>(i).ok())
+                .unwrap_or_default()
+                .iter()
+                // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
+                .filter(|r| watched_workload(&r.api_version, &r.kind))
+                .map(ObjectRef::describe)
+                .collect();
+            let seen = self.live.generations(version);
+            let missing: Vec<&str> = expected
+                .iter()
+                .filter(|e| !seen.contains_key(*e))
+                .map(String::as_str)
+                .collect();
+            let settled_for = row.applied_at.map(|t| Utc::now() - t);
+            if missing.is_empty() {
+                drift = Self::drift(&row, &seen);
+                self.live.health(version)
+            } else if settled_for.is_some_and(|d| d > chrono::Duration::seconds(DRIFT_GRACE_SECS)) {
+                // Long since applied and not (or no longer) there: deleted behind O-Neko's back.
+                let gone = missing.join(", ");
+                drift = format!("{gone} deleted outside O-Neko");
+                (
+                    DeployState::Degraded,
+                    format!("{gone} missing: deleted outside O-Neko; redeploy to restore"),
+                )
+            } else {
+                (
+                    DeployState::Deploying,
+                    "Applied; waiting for the workloads".to_string(),
+                )
+            }
+        };
+        if state == current && message == row.message && drift == row.drift {
+            return;
+        }
+        // A change outside O-Neko goes to the activity log once: in the transaction that records
+        // it, and only if no other replica recorded this very change first.
+        let newly_changed = !drift.is_empty() && drift != row.drift;
+        let project_name = if newly_changed {
+            project::Entity::find_by_id(row.project_id)
+                .one(&self.db)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.name)
+        } else {
+            None
+        };
+        let recorded = async {
+            let txn = crate::db::begin_write(&self.db).await?;
+            let updated = deployment::Entity::update_many()
+                .col_expr(deployment::Column::State, Expr::value(state.as_str()))
+                .col_expr(deployment::Column::Message, Expr::value(message.clone()))
+                .col_expr(deployment::Column::Drift, Expr::value(drift.clone()))
+                .filter(deployment::Column::Id.eq(row.id))
+                .filter(deployment::Column::DoneGeneration.eq(row.generation))
+                .filter(deployment::Column::Generation.eq(row.generation))
+                .filter(deployment::Column::State.eq(row.state.clone()))
+                .filter(deployment::Column::Message.eq(row.message.clone()))
+                .filter(deployment::Column::Drift.eq(row.drift.clone()))
+                .exec(&txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                return Ok::<bool, sea_orm::DbErr>(false);
+            }
+            if let Some(name) = &project_name {
+                let subject = format!("{name}:{}", v.name);
+                activity::record(
+                    &txn,
+                    Entry {
+                        actor: SCHEDULER,
+                        kind: "version.changed_outside",
+                        subject: &subject,
+                        message: format!(
+                            "{subject}: {drift}; a redeploy applies O-Neko's configuration again"
+                        ),
+                        severity: Severity::Warning,
+                        project: Some(row.project_id),
+                    },
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(true)
+        }
+        .await;
+        match recorded {
+            Ok(true) => {
+                let mut row = row;
+                row.state = state.as_str().into();
+                row.message = message;
+                row.drift = drift;
+                self.live.publish(LiveEvent {
+                    project: ProjectId(row.project_id),
+                    version: VersionId(version),
+                    status: status_of(Some(&row), &v),
+                });
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(version, error = %e, "recording a version's state failed"),
+        }
+    }
+
+    /// What changed outside O-Neko among the version's workloads (`live`: their generations as
+    /// the watchers see them): a spec generation later than the one O-Neko applied (`kubectl
+    /// edit`, `scale`, `set image`…). Empty when nothing did.
+    pub(super) fn drift(row: &deployment::Model, live: &HashMap<String, i64>) -> String {
+        let applied: BTreeMap<String, i64> = row
+            .applied_generations
+            .as_deref()
+            .and_then(|g| serde_json::from_str(g).ok())
+            .unwrap_or_default();
+        let changed: Vec<&str> = applied
+            .iter()
+            .filter(|(name, g)| live.get(*name).is_some_and(|now| now > *g))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!("{} changed outside O-Neko", changed.join(", "))
+        }
+    }
+}
