@@ -313,6 +313,10 @@ fn templates_cannot_exhaust_memory() {
         ("{{ (['x' * 1000] * 500)|join('y' * 10000) }}".into(), "template too large"),
         ("{{ '%999999999s'|format('x') }}".into(), "template too large"),
         ("{{ ('%s' * 1000)|format('x' * 100000) }}".into(), "template too large"),
+        // Widths and precisions Rust's formatting cannot take (found by render_fuzz).
+        ("{{ '%.100000f'|format(1.5) }}".into(), "format width or precision above 65535"),
+        ("{{ '%70000d'|format(1) }}".into(), "format width or precision above 65535"),
+        ("{{ '%*d'|format(70000, 1) }}".into(), "format width or precision above 65535"),
         ("{{ range(10)|batch(1000000000000) }}".into(), "template too large"),
         ("{{ range(10)|slice(1000000000000) }}".into(), "template too large"),
         ("{{ ('x ' * 300000)|split|length }}".into(), "template too large"),
