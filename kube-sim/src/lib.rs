@@ -107,6 +107,11 @@ impl SimConfig {
         self.watch_history = n;
         self
     }
+    /// The version `/version` reports (and so what `helm template --kube-version` gets).
+    pub fn git_version(mut self, v: impl Into<String>) -> Self {
+        self.git_version = v.into();
+        self
+    }
     pub fn bookmark_interval(mut self, d: Duration) -> Self {
         self.bookmark_interval = d;
         self

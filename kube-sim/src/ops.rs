@@ -12,6 +12,10 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::Store;
 use crate::validate;
 
+mod delete;
+
+pub use delete::{DeleteOpts, delete};
+
 #[derive(Debug, Clone, Default)]
 pub struct WriteOpts {
     pub dry_run: bool,
@@ -283,24 +287,12 @@ fn spec_part(v: &Value) -> Value {
     }
 }
 
-/// Finishes a write to an existing object: keeps server-owned metadata, applies the status
-/// subresource rules, bumps generation, records managedFields, skips no-ops, and completes a
-/// pending deletion once the last finalizer is gone.
-#[allow(clippy::too_many_arguments)]
-pub fn commit_update(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    old: &Value,
-    mut new: Value,
-    opts: &WriteOpts,
-    applied_managed: bool,
-) -> ApiResult<Value> {
-    let sub = opts.subresource.as_deref();
+/// An update of the status subresource changes only the status; an update of the object
+/// keeps the stored status (for kinds with a status subresource).
+fn keep_status(rt: &ResourceType, sub: Option<&str>, old: &Value, new: &mut Value) {
     if sub == Some("status") {
         let status = new.get("status").cloned();
-        new = old.clone();
+        *new = old.clone();
         match status {
             Some(s) if !s.is_null() => new["status"] = s,
             _ => {
@@ -319,6 +311,24 @@ pub fn commit_update(
             }
         }
     }
+}
+
+/// Finishes a write to an existing object: keeps server-owned metadata, applies the status
+/// subresource rules, bumps generation, records managedFields, skips no-ops, and completes a
+/// pending deletion once the last finalizer is gone.
+#[allow(clippy::too_many_arguments)]
+pub fn commit_update(
+    sim: &Sim,
+    st: &mut Store,
+    rt: &ResourceType,
+    version: &str,
+    old: &Value,
+    mut new: Value,
+    opts: &WriteOpts,
+    applied_managed: bool,
+) -> ApiResult<Value> {
+    let sub = opts.subresource.as_deref();
+    keep_status(rt, sub, old, &mut new);
     if !new.get("metadata").is_some_and(Value::is_object) {
         new["metadata"] = json!({});
     }
@@ -635,185 +645,6 @@ pub fn patch(
     }
     let r = commit_update(sim, st, rt, version, &old, doc, opts, false)?;
     Ok((r, false))
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct DeleteOpts {
-    pub dry_run: bool,
-    pub propagation: Option<String>,
-    pub precondition_uid: Option<String>,
-    pub precondition_rv: Option<String>,
-}
-
-impl DeleteOpts {
-    /// Reads DeleteOptions from a request body (if any) on top of query parameters.
-    pub fn merge_body(&mut self, body: &[u8]) -> ApiResult<()> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
-        if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
-            self.propagation = Some(p.to_string());
-        }
-        if v.get("orphanDependents") == Some(&json!(true)) && self.propagation.is_none() {
-            self.propagation = Some("Orphan".into());
-        }
-        if let Some(d) = v.get("dryRun").and_then(Value::as_array)
-            && d.iter().any(|x| x == "All")
-        {
-            self.dry_run = true;
-        }
-        if let Some(u) = v.pointer("/preconditions/uid").and_then(Value::as_str) {
-            self.precondition_uid = Some(u.to_string());
-        }
-        if let Some(r) = v
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            self.precondition_rv = Some(r.to_string());
-        }
-        Ok(())
-    }
-}
-
-fn success_status(rt: &ResourceType, name: &str, uid: &str) -> Value {
-    let mut details = json!({"name": name, "kind": rt.plural, "uid": uid});
-    if !rt.group.is_empty() {
-        details["group"] = json!(rt.group);
-    }
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
-}
-
-/// DELETE of one object. Returns the response body.
-#[allow(clippy::too_many_arguments)]
-pub fn delete(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    ns: &str,
-    name: &str,
-    opts: &DeleteOpts,
-) -> ApiResult<Value> {
-    let key = rt.key();
-    let Some(old) = st.get(&key, ns, name).cloned() else {
-        return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-    };
-    st.gc_dirty = true;
-    if let Some(uid) = &opts.precondition_uid
-        && uid != meta_str(&old, "uid")
-    {
-        return Err(ApiError::conflict_msg(
-            &rt.group,
-            &rt.plural,
-            name,
-            &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                meta_str(&old, "uid")
-            ),
-        ));
-    }
-    if let Some(rv) = &opts.precondition_rv
-        && rv != meta_str(&old, "resourceVersion")
-    {
-        return Err(ApiError::conflict_msg(
-            &rt.group,
-            &rt.plural,
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                meta_str(&old, "resourceVersion")
-            ),
-        ));
-    }
-    let policy = match opts.propagation.as_deref() {
-        None | Some("") => {
-            if rt.orphan_by_default {
-                "Orphan"
-            } else {
-                "Background"
-            }
-        }
-        Some(p @ ("Orphan" | "Background" | "Foreground")) => p,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "DeleteOptions",
-                "",
-                vec![(
-                    "FieldValueNotSupported",
-                    "propagationPolicy".into(),
-                    format!(
-                        "Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
-                    ),
-                )],
-            ));
-        }
-    };
-    let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
-    if is_ns && matches!(name, "default" | "kube-system" | "kube-public") {
-        return Err(ApiError::forbidden(
-            "",
-            "namespaces",
-            name,
-            "this namespace may not be deleted",
-        ));
-    }
-    if old.pointer("/metadata/deletionTimestamp").is_some() {
-        return Ok(present(rt, version, old));
-    }
-    let mut new = old.clone();
-    let mut finalizers: Vec<Value> = new
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let gc_finalizer = match policy {
-        "Foreground" => Some("foregroundDeletion"),
-        "Orphan" => Some("orphan"),
-        _ => None,
-    };
-    if let Some(f) = gc_finalizer
-        && !finalizers.iter().any(|x| x == f)
-    {
-        finalizers.push(json!(f));
-    }
-    if is_ns || !finalizers.is_empty() {
-        new["metadata"]["deletionTimestamp"] = json!(now());
-        new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        if !finalizers.is_empty() {
-            new["metadata"]["finalizers"] = Value::Array(finalizers);
-        }
-        if is_ns {
-            new["status"]["phase"] = json!("Terminating");
-        }
-        if opts.dry_run {
-            return Ok(present(rt, version, new));
-        }
-        if is_ns {
-            sim.kubelet
-                .lock()
-                .namespace_deleted
-                .insert(name.to_string(), std::time::Instant::now());
-        }
-        let stored = st.put(&key, new);
-        after_write(sim, st, rt);
-        return Ok(present(rt, version, stored));
-    }
-    if opts.dry_run {
-        return Ok(if rt.group.is_empty() && rt.plural == "pods" {
-            present(rt, version, old)
-        } else {
-            success_status(rt, name, meta_str(&old, "uid"))
-        });
-    }
-    let gone = st.remove(&key, ns, name).unwrap_or(old);
-    after_write(sim, st, rt);
-    if rt.group.is_empty() && rt.plural == "pods" {
-        return Ok(present(rt, version, gone));
-    }
-    Ok(success_status(rt, name, meta_str(&gone, "uid")))
 }
 
 #[derive(Debug, Clone, Default)]

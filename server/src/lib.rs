@@ -73,29 +73,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let db = db::connect_and_migrate(&url).await?;
     tracing::info!(database = %db::redact(&url), "database ready");
 
-    match users::bootstrap_admin(&db, config.admin_password.as_deref()).await? {
-        Some(Some(generated)) => tracing::warn!(
-            "created the first user 'admin' with the generated password {generated} \
-             (shown only this once; change it after logging in)"
-        ),
-        Some(None) => tracing::info!("created the first user 'admin' with ONEKO_ADMIN_PASSWORD"),
-        None => {}
-    }
+    bootstrap_admin(&db, config.admin_password.as_deref()).await?;
 
-    let mut leptos = leptos::config::get_configuration(None)
-        .context("reading Leptos configuration")?
-        .leptos_options;
-    if let Some(listen) = config.listen {
-        leptos.site_addr = listen;
-    }
-    leptos.site_root = config::absolute(std::path::Path::new(&*leptos.site_root), "LEPTOS_SITE_ROOT")?
-        .to_string_lossy()
-        .as_ref()
-        .into();
-    if leptos.output_name.is_empty() {
-        // Built without cargo-leptos (plain `cargo test`): use the bundle name it would set.
-        leptos.output_name = "o-neko".into();
-    }
+    let leptos = leptos_options(&config)?;
+
     let throttle = Arc::new(LoginThrottle::new(
         config.login_free_attempts,
         Duration::from_millis(config.login_backoff_ms),
@@ -116,12 +97,9 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         config.data_dir.join("cache"),
         config.gcs_endpoint.clone(),
     ));
-    let (shutdown, mut stop) = watch::channel(false);
-    let clock =
-        versions::lifetime::Clock::new(&config.time_zone, &config.end_of_day, &config.last_working_day)
-            .map_err(|e| {
-                anyhow::anyhow!("the lifetime settings (--time-zone, --end-of-day, --last-working-day): {e}")
-            })?;
+    let (shutdown, stop) = watch::channel(false);
+    // Checked before anything starts: bad lifetime settings stop the server with a clear error.
+    let deploy_config = deploy_config(&config)?;
     let leadership = lease::Leadership::default();
     let poller = Arc::new(
         Poller::new(
@@ -132,14 +110,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         )
         .led_by(leadership.clone()),
     );
-    let cluster = match cluster::Cluster::connect(config.kubeconfig.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "the cluster configuration cannot be used");
-            cluster::Cluster::none(format!("the cluster configuration cannot be used: {e}"))
-        }
-    };
-    tracing::info!(cluster = %cluster.source, "cluster");
+    let cluster = connect_cluster(&config).await;
+
     let (live, changed) = cluster::watch::Live::start(cluster.client().ok(), stop.clone());
     let deployer = Arc::new(deploy::Deployer::new(
         db.clone(),
@@ -147,26 +119,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         helm_registries.clone(),
         registries.clone(),
         live,
-        deploy::DeployConfig {
-            concurrency: config.deploy_concurrency as usize,
-            timeout: Duration::from_secs(config.deploy_timeout),
-            lease: Duration::from_secs(config.lease_seconds),
-            replica: config.replica(),
-            log_link: config.log_link.clone(),
-            clock,
-        },
+        deploy_config,
     ));
     let scheduler = Arc::new(scheduler::Scheduler::new(
         db.clone(),
         deployer.clone(),
-        scheduler::SchedulerConfig {
-            interval: Duration::from_secs(config.scheduler_interval),
-            lease: Duration::from_secs(config.lease_seconds),
-            replica: config.replica(),
-            removed_tag_action: config.removed_tag_action,
-            removed_retention: chrono::Duration::days(config.removed_version_retention_days as i64),
-            activity_retention: chrono::Duration::days(config.activity_retention_days as i64),
-        },
+        scheduler_config(&config),
         leadership.clone(),
     ));
     let state = AppState {
@@ -204,8 +162,98 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}", leptos.site_addr))?;
     let addr = listener.local_addr()?;
 
-    // Expired sessions are deleted hourly; loading ignores them anyway.
-    let mut stop_cleanup = stop.clone();
+    spawn_session_cleanup(sessions, stop.clone());
+
+    spawn_demo(&state);
+
+    tokio::spawn(poller.run(stop.clone()));
+    tokio::spawn(deployer.run(stop.clone(), changed));
+    tokio::spawn(scheduler.run(stop.clone()));
+
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let task = spawn_server(listener, app, stop);
+    tracing::info!(%addr, "O-Neko listening on http://{addr}");
+    Ok(Running { addr, shutdown, task })
+}
+
+/// How deploys run, from the configuration; an error names bad lifetime settings.
+fn deploy_config(config: &Config) -> anyhow::Result<deploy::DeployConfig> {
+    let clock =
+        versions::lifetime::Clock::new(&config.time_zone, &config.end_of_day, &config.last_working_day)
+            .map_err(|e| {
+                anyhow::anyhow!("the lifetime settings (--time-zone, --end-of-day, --last-working-day): {e}")
+            })?;
+    Ok(deploy::DeployConfig {
+        concurrency: config.deploy_concurrency as usize,
+        timeout: Duration::from_secs(config.deploy_timeout),
+        lease: Duration::from_secs(config.lease_seconds),
+        replica: config.replica(),
+        log_link: config.log_link.clone(),
+        clock,
+    })
+}
+
+/// How the scheduler runs, from the configuration.
+fn scheduler_config(config: &Config) -> scheduler::SchedulerConfig {
+    scheduler::SchedulerConfig {
+        interval: Duration::from_secs(config.scheduler_interval),
+        lease: Duration::from_secs(config.lease_seconds),
+        replica: config.replica(),
+        removed_tag_action: config.removed_tag_action,
+        removed_retention: chrono::Duration::days(config.removed_version_retention_days as i64),
+        activity_retention: chrono::Duration::days(config.activity_retention_days as i64),
+    }
+}
+
+/// Creates the first admin on an empty database, and says so.
+async fn bootstrap_admin(db: &sea_orm::DatabaseConnection, password: Option<&str>) -> anyhow::Result<()> {
+    match users::bootstrap_admin(db, password).await? {
+        Some(Some(generated)) => tracing::warn!(
+            "created the first user 'admin' with the generated password {generated} \
+             (shown only this once; change it after logging in)"
+        ),
+        Some(None) => tracing::info!("created the first user 'admin' with ONEKO_ADMIN_PASSWORD"),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Leptos' options (from Cargo.toml or its environment variables), with `--listen` and an
+/// absolute site root.
+fn leptos_options(config: &Config) -> anyhow::Result<leptos::config::LeptosOptions> {
+    let mut leptos = leptos::config::get_configuration(None)
+        .context("reading Leptos configuration")?
+        .leptos_options;
+    if let Some(listen) = config.listen {
+        leptos.site_addr = listen;
+    }
+    leptos.site_root = config::absolute(std::path::Path::new(&*leptos.site_root), "LEPTOS_SITE_ROOT")?
+        .to_string_lossy()
+        .as_ref()
+        .into();
+    if leptos.output_name.is_empty() {
+        // Built without cargo-leptos (plain `cargo test`): use the bundle name it would set.
+        leptos.output_name = "o-neko".into();
+    }
+    Ok(leptos)
+}
+
+/// The cluster as configured; a configuration that cannot be used is logged and leaves the
+/// server running without one (deploying then says why).
+async fn connect_cluster(config: &Config) -> cluster::Cluster {
+    let cluster = match cluster::Cluster::connect(config.kubeconfig.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the cluster configuration cannot be used");
+            cluster::Cluster::none(format!("the cluster configuration cannot be used: {e}"))
+        }
+    };
+    tracing::info!(cluster = %cluster.source, "cluster");
+    cluster
+}
+
+/// Deletes expired sessions hourly (loading ignores them anyway).
+fn spawn_session_cleanup(sessions: DbSessionStore, mut stop_cleanup: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -219,7 +267,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             }
         }
     });
+}
 
+/// Seeds the demo project in the background, with `--demo-registry`.
+fn spawn_demo(state: &AppState) {
     if let Some(registry) = state.config.demo_registry.clone() {
         let state = state.clone();
         let helm = HelmConfig {
@@ -232,12 +283,15 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             }
         });
     }
-    tokio::spawn(poller.run(stop.clone()));
-    tokio::spawn(deployer.run(stop.clone(), changed));
-    tokio::spawn(scheduler.run(stop.clone()));
+}
 
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
+/// Serves HTTP until `stop` turns true or a signal arrives, then finishes open requests.
+fn spawn_server(
+    listener: TcpListener,
+    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
@@ -248,9 +302,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             })
             .await
             .context("serving HTTP")
-    });
-    tracing::info!(%addr, "O-Neko listening on http://{addr}");
-    Ok(Running { addr, shutdown, task })
+    })
 }
 
 /// SIGTERM or Ctrl-C.

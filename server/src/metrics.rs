@@ -66,6 +66,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Deploys and stops carried out, by operation and outcome (ok, failed).",
     ),
     (
+        "oneko_deployment_failures_total",
+        "counter",
+        "Failed deploys and stops, by operation and kind (values, chart, policy, refused, hook, cluster, …).",
+    ),
+    (
         "oneko_deployment_operation_duration_seconds",
         "histogram",
         "Time a deploy or stop took, by operation.",
@@ -174,9 +179,15 @@ impl Metrics {
         );
     }
 
-    /// A deploy or stop carried out.
-    pub fn operation(&self, operation: &'static str, ok: bool, d: Duration) {
-        let outcome = if ok { "ok" } else { "failed" };
+    /// A deploy or stop carried out; `failed`: the kind of failure, if it failed.
+    pub fn operation(&self, operation: &'static str, failed: Option<&'static str>, d: Duration) {
+        let outcome = if failed.is_some() { "failed" } else { "ok" };
+        if let Some(kind) = failed {
+            self.inc(
+                "oneko_deployment_failures_total",
+                vec![("operation", operation.into()), ("kind", kind.into())],
+            );
+        }
         self.inc(
             "oneko_deployments_operations_total",
             vec![("operation", operation.into()), ("outcome", outcome.into())],
@@ -240,9 +251,18 @@ mod tests {
         let m = Metrics::default();
         m.poll("hub \"eu\"", true, Duration::from_millis(20));
         m.poll("hub \"eu\"", false, Duration::from_secs(2));
-        m.operation("deploy", true, Duration::from_millis(300));
+        m.operation("deploy", None, Duration::from_millis(300));
+        m.operation("deploy", Some("hook"), Duration::from_secs(3));
         let text = m.render(&[("oneko_scheduler_leader", vec![(vec![], 1.0)])]);
         assert!(text.contains("# TYPE oneko_polls_total counter"), "{text}");
+        assert!(
+            text.contains("oneko_deployments_operations_total{operation=\"deploy\",outcome=\"failed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oneko_deployment_failures_total{operation=\"deploy\",kind=\"hook\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("oneko_polls_total{registry=\"hub \\\"eu\\\"\",outcome=\"failed\"} 1"),
             "{text}"

@@ -327,6 +327,9 @@ fn random_templates_render_or_fail_cleanly_within_bounds() {
     let config = ProptestConfig {
         cases: 256,
         failure_persistence: None,
+        // A failure is reported with what shrinking reached in a minute, not killed by the
+        // test runner's timeout while it shrinks.
+        max_shrink_time: 60_000,
         ..ProptestConfig::default()
     };
     let mut runner = proptest::test_runner::TestRunner::new(config);

@@ -96,8 +96,7 @@ impl SqlNamespaces {
             .await
             .map_err(db_err)?;
         for v in versions {
-            let o: VersionOverrides =
-                crate::versions::config::parse_stored(v.overrides.as_deref(), "version overrides");
+            let o: VersionOverrides = crate::db::parse_stored(v.overrides.as_deref(), "version overrides");
             if o.namespace.as_deref() == Some(name) {
                 let project = projects
                     .iter()

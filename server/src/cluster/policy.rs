@@ -300,6 +300,105 @@ fn array<'a>(v: Option<&'a Value>, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// Violations of a pod's or container's security context (`whose` names it).
+fn context_violations(sc: Option<&Value>, whose: &str, out: &mut Vec<String>) {
+    if is_true(sc.and_then(|s| s.pointer("/windowsOptions/hostProcess"))) {
+        out.push(format!("hostProcess: true ({whose})"));
+    }
+    if let Some(se) = sc.and_then(|s| s.get("seLinuxOptions")) {
+        let t = se.get("type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(
+            t,
+            "" | "container_t" | "container_init_t" | "container_kvm_t" | "container_engine_t"
+        ) {
+            out.push(format!("SELinux type {t} ({whose})"));
+        }
+        for f in ["user", "role"] {
+            if se.get(f).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+                out.push(format!("SELinux {f} ({whose})"));
+            }
+        }
+    }
+    if str_at(sc, "/seccompProfile/type") == Some("Unconfined") {
+        out.push(format!("seccomp profile Unconfined ({whose})"));
+    }
+    if str_at(sc, "/appArmorProfile/type") == Some("Unconfined") {
+        out.push(format!("AppArmor profile Unconfined ({whose})"));
+    }
+}
+
+/// Violations of one container (init and ephemeral ones too); `pod`: the pod's `runAsNonRoot`
+/// and seccomp profile type, which a container inherits.
+fn container_violations(
+    c: &Value,
+    restricted: bool,
+    pod: (Option<bool>, Option<&str>),
+    out: &mut Vec<String>,
+) {
+    let (pod_non_root, pod_seccomp) = pod;
+    let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+    let whose = format!("container {name}");
+    let sc = c.get("securityContext");
+    if is_true(sc.and_then(|s| s.get("privileged"))) {
+        out.push(format!("privileged: true ({whose})"));
+    }
+    context_violations(sc, &whose, out);
+    if let Some(p) = sc
+        .and_then(|s| s.get("procMount"))
+        .and_then(Value::as_str)
+        .filter(|p| *p != "Default")
+    {
+        out.push(format!("procMount {p} ({whose})"));
+    }
+    for port in array(Some(c), "ports") {
+        if let Some(hp) = port.get("hostPort").and_then(Value::as_i64).filter(|p| *p != 0) {
+            out.push(format!("hostPort {hp} ({whose})"));
+        }
+    }
+    let caps = sc.and_then(|s| s.get("capabilities"));
+    for cap in array(caps, "add").iter().filter_map(Value::as_str) {
+        let allowed = if restricted {
+            cap == "NET_BIND_SERVICE"
+        } else {
+            BASELINE_CAPABILITIES.contains(&cap)
+        };
+        if !allowed {
+            out.push(format!("capability {cap} ({whose})"));
+        }
+    }
+    if !restricted {
+        return;
+    }
+    if sc
+        .and_then(|s| s.get("allowPrivilegeEscalation"))
+        .and_then(Value::as_bool)
+        != Some(false)
+    {
+        out.push(format!("no allowPrivilegeEscalation: false ({whose})"));
+    }
+    let non_root = sc
+        .and_then(|s| s.get("runAsNonRoot"))
+        .and_then(Value::as_bool)
+        .or(pod_non_root);
+    if non_root != Some(true) {
+        out.push(format!("no runAsNonRoot: true ({whose})"));
+    }
+    if sc.and_then(|s| s.get("runAsUser")).and_then(Value::as_i64) == Some(0) {
+        out.push(format!("runAsUser 0 ({whose})"));
+    }
+    if !matches!(
+        str_at(sc, "/seccompProfile/type").or(pod_seccomp),
+        Some("RuntimeDefault" | "Localhost")
+    ) {
+        out.push(format!(
+            "no seccomp profile RuntimeDefault or Localhost ({whose})"
+        ));
+    }
+    if !array(caps, "drop").iter().any(|d| d.as_str() == Some("ALL")) {
+        out.push(format!("capabilities not dropped (drop: [ALL]) ({whose})"));
+    }
+}
+
 /// What in a pod template the Pod Security Standards forbid at `level`, in words
 /// (`hostNetwork: true`, `hostPath volume root (/)`, `privileged container agent`…). Mirrors the
 /// baseline and restricted policies Kubernetes' Pod Security admission enforces.
@@ -336,33 +435,7 @@ pub fn pod_violations(level: PodSecurityLevel, template: &Value) -> Vec<String> 
             }
         }
     }
-    // The pod's security context.
-    let context_rules = |sc: Option<&Value>, whose: &str, out: &mut Vec<String>| {
-        if is_true(sc.and_then(|s| s.pointer("/windowsOptions/hostProcess"))) {
-            out.push(format!("hostProcess: true ({whose})"));
-        }
-        if let Some(se) = sc.and_then(|s| s.get("seLinuxOptions")) {
-            let t = se.get("type").and_then(Value::as_str).unwrap_or("");
-            if !matches!(
-                t,
-                "" | "container_t" | "container_init_t" | "container_kvm_t" | "container_engine_t"
-            ) {
-                out.push(format!("SELinux type {t} ({whose})"));
-            }
-            for f in ["user", "role"] {
-                if se.get(f).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
-                    out.push(format!("SELinux {f} ({whose})"));
-                }
-            }
-        }
-        if str_at(sc, "/seccompProfile/type") == Some("Unconfined") {
-            out.push(format!("seccomp profile Unconfined ({whose})"));
-        }
-        if str_at(sc, "/appArmorProfile/type") == Some("Unconfined") {
-            out.push(format!("AppArmor profile Unconfined ({whose})"));
-        }
-    };
-    context_rules(pod_sc, "pod", &mut out);
+    context_violations(pod_sc, "pod", &mut out);
     for s in array(pod_sc, "sysctls") {
         let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
         if !SAFE_SYSCTLS.contains(&name) {
@@ -392,67 +465,7 @@ pub fn pod_violations(level: PodSecurityLevel, template: &Value) -> Vec<String> 
     // Every container, init and ephemeral container.
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         for c in array(spec, list) {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
-            let whose = format!("container {name}");
-            let sc = c.get("securityContext");
-            if is_true(sc.and_then(|s| s.get("privileged"))) {
-                out.push(format!("privileged: true ({whose})"));
-            }
-            context_rules(sc, &whose, &mut out);
-            if let Some(p) = sc
-                .and_then(|s| s.get("procMount"))
-                .and_then(Value::as_str)
-                .filter(|p| *p != "Default")
-            {
-                out.push(format!("procMount {p} ({whose})"));
-            }
-            for port in array(Some(c), "ports") {
-                if let Some(hp) = port.get("hostPort").and_then(Value::as_i64).filter(|p| *p != 0) {
-                    out.push(format!("hostPort {hp} ({whose})"));
-                }
-            }
-            let caps = sc.and_then(|s| s.get("capabilities"));
-            for cap in array(caps, "add").iter().filter_map(Value::as_str) {
-                let allowed = if restricted {
-                    cap == "NET_BIND_SERVICE"
-                } else {
-                    BASELINE_CAPABILITIES.contains(&cap)
-                };
-                if !allowed {
-                    out.push(format!("capability {cap} ({whose})"));
-                }
-            }
-            if !restricted {
-                continue;
-            }
-            if sc
-                .and_then(|s| s.get("allowPrivilegeEscalation"))
-                .and_then(Value::as_bool)
-                != Some(false)
-            {
-                out.push(format!("no allowPrivilegeEscalation: false ({whose})"));
-            }
-            let non_root = sc
-                .and_then(|s| s.get("runAsNonRoot"))
-                .and_then(Value::as_bool)
-                .or(pod_non_root);
-            if non_root != Some(true) {
-                out.push(format!("no runAsNonRoot: true ({whose})"));
-            }
-            if sc.and_then(|s| s.get("runAsUser")).and_then(Value::as_i64) == Some(0) {
-                out.push(format!("runAsUser 0 ({whose})"));
-            }
-            if !matches!(
-                str_at(sc, "/seccompProfile/type").or(pod_seccomp),
-                Some("RuntimeDefault" | "Localhost")
-            ) {
-                out.push(format!(
-                    "no seccomp profile RuntimeDefault or Localhost ({whose})"
-                ));
-            }
-            if !array(caps, "drop").iter().any(|d| d.as_str() == Some("ALL")) {
-                out.push(format!("capabilities not dropped (drop: [ALL]) ({whose})"));
-            }
+            container_violations(c, restricted, (pod_non_root, pod_seccomp), &mut out);
         }
     }
     let mut seen = std::collections::HashSet::new();

@@ -63,6 +63,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Reads a stored JSON document; a damaged one reads as empty and is logged, never a crash.
+pub fn parse_stored<T: serde::de::DeserializeOwned + Default>(json: Option<&str>, what: &str) -> T {
+    match json {
+        None => T::default(),
+        Some(s) => serde_json::from_str(s).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "stored {what} is not readable; using an empty one");
+            T::default()
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;

@@ -30,7 +30,7 @@ use crate::{
     helm::registries::SqlHelmRegistries,
     lease::{self, Lease},
     registry::SqlRegistries,
-    versions::{config, version_facts},
+    versions::{config, render::RenderedVersion, version_facts},
 };
 use app::{
     error::AppError,
@@ -227,5 +227,65 @@ impl Deployer {
             .map_err(db_err)?
             .ok_or_else(|| AppError::not_found(format!("project {}", v.project_id)))?;
         Ok((p, v))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::versions::DeployPort for Deployer {
+    async fn full_status(
+        &self,
+        p: &project::Model,
+        v: &project_version::Model,
+        row: Option<&deployment::Model>,
+    ) -> Result<DeployStatus, AppError> {
+        Deployer::full_status(self, p, v, row).await
+    }
+
+    async fn request_stop(&self, actor: &str, id: VersionId, reason: &str) -> Result<DeployStatus, AppError> {
+        self.request(actor, true, id, false, reason).await
+    }
+
+    async fn lifetime_changed(&self, project_id: i64) -> Result<(), AppError> {
+        Deployer::lifetime_changed(self, project_id).await
+    }
+
+    fn wake(&self) {
+        Deployer::wake(self)
+    }
+
+    async fn kube_version(&self) -> Option<String> {
+        Deployer::kube_version(self).await
+    }
+}
+
+/// A deployment row for unit tests: requested by ada at 2023-11-14 22:13:20 UTC.
+#[cfg(test)]
+pub(crate) fn sample_row(generation: i64, done: i64, state: DeployState) -> deployment::Model {
+    let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    deployment::Model {
+        id: 1,
+        version_id: 1,
+        project_id: 1,
+        namespace: "on-p-v".into(),
+        shared: false,
+        generation,
+        done_generation: done,
+        requested_by: "ada".into(),
+        requested_at: t,
+        reason: String::new(),
+        state: state.as_str().into(),
+        message: String::new(),
+        hash: None,
+        digest: None,
+        started_at: Some(t),
+        applied_at: None,
+        stop_at: None,
+        inventory: None,
+        applied_generations: None,
+        drift: String::new(),
+        lease_owner: None,
+        lease_until: None,
+        created_at: t,
+        updated_at: t,
     }
 }

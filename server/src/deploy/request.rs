@@ -322,36 +322,7 @@ impl Deployer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(generation: i64, done: i64, state: DeployState) -> deployment::Model {
-        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        deployment::Model {
-            id: 1,
-            version_id: 1,
-            project_id: 1,
-            namespace: "on-p-v".into(),
-            shared: false,
-            generation,
-            done_generation: done,
-            requested_by: "ada".into(),
-            requested_at: t,
-            reason: String::new(),
-            state: state.as_str().into(),
-            message: String::new(),
-            hash: None,
-            digest: None,
-            started_at: Some(t),
-            applied_at: None,
-            stop_at: None,
-            inventory: None,
-            applied_generations: None,
-            drift: String::new(),
-            lease_owner: None,
-            lease_until: None,
-            created_at: t,
-            updated_at: t,
-        }
-    }
+    use crate::deploy::sample_row as row;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_100, 0).unwrap()

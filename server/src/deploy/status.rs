@@ -3,6 +3,51 @@
 
 use super::*;
 
+/// A deployed version's state from what the watchers saw (`seen`: workload → generation):
+/// until every workload applied is seen it is deploying; one still missing long after the
+/// apply was deleted outside O-Neko (degraded); otherwise `health` judges, and drift says what
+/// changed outside O-Neko. Returns the state, its message and the drift.
+pub(super) fn judge(
+    row: &deployment::Model,
+    seen: &HashMap<String, i64>,
+    health: impl FnOnce() -> (DeployState, String),
+    now: DateTime<Utc>,
+) -> (DeployState, String, String) {
+    let expected: Vec<String> = row
+        .inventory
+        .as_deref()
+        .and_then(|i| serde_json::from_str::<Vec<ObjectRef>>(i).ok())
+        .unwrap_or_default()
+        .iter()
+        // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
+        .filter(|r| watched_workload(&r.api_version, &r.kind))
+        .map(ObjectRef::describe)
+        .collect();
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|e| !seen.contains_key(*e))
+        .map(String::as_str)
+        .collect();
+    let settled_for = row.applied_at.map(|t| now - t);
+    if missing.is_empty() {
+        let (state, message) = health();
+        (state, message, Deployer::drift(row, seen))
+    } else if settled_for.is_some_and(|d| d > chrono::Duration::seconds(DRIFT_GRACE_SECS)) {
+        let gone = missing.join(", ");
+        (
+            DeployState::Degraded,
+            format!("{gone} missing: deleted outside O-Neko; redeploy to restore"),
+            format!("{gone} deleted outside O-Neko"),
+        )
+    } else {
+        (
+            DeployState::Deploying,
+            "Applied; waiting for the workloads".to_string(),
+            row.drift.clone(),
+        )
+    }
+}
+
 impl Deployer {
     /// Turns cluster changes into status updates, a burst at a time.
     pub(super) async fn follow_cluster(
@@ -98,41 +143,10 @@ impl Deployer {
             // Right after a start the watchers have not listed the cluster yet: nothing to judge.
             return;
         } else {
-            // Until the watchers have seen every workload applied, it is not running yet.
-            let expected: Vec<String> = row
-                .inventory
-                .as_deref()
-                .and_then(|i| serde_json::from_str::<Vec<ObjectRef>>(i).ok())
-                .unwrap_or_default()
-                .iter()
-                // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
-                .filter(|r| watched_workload(&r.api_version, &r.kind))
-                .map(ObjectRef::describe)
-                .collect();
             let seen = self.live.generations(version);
-            let missing: Vec<&str> = expected
-                .iter()
-                .filter(|e| !seen.contains_key(*e))
-                .map(String::as_str)
-                .collect();
-            let settled_for = row.applied_at.map(|t| Utc::now() - t);
-            if missing.is_empty() {
-                drift = Self::drift(&row, &seen);
-                self.live.health(version)
-            } else if settled_for.is_some_and(|d| d > chrono::Duration::seconds(DRIFT_GRACE_SECS)) {
-                // Long since applied and not (or no longer) there: deleted behind O-Neko's back.
-                let gone = missing.join(", ");
-                drift = format!("{gone} deleted outside O-Neko");
-                (
-                    DeployState::Degraded,
-                    format!("{gone} missing: deleted outside O-Neko; redeploy to restore"),
-                )
-            } else {
-                (
-                    DeployState::Deploying,
-                    "Applied; waiting for the workloads".to_string(),
-                )
-            }
+            let (state, message, now_drift) = judge(&row, &seen, || self.live.health(version), Utc::now());
+            drift = now_drift;
+            (state, message)
         };
         if state == current && message == row.message && drift == row.drift {
             return;
@@ -224,5 +238,80 @@ impl Deployer {
         } else {
             format!("{} changed outside O-Neko", changed.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::sample_row;
+
+    fn deployed(inventory: &[(&str, &str)], generations: &[(&str, i64)]) -> deployment::Model {
+        let mut row = sample_row(2, 2, DeployState::Deploying);
+        let refs: Vec<ObjectRef> = inventory
+            .iter()
+            .map(|(kind, name)| ObjectRef {
+                api_version: if *kind == "ConfigMap" { "v1" } else { "apps/v1" }.into(),
+                kind: (*kind).into(),
+                namespace: Some("on-p-v".into()),
+                name: (*name).into(),
+            })
+            .collect();
+        row.inventory = Some(serde_json::to_string(&refs).unwrap());
+        let applied: BTreeMap<&str, i64> = generations.iter().copied().collect();
+        row.applied_generations = Some(serde_json::to_string(&applied).unwrap());
+        row.applied_at = Some(row.requested_at);
+        row
+    }
+
+    fn healthy() -> (DeployState, String) {
+        (DeployState::Running, String::new())
+    }
+
+    #[test]
+    fn a_workload_not_seen_yet_is_waited_for_then_counts_as_deleted() {
+        let row = deployed(
+            &[("Deployment", "web"), ("ConfigMap", "cfg")],
+            &[("Deployment/web", 1)],
+        );
+        let seen = HashMap::new();
+        let soon = row.requested_at + chrono::Duration::seconds(2);
+        let (state, message, _) = judge(&row, &seen, healthy, soon);
+        assert_eq!(
+            (state, message.as_str()),
+            (DeployState::Deploying, "Applied; waiting for the workloads")
+        );
+        let later = row.requested_at + chrono::Duration::seconds(DRIFT_GRACE_SECS + 1);
+        let (state, message, drift) = judge(&row, &seen, healthy, later);
+        assert_eq!(state, DeployState::Degraded);
+        assert_eq!(
+            message,
+            "Deployment/web missing: deleted outside O-Neko; redeploy to restore"
+        );
+        assert_eq!(
+            drift, "Deployment/web deleted outside O-Neko",
+            "ConfigMaps are not watched"
+        );
+    }
+
+    #[test]
+    fn all_seen_the_health_rules_judge_and_a_newer_generation_is_drift() {
+        let row = deployed(&[("Deployment", "web")], &[("Deployment/web", 1)]);
+        let now = row.requested_at + chrono::Duration::seconds(60);
+        let same = HashMap::from([("Deployment/web".to_string(), 1)]);
+        assert_eq!(
+            judge(&row, &same, healthy, now),
+            (DeployState::Running, String::new(), String::new())
+        );
+        let scaled = HashMap::from([("Deployment/web".to_string(), 2)]);
+        let degraded = || (DeployState::Degraded, "web: 0 of 1 ready".to_string());
+        assert_eq!(
+            judge(&row, &scaled, degraded, now),
+            (
+                DeployState::Degraded,
+                "web: 0 of 1 ready".to_string(),
+                "Deployment/web changed outside O-Neko".to_string()
+            )
+        );
     }
 }

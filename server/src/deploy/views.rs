@@ -11,11 +11,7 @@ impl Deployer {
         v: &project_version::Model,
         row: Option<&deployment::Model>,
     ) -> Result<(Vec<String>, bool), AppError> {
-        let project_config: ProjectConfig =
-            config::parse_stored(p.config.as_deref(), "project configuration");
-        let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
-        let facts = version_facts(&self.db, p, v, &overrides).await?;
-        let preview = config::preview(&facts, &project_config, &overrides);
+        let preview = RenderedVersion::load(&self.db, p, v).await?.preview;
         let outdated = match row.and_then(|r| r.hash.as_deref()) {
             Some(deployed) if v.deployed => preview.hash.as_deref() != Some(deployed),
             _ => false,

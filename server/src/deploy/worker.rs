@@ -158,12 +158,14 @@ impl Deployer {
             if v.deployed {
                 self.progress(&row, DeployState::Deploying, "Deploying").await?;
                 let result = pipeline::deploy(self, &p, &v, &row).await;
-                crate::metrics::global().operation("deploy", result.is_ok(), started.elapsed());
+                let failed = result.as_ref().err().map(|f| f.kind.as_str());
+                crate::metrics::global().operation("deploy", failed, started.elapsed());
                 self.finish_deploy(&p, &v, row, generation, result).await?;
             } else {
                 self.progress(&row, DeployState::Stopping, "Stopping").await?;
                 let result = pipeline::stop(self, &row).await;
-                crate::metrics::global().operation("stop", result.is_ok(), started.elapsed());
+                let failed = result.as_ref().err().map(|f| f.kind.as_str());
+                crate::metrics::global().operation("stop", failed, started.elapsed());
                 self.finish_stop(&p, &v, row, generation, result).await?;
             }
         }

@@ -154,6 +154,30 @@ struct Valid {
     ca_pem: Option<String>,
 }
 
+/// What a form changes of a Helm registry, besides its secret, for the activity log.
+fn changes(old: &helm_registry::Model, valid: &Valid, plain_http: bool) -> Vec<String> {
+    let mut changes = vec![];
+    if old.name != valid.name {
+        changes.push(format!("name {} → {}", old.name, valid.name));
+    }
+    if old.kind != valid.kind.as_str() {
+        changes.push(format!("kind {}", valid.kind.label()));
+    }
+    if old.url != valid.url {
+        changes.push(format!("URL {} → {}", old.url, valid.url));
+    }
+    if old.username != valid.username {
+        changes.push("username changed".into());
+    }
+    if old.ca_pem != valid.ca_pem {
+        changes.push("CA certificate changed".into());
+    }
+    if old.plain_http != plain_http {
+        changes.push(format!("plain HTTP {}", if plain_http { "on" } else { "off" }));
+    }
+    changes
+}
+
 /// Checks the form; `stored_secret` says whether a secret of the same kind is kept, `moved`
 /// that one is stored but the URL now points to another host (so it is not kept).
 fn validate(input: &HelmRegistryInput, stored_secret: bool, moved: bool) -> Result<Valid, AppError> {
@@ -271,8 +295,7 @@ async fn users_of<C: ConnectionTrait>(c: &C, id: i64) -> Result<Vec<String>, sea
     let names: HashMap<i64, String> = projects.iter().map(|p| (p.id, p.name.clone())).collect();
     let mut out = vec![];
     for p in &projects {
-        let config: ProjectConfig =
-            crate::versions::config::parse_stored(p.config.as_deref(), "project configuration");
+        let config: ProjectConfig = crate::db::parse_stored(p.config.as_deref(), "project configuration");
         for t in config.templates.iter().filter(|t| t.helm_registry == Some(id)) {
             out.push(format!("project {} (template {})", p.name, t.name));
         }
@@ -283,8 +306,7 @@ async fn users_of<C: ConnectionTrait>(c: &C, id: i64) -> Result<Vec<String>, sea
         .all(c)
         .await?;
     for v in versions {
-        let o: VersionOverrides =
-            crate::versions::config::parse_stored(v.overrides.as_deref(), "version overrides");
+        let o: VersionOverrides = crate::db::parse_stored(v.overrides.as_deref(), "version overrides");
         for t in o.templates.iter().filter(|t| t.helm_registry == Some(id)) {
             let project = names.get(&v.project_id).map_or("?", String::as_str);
             out.push(format!("version {project}:{} (template {})", v.name, t.name));
@@ -774,25 +796,7 @@ impl HelmRegistries for SqlHelmRegistries {
                 (m, "helm_registry.created", message)
             }
             Some(old) => {
-                let mut changes = vec![];
-                if old.name != valid.name {
-                    changes.push(format!("name {} → {}", old.name, valid.name));
-                }
-                if old.kind != valid.kind.as_str() {
-                    changes.push(format!("kind {}", valid.kind.label()));
-                }
-                if old.url != valid.url {
-                    changes.push(format!("URL {} → {}", old.url, valid.url));
-                }
-                if old.username != valid.username {
-                    changes.push("username changed".into());
-                }
-                if old.ca_pem != valid.ca_pem {
-                    changes.push("CA certificate changed".into());
-                }
-                if old.plain_http != plain_http {
-                    changes.push(format!("plain HTTP {}", if plain_http { "on" } else { "off" }));
-                }
+                let mut changes = changes(&old, &valid, plain_http);
                 let secret = match &new_secret {
                     Some(s) => {
                         changes.push("secret replaced".into());

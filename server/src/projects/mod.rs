@@ -1,18 +1,20 @@
 //! Projects: an image in a Docker registry whose tags become versions. Editing, listing and
 //! "Poll now" here; the polling itself in `poller`, push notifications in `webhook`.
 
+mod edit;
 pub mod export;
 pub mod poller;
 pub mod webhook;
 
 use crate::{
     activity::{self, Entry},
-    auth::Validator,
     cluster::policy,
     db::entity::{deployment, docker_registry, helm_registry, namespace, project, project_version},
     error::internal,
-    registry::tags::TagFilter,
-    versions::{config, version_facts},
+    versions::{
+        config,
+        render::{ChartError, RenderedVersion},
+    },
 };
 use app::{
     error::AppError,
@@ -96,95 +98,8 @@ pub struct SqlProjects {
     pub poller: Arc<Poller>,
     /// Pulls and renders charts for "Show configuration".
     pub helm: Arc<crate::helm::registries::SqlHelmRegistries>,
-    /// Stops a deleted project's versions.
-    pub deployer: Arc<crate::deploy::Deployer>,
-}
-
-/// A validated form.
-struct Valid {
-    name: String,
-    registry: i64,
-    image_repository: String,
-    redeploy_policy: RedeployPolicy,
-    lifetime: Lifetime,
-    poll_interval_secs: Option<i32>,
-}
-
-/// Image repository paths as the Distribution spec defines them (lower-case path components).
-fn repository_pattern() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| {
-        regex::Regex::new(
-            r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$",
-        )
-        .expect("valid pattern")
-    })
-}
-
-fn validate(input: &ProjectInput) -> Result<Valid, AppError> {
-    let mut v = Validator::default();
-    let name = input.name.trim().to_owned();
-    if name.is_empty() {
-        v.fail("name", "Enter a name.");
-    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        v.fail("name", "At most 100 characters, no control characters.");
-    }
-    if input.registry.is_none() {
-        v.fail("registry", "Choose the Docker registry the image is in.");
-    }
-    let repo = input.image_repository.trim().trim_matches('/').to_owned();
-    if repo.is_empty() {
-        v.fail("image_repository", "Enter the image repository, e.g. team/app.");
-    } else if repo.len() > 255 || !repository_pattern().is_match(&repo) {
-        let hint = if repo.contains(':') || repo.contains('@') {
-            " Leave out the tag: every tag becomes a version."
-        } else if repo.split('/').next().is_some_and(|h| h.contains('.')) {
-            " Leave out the registry host: it comes from the chosen registry."
-        } else {
-            ""
-        };
-        v.fail(
-            "image_repository",
-            format!("Lower-case path components separated by /, e.g. team/app.{hint}"),
-        );
-    }
-    let redeploy_policy = input
-        .redeploy_policy
-        .parse::<RedeployPolicy>()
-        .map_err(|e| v.fail("redeploy_policy", e))
-        .ok();
-    let lifetime = input
-        .lifetime
-        .parse::<Lifetime>()
-        .map_err(|e| v.fail("lifetime", e))
-        .ok();
-    if let Err((field, e)) = TagFilter::new(&input.tag_include, &input.tag_exclude, true) {
-        v.fail(&format!("tag_{field}"), format!("This is {e}"));
-    }
-    let interval = input.poll_interval_secs.trim();
-    let poll_interval_secs = if interval.is_empty() {
-        None
-    } else {
-        match interval.parse::<i32>() {
-            Ok(s) if (5..=86_400).contains(&s) => Some(s),
-            _ => {
-                v.fail(
-                    "poll_interval_secs",
-                    "Seconds between 5 and 86400, or empty for the default.",
-                );
-                None
-            }
-        }
-    };
-    v.finish()?;
-    Ok(Valid {
-        name,
-        registry: input.registry.map_or(0, |r| r.0),
-        image_repository: repo,
-        redeploy_policy: redeploy_policy.unwrap_or(RedeployPolicy::Manual),
-        lifetime: lifetime.unwrap_or(Lifetime::Infinite),
-        poll_interval_secs,
-    })
+    /// Statuses, new stop times, and stopping a deleted project's versions.
+    pub deployer: Arc<dyn crate::versions::DeployPort>,
 }
 
 fn version_model(
@@ -402,206 +317,7 @@ impl Projects for SqlProjects {
     }
 
     async fn save(&self, actor: &CurrentUser, input: ProjectInput) -> Result<Project, AppError> {
-        let db_err = |e| internal("saving project", e);
-        let valid = validate(&input)?;
-        let namespace = match input.namespace.trim() {
-            "" => None,
-            name => {
-                let known = namespace::Entity::find()
-                    .filter(namespace::Column::Name.eq(name))
-                    .one(&self.db)
-                    .await
-                    .map_err(db_err)?;
-                if known.is_none() {
-                    return Err(AppError::invalid(
-                        "namespace",
-                        format!("{name} is not a defined namespace; an ADMIN defines namespaces."),
-                    ));
-                }
-                Some(name.to_owned())
-            }
-        };
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
-        let existing = match input.id {
-            Some(id) => Some(
-                project::Entity::find_by_id(id.0)
-                    .one(&txn)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?,
-            ),
-            None => None,
-        };
-        // A defined namespace must be one the project's deployment policy allows.
-        if let Some(ns) = &namespace {
-            let policy = existing.as_ref().map(policy::of_project).unwrap_or_default();
-            if !policy::allows_namespace(&policy, ns) {
-                return Err(AppError::invalid(
-                    "namespace",
-                    format!(
-                        "{ns} is not allowed by this project's deployment policy; an ADMIN can allow it on the project page."
-                    ),
-                ));
-            }
-        }
-        let Some(registry) = docker_registry::Entity::find_by_id(valid.registry)
-            .one(&txn)
-            .await
-            .map_err(db_err)?
-        else {
-            return Err(AppError::invalid(
-                "registry",
-                "That Docker registry no longer exists.",
-            ));
-        };
-        let clash = project::Entity::find()
-            .filter(project::Column::Name.eq(valid.name.clone()))
-            .one(&txn)
-            .await
-            .map_err(db_err)?;
-        if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
-            return Err(AppError::invalid(
-                "name",
-                format!("A project named '{}' already exists.", valid.name),
-            ));
-        }
-        let now = Utc::now();
-        let (saved, kind, message) = match existing {
-            None => {
-                let m = project::ActiveModel {
-                    name: Set(valid.name.clone()),
-                    docker_registry_id: Set(registry.id),
-                    image_repository: Set(valid.image_repository.clone()),
-                    redeploy_policy: Set(valid.redeploy_policy.as_str().into()),
-                    lifetime: Set(valid.lifetime.encode()),
-                    tag_include: Set(input.tag_include.trim().to_owned()),
-                    tag_exclude: Set(input.tag_exclude.trim().to_owned()),
-                    ignore_signature_tags: Set(input.ignore_signature_tags),
-                    poll_interval_secs: Set(valid.poll_interval_secs),
-                    namespace: Set(namespace.clone()),
-                    last_poll_at: Set(None),
-                    last_poll_ok_at: Set(None),
-                    last_poll_error: Set(None),
-                    poll_failures: Set(0),
-                    next_poll_at: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-                .map_err(db_err)?;
-                let message = format!(
-                    "Project {} created for {}/{}",
-                    m.name, registry.name, m.image_repository
-                );
-                (m, "project.created", message)
-            }
-            Some(old) => {
-                // What changed, for the activity log: "lifetime days:2 → hours:5".
-                let secs = |s: Option<i32>| s.map_or("default".to_string(), |s| format!("{s} s"));
-                let fields: [(&str, String, String); 8] = [
-                    ("name", old.name.clone(), valid.name.clone()),
-                    (
-                        "registry",
-                        format!("#{}", old.docker_registry_id),
-                        format!("#{}", registry.id),
-                    ),
-                    (
-                        "image",
-                        old.image_repository.clone(),
-                        valid.image_repository.clone(),
-                    ),
-                    (
-                        "redeploy policy",
-                        old.redeploy_policy.clone(),
-                        valid.redeploy_policy.as_str().into(),
-                    ),
-                    ("lifetime", old.lifetime.clone(), valid.lifetime.encode()),
-                    (
-                        "tag filter",
-                        format!(
-                            "{} / {} / {}",
-                            old.tag_include, old.tag_exclude, old.ignore_signature_tags
-                        ),
-                        format!(
-                            "{} / {} / {}",
-                            input.tag_include.trim(),
-                            input.tag_exclude.trim(),
-                            input.ignore_signature_tags
-                        ),
-                    ),
-                    (
-                        "poll interval",
-                        secs(old.poll_interval_secs),
-                        secs(valid.poll_interval_secs),
-                    ),
-                    (
-                        "namespace",
-                        old.namespace.clone().unwrap_or_else(|| "per version".into()),
-                        namespace.clone().unwrap_or_else(|| "per version".into()),
-                    ),
-                ];
-                let changed: Vec<String> = fields
-                    .iter()
-                    .filter(|(_, a, b)| a != b)
-                    .map(|(f, a, b)| format!("{f} {a} → {b}"))
-                    .collect();
-                let source_changed = old.docker_registry_id != registry.id
-                    || old.image_repository != valid.image_repository
-                    || old.tag_include != input.tag_include.trim()
-                    || old.tag_exclude != input.tag_exclude.trim()
-                    || old.ignore_signature_tags != input.ignore_signature_tags;
-                let mut am: project::ActiveModel = old.clone().into();
-                am.name = Set(valid.name.clone());
-                am.docker_registry_id = Set(registry.id);
-                am.image_repository = Set(valid.image_repository.clone());
-                am.redeploy_policy = Set(valid.redeploy_policy.as_str().into());
-                am.lifetime = Set(valid.lifetime.encode());
-                am.tag_include = Set(input.tag_include.trim().to_owned());
-                am.tag_exclude = Set(input.tag_exclude.trim().to_owned());
-                am.ignore_signature_tags = Set(input.ignore_signature_tags);
-                am.poll_interval_secs = Set(valid.poll_interval_secs);
-                am.namespace = Set(namespace.clone());
-                if source_changed {
-                    // The next poll applies the new image or filter at once.
-                    am.next_poll_at = Set(None);
-                }
-                am.updated_at = Set(now);
-                let m = am.update(&txn).await.map_err(db_err)?;
-                let what = if changed.is_empty() {
-                    "nothing changed".to_string()
-                } else {
-                    changed.join(", ")
-                };
-                let message = if source_changed {
-                    format!(
-                        "Project {} changed: {what}; image {}/{}, tag filter applies on the next poll",
-                        m.name, registry.name, m.image_repository
-                    )
-                } else {
-                    format!("Project {} changed: {what}", m.name)
-                };
-                (m, "project.changed", message)
-            }
-        };
-        activity::record(
-            &txn,
-            Entry {
-                actor: &actor.username,
-                kind,
-                subject: &saved.name,
-                message,
-                severity: Severity::Info,
-                project: Some(saved.id),
-            },
-        )
-        .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
-        self.poller.wake();
-        self.deployer.lifetime_changed(saved.id).await?;
-        self.get(ProjectId(saved.id)).await
+        self.save_project(actor, input).await
     }
 
     async fn delete(&self, actor: &CurrentUser, id: ProjectId, confirm: bool) -> Result<(), AppError> {
@@ -666,13 +382,7 @@ impl Projects for SqlProjects {
                 // One the deployer re-asked for meanwhile is already on its way.
                 if let Err(e) = self
                     .deployer
-                    .request(
-                        &actor.username,
-                        true,
-                        VersionId(v.id),
-                        false,
-                        "the project is being deleted",
-                    )
+                    .request_stop(&actor.username, VersionId(v.id), "the project is being deleted")
                     .await
                 {
                     tracing::warn!(version = v.id, error = %e, "stopping a version of a deleted project");
@@ -935,44 +645,24 @@ impl Projects for SqlProjects {
 
     async fn preview(&self, id: VersionId) -> Result<ConfigPreview, AppError> {
         let (p, v) = self.find_version(id).await?;
-        let project_config: ProjectConfig =
-            config::parse_stored(p.config.as_deref(), "project configuration");
-        let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
-        let facts = version_facts(&self.db, &p, &v, &overrides).await?;
-        let mut preview = config::preview(&facts, &project_config, &overrides);
-        let merged = config::merge_templates(&project_config.templates, &overrides.templates);
-        for rendered in &mut preview.templates {
-            let Some((t, _)) = merged.iter().find(|(t, _)| t.name == rendered.name) else {
-                continue;
-            };
-            let Some(registry) = t.helm_registry else {
-                rendered.manifests_error = Some(
-                    "No Helm registry is chosen for this template, so there is no chart to render.".into(),
-                );
-                continue;
-            };
-            let result = match self
-                .helm
-                .fetch_chart(registry, &t.chart_name, &t.chart_version)
-                .await
-            {
-                Ok(chart) => {
-                    rendered.chart = format!("{} {}", t.chart_name, chart.version);
-                    self.helm
-                        .template(
-                            &chart,
-                            &rendered.release_name,
-                            &preview.namespace,
-                            &rendered.values,
-                            None,
-                        )
-                        .await
+        let version = RenderedVersion::load(&self.db, &p, &v).await?;
+        let kube_version = self.deployer.kube_version().await;
+        let charts = version.template_charts(&self.helm, kube_version.as_deref()).await;
+        let mut preview = version.preview;
+        for c in charts {
+            let rendered = &mut preview.templates[c.index];
+            if let Some(pulled) = c.pulled {
+                rendered.chart = format!("{} {pulled}", c.chart_name);
+            }
+            match c.result {
+                Ok(manifests) => rendered.manifests = Some(manifests),
+                Err(ChartError::NoRegistry) => {
+                    rendered.manifests_error = Some(
+                        "No Helm registry is chosen for this template, so there is no chart to render."
+                            .into(),
+                    )
                 }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(m) => rendered.manifests = Some(m),
-                Err(e) => rendered.manifests_error = Some(e),
+                Err(ChartError::Fetch(e) | ChartError::Template(e)) => rendered.manifests_error = Some(e),
             }
         }
         Ok(preview)
@@ -1124,7 +814,7 @@ impl Projects for SqlProjects {
             // Namespaces belong to an installation; an import deploys per version until set.
             namespace: String::new(),
         };
-        validate(&project_input)?;
+        edit::validate(&project_input)?;
         let project = self.save(actor, project_input).await?;
         self.save_config(actor, project.id, config).await?;
         let project = match imported_policy {

@@ -306,72 +306,27 @@ impl Poller {
         actor: &str,
     ) -> Result<PollReport, String> {
         let db_err = |e: sea_orm::DbErr| format!("database error: {e}");
-        let filter = TagFilter::new(&p.tag_include, &p.tag_exclude, p.ignore_signature_tags)
-            .map_err(|(field, e)| format!("the tag filter's {field} pattern is {e}"))?;
-        let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .ok_or("the project's Docker registry no longer exists")?;
-        let client = self.client(&registry).await?;
-        let repo = &p.image_repository;
-        // Only valid tags become versions: one with a newline or a quote never reaches the
-        // renderer's IMAGE_TAG. The others are reported, not stored.
-        let (listed, invalid): (Vec<String>, Vec<String>) = client
-            .list_tags(repo, PAGE_SIZE)
-            .await
-            .map_err(|e| e.0)?
-            .into_iter()
-            .partition(|t| is_valid_tag(t));
-        let skipped_tags: Vec<String> = invalid.iter().map(|t| shown_tag(t)).collect();
-        if !skipped_tags.is_empty() {
-            tracing::warn!(
-                project = %p.name,
-                count = skipped_tags.len(),
-                first = %skipped_tags[0],
-                "the registry lists tags that are not valid tags; skipped"
-            );
-        }
-        let tags: Vec<String> = listed.into_iter().filter(|t| filter.accepts(t)).collect();
+        let (client, tags, skipped_tags) = self.list_tags(p).await?;
         let versions = project_version::Entity::find()
             .filter(project_version::Column::ProjectId.eq(p.id))
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let known: HashMap<&str, &project_version::Model> =
-            versions.iter().map(|v| (v.name.as_str(), v)).collect();
+        let known: HashSet<&str> = versions.iter().map(|v| v.name.as_str()).collect();
         let listed: HashSet<&str> = tags.iter().map(String::as_str).collect();
         let named: HashSet<&str> = match &refresh {
             Refresh::Tags(t) => t.iter().map(String::as_str).collect(),
             _ => HashSet::new(),
         };
-
+        let repo: Arc<str> = Arc::from(p.image_repository.as_str());
         // New tags: digest and image date. A failure leaves the digest empty; it is asked for
         // again on the next poll.
-        // Owned items: borrowed ones in a buffered stream trip the compiler's `Send` check.
         let new_tags: Vec<String> = tags
             .iter()
-            .filter(|t| !known.contains_key(t.as_str()))
+            .filter(|t| !known.contains(t.as_str()))
             .cloned()
             .collect();
-        let repo_owned: Arc<str> = Arc::from(repo.as_str());
-        let inspected: Vec<(String, Option<String>, Option<DateTime<Utc>>)> = stream::iter(new_tags)
-            .map(|tag| {
-                let client = client.clone();
-                let repo = repo_owned.clone();
-                async move {
-                    let digest = client.digest(&repo, &tag).await.ok().flatten();
-                    let created = match digest {
-                        Some(_) => client.created(&repo, &tag).await.ok().flatten(),
-                        None => None,
-                    };
-                    (tag, digest, created)
-                }
-            })
-            .buffer_unordered(INSPECT_CONCURRENCY)
-            .collect()
-            .await;
-
+        let inspected = inspect(&client, &repo, new_tags).await;
         // Known tags whose digest matters this time.
         let check: Vec<project_version::Model> = versions
             .iter()
@@ -385,18 +340,7 @@ impl Poller {
             })
             .cloned()
             .collect();
-        let checked: Vec<(project_version::Model, Result<Option<String>, String>)> = stream::iter(check)
-            .map(|v| {
-                let client = client.clone();
-                let repo = repo_owned.clone();
-                async move {
-                    let digest = client.digest(&repo, &v.name).await.map_err(|e| e.0);
-                    (v, digest)
-                }
-            })
-            .buffer_unordered(INSPECT_CONCURRENCY)
-            .collect()
-            .await;
+        let checked = check_digests(&client, &repo, check).await;
 
         let now = Utc::now();
         let mut report = PollReport {
@@ -405,72 +349,14 @@ impl Poller {
             ..Default::default()
         };
         let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
-        for (tag, digest, created) in inspected {
-            project_version::ActiveModel {
-                project_id: Set(p.id),
-                name: Set(tag.clone()),
-                digest: Set(digest),
-                image_created_at: Set(created),
-                digest_changed_at: Set(None),
-                first_seen_at: Set(now),
-                removed_at: Set(None),
-                deployed: Set(false),
-                // Copied, so changing the project's default later leaves existing versions be.
-                redeploy_policy: Set(Some(p.redeploy_policy.clone())),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
+        let run = PollRun { p, actor, now };
+        run.store_new(&txn, inspected, &mut report)
             .await
             .map_err(db_err)?;
-            report.new_versions.push(tag);
-        }
-        let mut digest_errors = vec![];
-        for (v, result) in checked {
-            let mut am: project_version::ActiveModel = v.clone().into();
-            let mut changed = false;
-            if v.removed_at.is_some() {
-                am.removed_at = Set(None);
-                report.restored_versions.push(v.name.clone());
-                changed = true;
-            }
-            match result {
-                Ok(Some(d)) if v.digest.as_deref() != Some(d.as_str()) => {
-                    if v.digest.is_some() {
-                        am.digest_changed_at = Set(Some(now));
-                        report.digest_changes.push(v.name.clone());
-                        activity::record(
-                            &txn,
-                            Entry {
-                                actor,
-                                kind: "version.image_changed",
-                                subject: &format!("{}:{}", p.name, v.name),
-                                message: format!(
-                                    "The image of {}:{} changed: {} → {}",
-                                    p.name,
-                                    v.name,
-                                    short(v.digest.as_deref().unwrap_or("")),
-                                    short(&d)
-                                ),
-                                severity: Severity::Info,
-                                project: Some(p.id),
-                            },
-                        )
-                        .await
-                        .map_err(db_err)?;
-                    }
-                    am.digest = Set(Some(d));
-                    changed = true;
-                }
-                Ok(_) => {}
-                Err(e) => digest_errors.push(e),
-            }
-            if changed {
-                am.updated_at = Set(now);
-                am.update(&txn).await.map_err(db_err)?;
-            }
-        }
+        let digest_errors = run
+            .store_checked(&txn, checked, &mut report)
+            .await
+            .map_err(db_err)?;
         for v in versions
             .iter()
             .filter(|v| v.removed_at.is_none() && !listed.contains(v.name.as_str()))
@@ -481,71 +367,46 @@ impl Poller {
             am.update(&txn).await.map_err(db_err)?;
             report.removed_versions.push(v.name.clone());
         }
-        for (kind, names, what) in [
-            ("version.created", &report.new_versions, "new version"),
-            (
-                "version.removed",
-                &report.removed_versions,
-                "version removed from the registry",
-            ),
-            (
-                "version.restored",
-                &report.restored_versions,
-                "version back in the registry",
-            ),
-        ] {
-            if names.is_empty() {
-                continue;
-            }
-            activity::record(
-                &txn,
-                Entry {
-                    actor,
-                    kind,
-                    subject: &p.name,
-                    message: format!("{}: {} {what}{}", p.name, names.len(), plural_s(names.len()))
-                        + &format!(": {}", list_some(names)),
-                    severity: Severity::Info,
-                    project: Some(p.id),
-                },
-            )
+        run.log_summary(&txn, &report).await.map_err(db_err)?;
+        run.finish(&txn, &digest_errors, now + self.interval(p))
             .await
             .map_err(db_err)?;
-        }
-        let mut am: project::ActiveModel = p.clone().into();
-        am.last_poll_at = Set(Some(now));
-        if digest_errors.is_empty() {
-            am.last_poll_ok_at = Set(Some(now));
-            am.last_poll_error = Set(None);
-            am.poll_failures = Set(0);
-        } else {
-            am.last_poll_error = Set(Some(format!(
-                "tags listed, but {} digest check{} failed: {}",
-                digest_errors.len(),
-                plural_s(digest_errors.len()),
-                digest_errors[0]
-            )));
-            am.poll_failures = Set(p.poll_failures.saturating_add(1));
-        }
-        if p.poll_failures > 0 && digest_errors.is_empty() {
-            activity::record(
-                &txn,
-                Entry {
-                    actor,
-                    kind: "project.poll_recovered",
-                    subject: &p.name,
-                    message: format!("Polling {} works again", p.name),
-                    severity: Severity::Info,
-                    project: Some(p.id),
-                },
-            )
-            .await
-            .map_err(db_err)?;
-        }
-        am.next_poll_at = Set(Some(now + self.interval(p)));
-        am.update(&txn).await.map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         Ok(report)
+    }
+
+    /// The project's tags that pass its filter, the client that listed them, and the listed
+    /// tags that are not valid tags (reported, never stored: one with a newline or a quote must
+    /// not reach the renderer's IMAGE_TAG).
+    async fn list_tags(
+        &self,
+        p: &project::Model,
+    ) -> Result<(Arc<TagClient>, Vec<String>, Vec<String>), String> {
+        let filter = TagFilter::new(&p.tag_include, &p.tag_exclude, p.ignore_signature_tags)
+            .map_err(|(field, e)| format!("the tag filter's {field} pattern is {e}"))?;
+        let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
+            .one(&self.db)
+            .await
+            .map_err(|e| format!("database error: {e}"))?
+            .ok_or("the project's Docker registry no longer exists")?;
+        let client = self.client(&registry).await?;
+        let (listed, invalid): (Vec<String>, Vec<String>) = client
+            .list_tags(&p.image_repository, PAGE_SIZE)
+            .await
+            .map_err(|e| e.0)?
+            .into_iter()
+            .partition(|t| is_valid_tag(t));
+        let skipped_tags: Vec<String> = invalid.iter().map(|t| shown_tag(t)).collect();
+        if !skipped_tags.is_empty() {
+            tracing::warn!(
+                project = %p.name,
+                count = skipped_tags.len(),
+                first = %skipped_tags[0],
+                "the registry lists tags that are not valid tags; skipped"
+            );
+        }
+        let tags = listed.into_iter().filter(|t| filter.accepts(t)).collect();
+        Ok((client, tags, skipped_tags))
     }
 
     fn interval(&self, p: &project::Model) -> chrono::Duration {
@@ -613,4 +474,226 @@ fn list_some(names: &[String]) -> String {
         out.push_str(&format!(" and {} more", names.len() - SHOWN));
     }
     out
+}
+
+/// A new tag: its name, digest and image creation date, where the registry told them.
+type Inspected = (String, Option<String>, Option<DateTime<Utc>>);
+
+/// Digest and creation date of new tags, a few at a time. (Owned items: borrowed ones in a
+/// buffered stream trip the compiler's `Send` check.)
+async fn inspect(client: &Arc<TagClient>, repo: &Arc<str>, new_tags: Vec<String>) -> Vec<Inspected> {
+    stream::iter(new_tags)
+        .map(|tag| {
+            let client = client.clone();
+            let repo = repo.clone();
+            async move {
+                let digest = client.digest(&repo, &tag).await.ok().flatten();
+                let created = match digest {
+                    Some(_) => client.created(&repo, &tag).await.ok().flatten(),
+                    None => None,
+                };
+                (tag, digest, created)
+            }
+        })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// The current digest of known versions' tags, a few at a time.
+async fn check_digests(
+    client: &Arc<TagClient>,
+    repo: &Arc<str>,
+    check: Vec<project_version::Model>,
+) -> Vec<(project_version::Model, Result<Option<String>, String>)> {
+    stream::iter(check)
+        .map(|v| {
+            let client = client.clone();
+            let repo = repo.clone();
+            async move {
+                let digest = client.digest(&repo, &v.name).await.map_err(|e| e.0);
+                (v, digest)
+            }
+        })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// One poll's writes, in its transaction.
+struct PollRun<'a> {
+    p: &'a project::Model,
+    actor: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl PollRun<'_> {
+    /// New tags become versions.
+    async fn store_new(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        inspected: Vec<Inspected>,
+        report: &mut PollReport,
+    ) -> Result<(), sea_orm::DbErr> {
+        let (p, now) = (self.p, self.now);
+        for (tag, digest, created) in inspected {
+            project_version::ActiveModel {
+                project_id: Set(p.id),
+                name: Set(tag.clone()),
+                digest: Set(digest),
+                image_created_at: Set(created),
+                digest_changed_at: Set(None),
+                first_seen_at: Set(now),
+                removed_at: Set(None),
+                deployed: Set(false),
+                // Copied, so changing the project's default later leaves existing versions be.
+                redeploy_policy: Set(Some(p.redeploy_policy.clone())),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            report.new_versions.push(tag);
+        }
+        Ok(())
+    }
+
+    /// Checked versions: back in the registry, or a changed digest (logged). Returns the
+    /// digest checks that failed.
+    async fn store_checked(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        checked: Vec<(project_version::Model, Result<Option<String>, String>)>,
+        report: &mut PollReport,
+    ) -> Result<Vec<String>, sea_orm::DbErr> {
+        let (p, actor, now) = (self.p, self.actor, self.now);
+        let mut digest_errors = vec![];
+        for (v, result) in checked {
+            let mut am: project_version::ActiveModel = v.clone().into();
+            let mut changed = false;
+            if v.removed_at.is_some() {
+                am.removed_at = Set(None);
+                report.restored_versions.push(v.name.clone());
+                changed = true;
+            }
+            match result {
+                Ok(Some(d)) if v.digest.as_deref() != Some(d.as_str()) => {
+                    if v.digest.is_some() {
+                        am.digest_changed_at = Set(Some(now));
+                        report.digest_changes.push(v.name.clone());
+                        activity::record(
+                            txn,
+                            Entry {
+                                actor,
+                                kind: "version.image_changed",
+                                subject: &format!("{}:{}", p.name, v.name),
+                                message: format!(
+                                    "The image of {}:{} changed: {} → {}",
+                                    p.name,
+                                    v.name,
+                                    short(v.digest.as_deref().unwrap_or("")),
+                                    short(&d)
+                                ),
+                                severity: Severity::Info,
+                                project: Some(p.id),
+                            },
+                        )
+                        .await?;
+                    }
+                    am.digest = Set(Some(d));
+                    changed = true;
+                }
+                Ok(_) => {}
+                Err(e) => digest_errors.push(e),
+            }
+            if changed {
+                am.updated_at = Set(now);
+                am.update(txn).await?;
+            }
+        }
+        Ok(digest_errors)
+    }
+
+    /// One activity entry each for new, removed and restored versions.
+    async fn log_summary(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        report: &PollReport,
+    ) -> Result<(), sea_orm::DbErr> {
+        let (p, actor) = (self.p, self.actor);
+        for (kind, names, what) in [
+            ("version.created", &report.new_versions, "new version"),
+            (
+                "version.removed",
+                &report.removed_versions,
+                "version removed from the registry",
+            ),
+            (
+                "version.restored",
+                &report.restored_versions,
+                "version back in the registry",
+            ),
+        ] {
+            if names.is_empty() {
+                continue;
+            }
+            activity::record(
+                txn,
+                Entry {
+                    actor,
+                    kind,
+                    subject: &p.name,
+                    message: format!("{}: {} {what}{}", p.name, names.len(), plural_s(names.len()))
+                        + &format!(": {}", list_some(names)),
+                    severity: Severity::Info,
+                    project: Some(p.id),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The project's poll state: when it was polled, whether all went well, the next poll.
+    async fn finish(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        digest_errors: &[String],
+        next: DateTime<Utc>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let (p, actor, now) = (self.p, self.actor, self.now);
+        let mut am: project::ActiveModel = p.clone().into();
+        am.last_poll_at = Set(Some(now));
+        if digest_errors.is_empty() {
+            am.last_poll_ok_at = Set(Some(now));
+            am.last_poll_error = Set(None);
+            am.poll_failures = Set(0);
+        } else {
+            am.last_poll_error = Set(Some(format!(
+                "tags listed, but {} digest check{} failed: {}",
+                digest_errors.len(),
+                plural_s(digest_errors.len()),
+                digest_errors[0]
+            )));
+            am.poll_failures = Set(p.poll_failures.saturating_add(1));
+        }
+        if p.poll_failures > 0 && digest_errors.is_empty() {
+            activity::record(
+                txn,
+                Entry {
+                    actor,
+                    kind: "project.poll_recovered",
+                    subject: &p.name,
+                    message: format!("Polling {} works again", p.name),
+                    severity: Severity::Info,
+                    project: Some(p.id),
+                },
+            )
+            .await?;
+        }
+        am.next_poll_at = Set(Some(next));
+        am.update(txn).await?;
+        Ok(())
+    }
 }

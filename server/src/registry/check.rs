@@ -108,6 +108,71 @@ pub(crate) fn challenge_params(header: &str) -> Vec<(String, String)> {
     out
 }
 
+/// A Bearer token from the realm the registry's challenge names, for Basic credentials;
+/// `Err` is the check's failed result.
+async fn bearer_token(
+    client: &reqwest::Client,
+    challenge: &str,
+    user: &str,
+    pass: &str,
+) -> Result<String, ConnectionCheck> {
+    let params = challenge_params(challenge);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(realm) = get("realm") else {
+        return Err(result(
+            false,
+            "auth",
+            "the registry asked for a Bearer token but named no realm",
+        ));
+    };
+    let token_url = match get("service") {
+        Some(service) => reqwest::Url::parse_with_params(&realm, &[("service", service)]),
+        None => reqwest::Url::parse(&realm),
+    };
+    let Ok(token_url) = token_url else {
+        return Err(result(
+            false,
+            "auth",
+            format!("the registry named an invalid token realm '{realm}'"),
+        ));
+    };
+    let token_resp = match client.get(token_url).basic_auth(user, Some(pass)).send().await {
+        Ok(r) => r,
+        Err(e) => return Err(classify(&e, &realm)),
+    };
+    if !token_resp.status().is_success() {
+        return Err(result(
+            false,
+            "auth",
+            format!(
+                "the token service {realm} refused the credentials ({})",
+                token_resp.status()
+            ),
+        ));
+    }
+    let body: serde_json::Value = match super::read_limited(token_resp, 1 << 20).await {
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(b) => b,
+            Err(_) => {
+                return Err(result(
+                    false,
+                    "auth",
+                    format!("the token service {realm} sent no JSON"),
+                ));
+            }
+        },
+        Err(e) => return Err(result(false, "auth", format!("the token service {realm}: {e}"))),
+    };
+    let Some(token) = body["token"].as_str().or(body["access_token"].as_str()) else {
+        return Err(result(
+            false,
+            "auth",
+            format!("the token service {realm} sent no token"),
+        ));
+    };
+    Ok(token.to_owned())
+}
+
 /// Runs the check.
 pub async fn check(conn: &RegistryConn) -> ConnectionCheck {
     let client = match http_client(conn, Duration::from_secs(10)) {
@@ -157,51 +222,9 @@ pub async fn check(conn: &RegistryConn) -> ConnectionCheck {
         }
         (Credentials::Token(token), _) => client.get(&v2).bearer_auth(token).send().await,
         (Credentials::Basic(user, pass), "bearer") => {
-            let params = challenge_params(&challenge);
-            let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let Some(realm) = get("realm") else {
-                return result(
-                    false,
-                    "auth",
-                    "the registry asked for a Bearer token but named no realm",
-                );
-            };
-            let token_url = match get("service") {
-                Some(service) => reqwest::Url::parse_with_params(&realm, &[("service", service)]),
-                None => reqwest::Url::parse(&realm),
-            };
-            let Ok(token_url) = token_url else {
-                return result(
-                    false,
-                    "auth",
-                    format!("the registry named an invalid token realm '{realm}'"),
-                );
-            };
-            let token_resp = match client.get(token_url).basic_auth(user, Some(pass)).send().await {
-                Ok(r) => r,
-                Err(e) => return classify(&e, &realm),
-            };
-            if !token_resp.status().is_success() {
-                return result(
-                    false,
-                    "auth",
-                    format!(
-                        "the token service {realm} refused the credentials ({})",
-                        token_resp.status()
-                    ),
-                );
-            }
-            let body: serde_json::Value = match super::read_limited(token_resp, 1 << 20).await {
-                Ok(b) => match serde_json::from_slice(&b) {
-                    Ok(b) => b,
-                    Err(_) => {
-                        return result(false, "auth", format!("the token service {realm} sent no JSON"));
-                    }
-                },
-                Err(e) => return result(false, "auth", format!("the token service {realm}: {e}")),
-            };
-            let Some(token) = body["token"].as_str().or(body["access_token"].as_str()) else {
-                return result(false, "auth", format!("the token service {realm} sent no token"));
+            let token = match bearer_token(&client, &challenge, user, pass).await {
+                Ok(t) => t,
+                Err(failed) => return failed,
             };
             client.get(&v2).bearer_auth(token).send().await
         }

@@ -216,6 +216,60 @@ impl SqlRegistries {
 }
 
 impl SqlRegistries {
+    /// A new registry's row, its secrets sealed for its id; and the activity message.
+    async fn create(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        valid: &Valid,
+        input: &DockerRegistryInput,
+        new_secret: Option<&str>,
+        new_webhook: Option<&str>,
+    ) -> Result<(docker_registry::Model, String), AppError> {
+        let db_err = |e| internal("saving registry", e);
+        let now = Utc::now();
+        let am = docker_registry::ActiveModel {
+            name: Set(valid.name.clone()),
+            url: Set(valid.url.clone()),
+            insecure_http: Set(input.insecure_http),
+            auth: Set(valid.auth.as_str().into()),
+            username: Set(valid.username.clone()),
+            secret: Set(None),
+            ca_pem: Set(valid.ca_pem.clone()),
+            skip_tls_verify: Set(input.skip_tls_verify),
+            webhook_token: Set(Some(new_webhook_token())),
+            webhook_secret: Set(None),
+            copy_pull_secret: Set(input.copy_pull_secret.unwrap_or(false)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let m = am.insert(txn).await.map_err(db_err)?;
+        // The id is part of the secrets' context, so seal after the insert.
+        let sealed = match (new_secret, valid.auth) {
+            (Some(s), RegistryAuth::Basic | RegistryAuth::Token) => {
+                Some(self.secrets.seal(s, &secret_context(m.id)))
+            }
+            _ => None,
+        };
+        let webhook = new_webhook.map(|w| self.secrets.seal(w, &webhook_secret_context(m.id)));
+        let m = if sealed.is_some() || webhook.is_some() {
+            let mut am: docker_registry::ActiveModel = m.into();
+            am.secret = Set(sealed);
+            am.webhook_secret = Set(webhook);
+            am.update(txn).await.map_err(db_err)?
+        } else {
+            m
+        };
+        let message = format!(
+            "Registry {} ({}) created, credentials: {}, copied into deployments: {}",
+            m.name,
+            m.url,
+            valid.auth.label(),
+            on_off(m.copy_pull_secret)
+        );
+        Ok((m, message))
+    }
+
     /// The registry's webhook secret, decrypted; `None` when none is set.
     pub async fn webhook_secret(&self, m: &docker_registry::Model) -> Result<Option<String>, String> {
         match &m.webhook_secret {
@@ -288,84 +342,24 @@ impl Registries for SqlRegistries {
             ));
         }
         let now = Utc::now();
-        let new_secret = input.secret.filter(|s| !s.is_empty());
-        let new_webhook = input.webhook_secret.filter(|s| !s.is_empty());
+        let new_secret = input.secret.clone().filter(|s| !s.is_empty());
+        let new_webhook = input.webhook_secret.clone().filter(|s| !s.is_empty());
         let (saved, kind, message) = match existing {
             None => {
-                let am = docker_registry::ActiveModel {
-                    name: Set(valid.name.clone()),
-                    url: Set(valid.url.clone()),
-                    insecure_http: Set(input.insecure_http),
-                    auth: Set(valid.auth.as_str().into()),
-                    username: Set(valid.username.clone()),
-                    secret: Set(None),
-                    ca_pem: Set(valid.ca_pem.clone()),
-                    skip_tls_verify: Set(input.skip_tls_verify),
-                    webhook_token: Set(Some(new_webhook_token())),
-                    webhook_secret: Set(None),
-                    copy_pull_secret: Set(input.copy_pull_secret.unwrap_or(false)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                };
-                let m = am.insert(&txn).await.map_err(db_err)?;
-                // The id is part of the secrets' context, so seal after the insert.
-                let sealed = match (&new_secret, valid.auth) {
-                    (Some(s), RegistryAuth::Basic | RegistryAuth::Token) => {
-                        Some(self.secrets.seal(s, &secret_context(m.id)))
-                    }
-                    _ => None,
-                };
-                let webhook = new_webhook
-                    .as_ref()
-                    .map(|w| self.secrets.seal(w, &webhook_secret_context(m.id)));
-                let m = if sealed.is_some() || webhook.is_some() {
-                    let mut am: docker_registry::ActiveModel = m.into();
-                    am.secret = Set(sealed);
-                    am.webhook_secret = Set(webhook);
-                    am.update(&txn).await.map_err(db_err)?
-                } else {
-                    m
-                };
-                let message = format!(
-                    "Registry {} ({}) created, credentials: {}, copied into deployments: {}",
-                    m.name,
-                    m.url,
-                    valid.auth.label(),
-                    on_off(m.copy_pull_secret)
-                );
+                let (m, message) = self
+                    .create(
+                        &txn,
+                        &valid,
+                        &input,
+                        new_secret.as_deref(),
+                        new_webhook.as_deref(),
+                    )
+                    .await?;
                 (m, "docker_registry.created", message)
             }
             Some(old) => {
-                let mut changes = vec![];
-                if old.name != valid.name {
-                    changes.push(format!("name {} → {}", old.name, valid.name));
-                }
-                if old.url != valid.url {
-                    changes.push(format!("URL {} → {}", old.url, valid.url));
-                }
-                if old.insecure_http != input.insecure_http {
-                    changes.push(format!("insecure HTTP {}", on_off(input.insecure_http)));
-                }
-                if old.auth != valid.auth.as_str() {
-                    changes.push(format!("credentials {}", valid.auth.label()));
-                }
-                if old.username != valid.username {
-                    changes.push("username changed".into());
-                }
-                if old.ca_pem != valid.ca_pem {
-                    changes.push("CA certificate changed".into());
-                }
-                if old.skip_tls_verify != input.skip_tls_verify {
-                    changes.push(format!("skip TLS verification {}", on_off(input.skip_tls_verify)));
-                }
                 let copy_pull_secret = input.copy_pull_secret.unwrap_or(old.copy_pull_secret);
-                if old.copy_pull_secret != copy_pull_secret {
-                    changes.push(format!(
-                        "credentials copied into deployments {}",
-                        on_off(copy_pull_secret)
-                    ));
-                }
+                let mut changes = changes(&old, &valid, &input, copy_pull_secret);
                 let secret = match valid.auth {
                     RegistryAuth::Anonymous => None,
                     _ => match &new_secret {
@@ -524,6 +518,44 @@ pub(crate) async fn read_limited(mut resp: reqwest::Response, limit: usize) -> R
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// What a form changes of a registry, besides its secrets, for the activity log.
+fn changes(
+    old: &docker_registry::Model,
+    valid: &Valid,
+    input: &DockerRegistryInput,
+    copy_pull_secret: bool,
+) -> Vec<String> {
+    let mut changes = vec![];
+    if old.name != valid.name {
+        changes.push(format!("name {} → {}", old.name, valid.name));
+    }
+    if old.url != valid.url {
+        changes.push(format!("URL {} → {}", old.url, valid.url));
+    }
+    if old.insecure_http != input.insecure_http {
+        changes.push(format!("insecure HTTP {}", on_off(input.insecure_http)));
+    }
+    if old.auth != valid.auth.as_str() {
+        changes.push(format!("credentials {}", valid.auth.label()));
+    }
+    if old.username != valid.username {
+        changes.push("username changed".into());
+    }
+    if old.ca_pem != valid.ca_pem {
+        changes.push("CA certificate changed".into());
+    }
+    if old.skip_tls_verify != input.skip_tls_verify {
+        changes.push(format!("skip TLS verification {}", on_off(input.skip_tls_verify)));
+    }
+    if old.copy_pull_secret != copy_pull_secret {
+        changes.push(format!(
+            "credentials copied into deployments {}",
+            on_off(copy_pull_secret)
+        ));
+    }
+    changes
 }
 
 /// A random, unguessable webhook URL token.

@@ -14,22 +14,13 @@ use app::{
 };
 use std::collections::{BTreeMap, HashSet};
 
+pub use crate::db::parse_stored;
+
 const MAX_URL_TEMPLATES: usize = 20;
 const MAX_TEMPLATES: usize = 20;
 const MAX_VARIABLES: usize = 200;
 const MAX_SELECT_VALUES: usize = 100;
 const MAX_VALUE: usize = 4096;
-
-/// Reads a stored JSON document; a damaged one reads as empty and is logged, never a crash.
-pub fn parse_stored<T: serde::de::DeserializeOwned + Default>(json: Option<&str>, what: &str) -> T {
-    match json {
-        None => T::default(),
-        Some(s) => serde_json::from_str(s).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "stored {what} is not readable; using an empty one");
-            T::default()
-        }),
-    }
-}
 
 /// Checks template syntax (and that only what the renderer supports is used) without rendering;
 /// undefined variables are found by rendering.

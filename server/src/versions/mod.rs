@@ -1,10 +1,15 @@
 //! ② Versions: what O-Neko knows of one version of a project, shared by deploying, editing and
 //! the scheduler (which depend on this module, not on each other): the facts it provides to
 //! templates (`facts`), the stored configuration and its validation (`config`), and when a
-//! deployment stops (`lifetime`).
+//! deployment stops (`lifetime`), and the configuration rendered, values and charts (`render`).
 
 pub mod config;
 pub mod lifetime;
+pub mod render;
+
+mod port;
+
+pub use port::DeployPort;
 
 use crate::{
     db::entity::{docker_registry, project, project_version},

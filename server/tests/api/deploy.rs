@@ -25,6 +25,9 @@ use serde_json::{Value, json};
 use server::config::Config;
 use std::time::{Duration, Instant};
 
+/// The Kubernetes version the tests' simulated cluster reports.
+const SIM_KUBE_VERSION: &str = "v1.34.2";
+
 pub struct World {
     pub server: TestServer,
     pub sim: kube_sim::SimHandle,
@@ -76,7 +79,10 @@ impl World {
         let sim = kube_sim::start(
             kube_sim::SimConfig::default()
                 .namespace_delete_delay(Duration::from_millis(300))
-                .pod_ready_delay(Duration::from_millis(300)),
+                .pod_ready_delay(Duration::from_millis(300))
+                // Not helm's built-in default (v1.35.0), so the charts see whether O-Neko passed
+                // the cluster's version on.
+                .git_version(SIM_KUBE_VERSION),
         )
         .await
         .unwrap();
@@ -328,6 +334,19 @@ async fn deploy_redeploy_in_place_prune_and_stop() {
         .unwrap();
     assert_eq!(pods.items.len(), 2, "one pod each for web and worker");
     let configs = KubeApi::<ConfigMap>::namespaced(w.k8s.clone(), "on-shop-main");
+    // Rendered for the cluster's Kubernetes version, and "Show configuration" renders the same.
+    let applied = configs.get("web-config").await.unwrap();
+    assert_eq!(applied.data.unwrap()["kubernetes"], SIM_KUBE_VERSION);
+    let (status, preview) = w
+        .viewer
+        .call("preview_configuration", json!({"id": main["id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let shown = preview["templates"][0]["manifests"].as_str().unwrap_or_default();
+    assert!(
+        shown.contains(&format!("kubernetes: \"{SIM_KUBE_VERSION}\"")),
+        "the preview renders for the cluster's version too: {preview}"
+    );
     configs.get("web-extra").await.unwrap();
     configs
         .get("web-deployed")
@@ -993,6 +1012,18 @@ async fn failures_say_why() {
 
     let failed = w.activity("version.deploy_failed").await;
     assert_eq!(failed.len(), 3, "{failed:?}");
+    // Counted by kind: values that do not render, an object the cluster refused (at the dry run,
+    // before anything changed), a hook that did not finish.
+    let text = reqwest::get(format!("{}/metrics", w.server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for kind in ["values", "refused", "hook"] {
+        let line = format!("oneko_deployment_failures_total{{operation=\"deploy\",kind=\"{kind}\"}} 1");
+        assert!(text.contains(&line), "{line} missing from:\n{text}");
+    }
     assert!(
         failed
             .iter()

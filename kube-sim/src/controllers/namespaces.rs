@@ -1,0 +1,166 @@
+//! Namespaces.
+
+use super::*;
+
+pub(super) fn namespaces(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
+    let nsrt = rt(reg, "/namespaces");
+    let all: Vec<Value> = scope.objects(st, "/namespaces");
+    for ns in all {
+        let name = meta_str(&ns, "name").to_string();
+        if !deleting(&ns) {
+            ensure_namespace_defaults(sim, reg, st, &name);
+            continue;
+        }
+        let since = *sim
+            .kubelet
+            .lock()
+            .namespace_deleted
+            .entry(name.clone())
+            .or_insert_with(Instant::now);
+        let mut remaining = 0usize;
+        let mut finalizers: HashSet<String> = HashSet::new();
+        for t in reg.types.iter().filter(|t| t.namespaced) {
+            let objs: Vec<(String, bool, Vec<String>)> = st
+                .list(&t.key(), Some(&name))
+                .map(|o| {
+                    let f = o
+                        .pointer("/metadata/finalizers")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    (meta_str(o, "name").to_string(), deleting(o), f)
+                })
+                .collect();
+            for (oname, is_deleting, f) in objs {
+                if !is_deleting {
+                    delete_obj(sim, st, t, &name, &oname, "Background");
+                }
+                if st.get(&t.key(), &name, &oname).is_some() {
+                    remaining += 1;
+                    finalizers.extend(f);
+                }
+            }
+        }
+        let t = now();
+        let cond = |ty: &str, status: bool, reason: &str, msg: &str| json!({"type": ty, "status": if status {"True"} else {"False"}, "lastTransitionTime": t, "reason": reason, "message": msg});
+        let conditions = vec![
+            cond(
+                "NamespaceDeletionDiscoveryFailure",
+                false,
+                "ResourcesDiscovered",
+                "All resources successfully discovered",
+            ),
+            cond(
+                "NamespaceDeletionGroupVersionParsingFailure",
+                false,
+                "ParsedGroupVersions",
+                "All legacy kube types successfully parsed",
+            ),
+            cond(
+                "NamespaceDeletionContentFailure",
+                false,
+                "ContentDeleted",
+                "All content successfully deleted, may be waiting on finalization",
+            ),
+            if remaining > 0 {
+                cond(
+                    "NamespaceContentRemaining",
+                    true,
+                    "SomeResourcesRemain",
+                    &format!("Some resources are remaining: {remaining} objects"),
+                )
+            } else {
+                cond(
+                    "NamespaceContentRemaining",
+                    false,
+                    "ContentRemoved",
+                    "All content successfully removed",
+                )
+            },
+            if finalizers.is_empty() {
+                cond(
+                    "NamespaceFinalizersRemaining",
+                    false,
+                    "ContentHasNoFinalizers",
+                    "All content-preserving finalizers finished",
+                )
+            } else {
+                let mut f: Vec<String> = finalizers.into_iter().collect();
+                f.sort();
+                cond(
+                    "NamespaceFinalizersRemaining",
+                    true,
+                    "SomeFinalizersRemain",
+                    &format!(
+                        "Some content in the namespace has finalizers remaining: {}",
+                        f.join(", ")
+                    ),
+                )
+            },
+        ];
+        let same = |a: &Value, b: &Value| {
+            let strip = |v: &Value| {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| (c["type"].clone(), c["status"].clone(), c["message"].clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            };
+            strip(a) == strip(b)
+        };
+        let Some(cur) = st.get("/namespaces", "", &name).cloned() else {
+            continue;
+        };
+        if !same(
+            cur.pointer("/status/conditions").unwrap_or(&Value::Null),
+            &json!(conditions),
+        ) {
+            set_status(
+                sim,
+                st,
+                nsrt,
+                &cur,
+                json!({"phase": "Terminating", "conditions": conditions}),
+            );
+        }
+        if remaining == 0 && since.elapsed() >= sim.cfg.namespace_delete_delay {
+            let Some(cur) = st.get("/namespaces", "", &name).cloned() else {
+                continue;
+            };
+            let meta_finalizers = cur
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            if meta_finalizers {
+                continue;
+            }
+            st.remove("/namespaces", "", &name);
+            sim.kubelet.lock().namespace_deleted.remove(&name);
+        }
+    }
+}
+
+pub(super) fn ensure_namespace_defaults(sim: &Sim, reg: &Registry, st: &mut Store, ns: &str) {
+    if st.get("/serviceaccounts", ns, "default").is_none() {
+        let _ = ops::create_internal(
+            sim,
+            st,
+            rt(reg, "/serviceaccounts"),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
+            CM,
+        );
+    }
+    if st.get("/configmaps", ns, "kube-root-ca.crt").is_none() {
+        let _ = ops::create_internal(
+            sim,
+            st,
+            rt(reg, "/configmaps"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "kube-root-ca.crt", "namespace": ns, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+                "data": {"ca.crt": sim.ca_pem}}),
+            CM,
+        );
+    }
+}

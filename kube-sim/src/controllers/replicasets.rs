@@ -1,0 +1,140 @@
+//! ReplicaSets / ReplicationControllers.
+
+use super::*;
+
+pub(super) fn pod_ready(p: &Value) -> bool {
+    p.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+pub(super) fn pod_active(p: &Value) -> bool {
+    !deleting(p)
+        && !matches!(
+            p.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        )
+}
+
+pub(super) fn new_pod(
+    owner: &Value,
+    owner_av: &str,
+    owner_kind: &str,
+    template: &Value,
+    name: &str,
+    extra_labels: &[(&str, String)],
+) -> Value {
+    let ns = meta_str(owner, "namespace");
+    let mut meta =
+        json!({"name": name, "namespace": ns, "ownerReferences": owner_ref(owner, owner_av, owner_kind)});
+    let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    for (k, v) in extra_labels {
+        labels[*k] = json!(v);
+    }
+    if labels.as_object().is_some_and(|m| !m.is_empty()) {
+        meta["labels"] = labels;
+    }
+    if let Some(a) = template.pointer("/metadata/annotations") {
+        meta["annotations"] = a.clone();
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))})
+}
+
+pub(super) fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key: &str, scope: &Scope) {
+    let rsrt = rt(reg, key);
+    let prt = rt(reg, "/pods");
+    let (av, kind) = if key == "apps/replicasets" {
+        ("apps/v1", "ReplicaSet")
+    } else {
+        ("v1", "ReplicationController")
+    };
+    let mut all = scope.objects(st, key);
+    all.retain(|r| !deleting(r));
+    for rs in all {
+        let ns = meta_str(&rs, "namespace").to_string();
+        let name = meta_str(&rs, "name").to_string();
+        let uid = meta_str(&rs, "uid").to_string();
+        let desired = i64_at(&rs, "/spec/replicas", 1).max(0) as usize;
+        let mut pods: Vec<Value> = st
+            .list("/pods", Some(&ns))
+            .filter(|p| controller_of(p) == Some(uid.as_str()) && pod_active(p))
+            .cloned()
+            .collect();
+        let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        if pods.len() < desired {
+            for _ in pods.len()..desired {
+                let pname = format!("{name}-{}", random_suffix(5));
+                let pod = new_pod(&rs, av, kind, &template, &pname, &[]);
+                if let Ok(p) = ops::create_internal(sim, st, prt, pod, CM) {
+                    record_event(
+                        sim,
+                        reg,
+                        st,
+                        &rs,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {pname}"),
+                        "replicaset-controller",
+                        None,
+                    );
+                    pods.push(p);
+                }
+            }
+        } else if pods.len() > desired {
+            pods.sort_by_key(|p| {
+                (
+                    pod_ready(p),
+                    std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
+                )
+            });
+            let extra = pods.len() - desired;
+            let victims: Vec<String> = pods
+                .iter()
+                .take(extra)
+                .map(|p| meta_str(p, "name").to_string())
+                .collect();
+            for v in &victims {
+                delete_obj(sim, st, prt, &ns, v, "Background");
+                record_event(
+                    sim,
+                    reg,
+                    st,
+                    &rs,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {v}"),
+                    "replicaset-controller",
+                    None,
+                );
+            }
+            pods.retain(|p| !victims.iter().any(|v| v == meta_str(p, "name")));
+        }
+        let pods: Vec<Value> = st
+            .list("/pods", Some(&ns))
+            .filter(|p| controller_of(p) == Some(uid.as_str()) && pod_active(p))
+            .cloned()
+            .collect();
+        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let selector = if key == "apps/replicasets" {
+            LabelSelector::from_object(rs.pointer("/spec/selector").unwrap_or(&Value::Null))
+        } else {
+            LabelSelector::from_object(
+                &json!({"matchLabels": rs.pointer("/spec/selector").cloned().unwrap_or(json!({}))}),
+            )
+        };
+        let labeled = pods.iter().filter(|p| selector.matches(p)).count() as i64;
+        let Some(cur) = st.get(key, &ns, &name).cloned() else {
+            continue;
+        };
+        let mut status = json!({"replicas": pods.len()});
+        if labeled > 0 {
+            status["fullyLabeledReplicas"] = json!(labeled);
+        }
+        if ready > 0 {
+            status["readyReplicas"] = json!(ready);
+            status["availableReplicas"] = json!(ready);
+        }
+        status["observedGeneration"] = json!(i64_at(&cur, "/metadata/generation", 1));
+        set_status(sim, st, rsrt, &cur, status);
+    }
+}
