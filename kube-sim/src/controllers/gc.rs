@@ -136,3 +136,51 @@ pub(super) fn gc(sim: &Sim, reg: &Registry, st: &mut Store) {
         update_obj(sim, st, ort, &obj, new, "kube-controller-manager");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(name: &str, uid: &str, owners: &[&str], finalizers: &[&str]) -> Value {
+        let refs: Vec<Value> = owners
+            .iter()
+            .map(|o| json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": o, "uid": o}))
+            .collect();
+        json!({"metadata": {"name": name, "namespace": "ns", "uid": uid,
+            "ownerReferences": refs, "finalizers": finalizers}})
+    }
+
+    #[test]
+    fn ownership_maps_owners_to_their_dependents() {
+        let reg = Registry::new();
+        let mut st = Store::new(16);
+        st.put(
+            "apps/replicasets",
+            object("rs", "rs-uid", &[], &["foregroundDeletion"]),
+        );
+        st.put("/pods", object("a", "a-uid", &["rs-uid"], &[]));
+        st.put("/pods", object("b", "b-uid", &["rs-uid", "gone-uid"], &[]));
+        let (by_uid, dependents) = ownership(&reg, &st);
+        assert_eq!(
+            by_uid["rs-uid"],
+            (
+                "apps/replicasets".into(),
+                "ns".into(),
+                "rs".into(),
+                vec!["foregroundDeletion".to_string()]
+            )
+        );
+        let mut pods = dependents["rs-uid"].clone();
+        pods.sort();
+        assert_eq!(
+            pods,
+            [
+                ("/pods".to_string(), "ns".to_string(), "a".to_string()),
+                ("/pods".to_string(), "ns".to_string(), "b".to_string())
+            ]
+        );
+        // An owner that does not exist still has its dependents listed: the collector deletes them.
+        assert_eq!(dependents["gone-uid"].len(), 1);
+        assert!(!by_uid.contains_key("gone-uid"));
+    }
+}

@@ -507,3 +507,32 @@ pub(super) fn kubelet(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crashing_container_restarts_with_a_doubling_back_off() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Runs for one period, crashes, waits one period, runs again, then waits two.
+        assert_eq!(crash_timeline(ms(500), s(1)), (0, true, s(0), s(0)));
+        assert_eq!(crash_timeline(ms(1500), s(1)), (1, false, s(1), s(1)));
+        assert_eq!(crash_timeline(ms(2500), s(1)), (1, true, s(1), s(2)));
+        assert_eq!(crash_timeline(ms(3500), s(1)), (2, false, s(3), s(3)));
+        assert_eq!(crash_timeline(ms(5500), s(1)), (2, true, s(3), s(5)));
+    }
+
+    #[test]
+    fn faults_come_from_the_pod_annotation_for_an_image() {
+        let pod = json!({"metadata": {"annotations": {(FAULT_ANNOTATION): "crashloop"}}});
+        assert_eq!(fault_of(&pod, "registry/web:1"), Fault::CrashLoop);
+        let plain = json!({"metadata": {}});
+        assert_eq!(
+            fault_of(&plain, "registry/web:fault-never-ready"),
+            Fault::NeverReady
+        );
+        assert_eq!(fault_of(&plain, "registry/web:1"), Fault::None);
+    }
+}
