@@ -1,8 +1,10 @@
 //! Projects: an image in a Docker registry whose tags become versions. Editing, listing and
 //! "Poll now" here; the polling itself in `poller`, push notifications in `webhook`.
 
+mod delete;
 mod edit;
 pub mod export;
+mod import;
 pub mod poller;
 pub mod webhook;
 
@@ -321,94 +323,7 @@ impl Projects for SqlProjects {
     }
 
     async fn delete(&self, actor: &CurrentUser, id: ProjectId, confirm: bool) -> Result<(), AppError> {
-        let db_err = |e| internal("deleting project", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
-        let p = project::Entity::find_by_id(id.0)
-            .one(&txn)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
-        let deployed: Vec<project_version::Model> = project_version::Entity::find()
-            .filter(project_version::Column::ProjectId.eq(p.id))
-            .filter(project_version::Column::Deployed.eq(true))
-            .all(&txn)
-            .await
-            .map_err(db_err)?;
-        // Anything still in the cluster (a stop in progress, a failed one) counts as running.
-        let in_cluster = deployment::Entity::find()
-            .filter(deployment::Column::ProjectId.eq(p.id))
-            .filter(deployment::Column::State.ne(DeployState::NotDeployed.as_str()))
-            .count(&txn)
-            .await
-            .map_err(db_err)?;
-        if !deployed.is_empty() || in_cluster > 0 {
-            let names: Vec<String> = deployed.iter().map(|v| v.name.clone()).collect();
-            if !confirm {
-                return Err(AppError::Conflict {
-                    message: format!(
-                        "{} has deployed versions ({}); confirm to stop them and then delete the project.",
-                        p.name,
-                        if names.is_empty() {
-                            "being stopped".to_string()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                });
-            }
-            // Marked now, deleted by the deployer once every version is stopped.
-            let mut am: project::ActiveModel = p.clone().into();
-            am.deleting_at = Set(Some(Utc::now()));
-            am.update(&txn).await.map_err(db_err)?;
-            activity::record(
-                &txn,
-                Entry {
-                    actor: &actor.username,
-                    kind: "project.deleting",
-                    subject: &p.name,
-                    message: format!(
-                        "Project {} is deleted once its deployed versions are stopped: {}",
-                        p.name,
-                        names.join(", ")
-                    ),
-                    severity: Severity::Info,
-                    project: Some(p.id),
-                },
-            )
-            .await
-            .map_err(db_err)?;
-            txn.commit().await.map_err(db_err)?;
-            for v in deployed {
-                // One the deployer re-asked for meanwhile is already on its way.
-                if let Err(e) = self
-                    .deployer
-                    .request_stop(&actor.username, VersionId(v.id), "the project is being deleted")
-                    .await
-                {
-                    tracing::warn!(version = v.id, error = %e, "stopping a version of a deleted project");
-                }
-            }
-            self.deployer.wake();
-            return Ok(());
-        }
-        project::Entity::delete_by_id(p.id)
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        activity::record(
-            &txn,
-            Entry {
-                actor: &actor.username,
-                kind: "project.deleted",
-                subject: &p.name,
-                message: format!("Project {} deleted with its versions", p.name),
-                severity: Severity::Info,
-                project: Some(p.id),
-            },
-        )
-        .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)
+        self.delete_project(actor, id, confirm).await
     }
 
     async fn poll_now(&self, actor: &CurrentUser, id: ProjectId) -> Result<PollReport, AppError> {
@@ -710,121 +625,7 @@ impl Projects for SqlProjects {
     }
 
     async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError> {
-        let e: export::ProjectExport = serde_json::from_str(&input.json).map_err(|err| {
-            AppError::invalid("json", format!("This is not an O-Neko project export: {err}."))
-        })?;
-        if e.export_metadata.version != export::FORMAT_VERSION {
-            return Err(AppError::invalid(
-                "json",
-                format!(
-                    "Export format version {} is not supported; this O-Neko reads version {}.",
-                    e.export_metadata.version,
-                    export::FORMAT_VERSION
-                ),
-            ));
-        }
-        let db_err = |err| internal("importing project", err);
-        let docker = docker_registry::Entity::find()
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        let ext = e.oneko.as_ref();
-        // The choice in the form wins; else the registry of that name; else the same id (an
-        // export from this installation).
-        let registry = input.registry.map(|r| r.0).or_else(|| {
-            let by_name = ext
-                .and_then(|x| x.docker_registry_name.as_deref())
-                .and_then(|n| docker.iter().find(|d| d.name == n));
-            let by_id = e
-                .docker_registry_uuid
-                .as_deref()
-                .and_then(|u| u.parse::<i64>().ok())
-                .and_then(|id| docker.iter().find(|d| d.id == id));
-            by_name.or(by_id).map(|d| d.id)
-        });
-        let Some(registry) = registry else {
-            let named = ext
-                .and_then(|x| x.docker_registry_name.clone())
-                .or(e.docker_registry_uuid.clone())
-                .unwrap_or_default();
-            return Err(AppError::invalid(
-                "registry",
-                format!("The export's Docker registry ({named}) is not known here; choose one."),
-            ));
-        };
-        let helm = helm_registry::Entity::find()
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        let (config, warnings) = export::import_config(&e, |name, repo| {
-            helm.iter()
-                .find(|h| Some(h.name.as_str()) == name)
-                .or_else(|| {
-                    helm.iter()
-                        .find(|h| repo.is_some_and(|r| export::repo_name(&h.name) == r))
-                })
-                .map(|h| h.id)
-        });
-        let lifetime = match ext.and_then(|x| x.lifetime.clone()) {
-            Some(l) => l,
-            None => export::lifetime_in(e.default_lifetime_behaviour.as_ref())
-                .map_err(|err| AppError::invalid("json", format!("The export's lifetime: {err}.")))?,
-        };
-        let redeploy_policy = match e.new_versions_deployment_behaviour.as_deref() {
-            Some("manually" | "manual") => RedeployPolicy::Manual,
-            _ => RedeployPolicy::Automatic,
-        };
-        let name = if input.name.trim().is_empty() {
-            e.name.clone()
-        } else {
-            input.name.clone()
-        };
-        // Everything is checked before anything is created.
-        let config = config::validate_project_config(config)?;
-        // The deployment policy decides what charts may do in the cluster: only an ADMIN's
-        // import takes it over; anyone else's gets the defaults.
-        let mut warnings = warnings;
-        let imported_policy = match ext.and_then(|x| x.policy.clone()) {
-            Some(p) if actor.has(Role::Admin) => Some(
-                policy::validate(p)
-                    .map_err(|_| AppError::invalid("json", "The export's deployment policy is not valid."))?,
-            ),
-            Some(p) if p != ProjectPolicy::default() => {
-                warnings.push(
-                    "The export's deployment policy was not taken over (only an ADMIN can set one); the project has the default policy.".into(),
-                );
-                None
-            }
-            _ => None,
-        };
-        let project_input = ProjectInput {
-            id: None,
-            name,
-            registry: Some(DockerRegistryId(registry)),
-            image_repository: e.image_name.clone(),
-            redeploy_policy: redeploy_policy.as_str().into(),
-            lifetime,
-            tag_include: ext.map(|x| x.tag_include.clone()).unwrap_or_default(),
-            tag_exclude: ext.map(|x| x.tag_exclude.clone()).unwrap_or_default(),
-            ignore_signature_tags: ext.and_then(|x| x.ignore_signature_tags).unwrap_or(true),
-            poll_interval_secs: ext
-                .and_then(|x| x.poll_interval_secs)
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            // Namespaces belong to an installation; an import deploys per version until set.
-            namespace: String::new(),
-        };
-        edit::validate(&project_input)?;
-        let project = self.save(actor, project_input).await?;
-        self.save_config(actor, project.id, config).await?;
-        let project = match imported_policy {
-            Some(p) => {
-                self.save_policy(actor, project.id, p).await?;
-                self.get(project.id).await?
-            }
-            None => project,
-        };
-        Ok(ImportReport { project, warnings })
+        self.import_project(actor, input).await
     }
 
     async fn policy(&self, id: ProjectId) -> Result<ProjectPolicy, AppError> {
