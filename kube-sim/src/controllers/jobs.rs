@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// Marks a job finished: its criterion condition and its final one, for one reason.
+fn conclude(conds: &mut Vec<Value>, (criterion, last): (&str, &str), reason: &str, message: &str) {
+    cond_update(conds, criterion, "True", reason, message, false);
+    cond_update(conds, last, "True", reason, message, false);
+}
+
 pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
     let jrt = rt(reg, "batch/jobs");
     let prt = rt(reg, "/pods");
@@ -50,68 +56,36 @@ pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
         }
         let mut conds = conds;
         let mut created = vec![];
+        let event = |st: &mut Store, kind: &str, reason: &str, message: &str| {
+            record_event(sim, reg, st, &job, kind, reason, message, "job-controller", None);
+        };
         if succeeded >= completions {
-            cond_update(
+            conclude(
                 &mut conds,
-                "SuccessCriteriaMet",
-                "True",
+                ("SuccessCriteriaMet", "Complete"),
                 "CompletionsReached",
                 "Reached expected number of succeeded pods",
-                false,
-            );
-            cond_update(
-                &mut conds,
-                "Complete",
-                "True",
-                "CompletionsReached",
-                "Reached expected number of succeeded pods",
-                false,
             );
             status["completionTime"] = json!(t);
             active.clear();
-            record_event(
-                sim,
-                reg,
-                st,
-                &job,
-                "Normal",
-                "Completed",
-                "Job completed",
-                "job-controller",
-                None,
-            );
+            event(st, "Normal", "Completed", "Job completed");
         } else if failed > backoff {
-            cond_update(
+            conclude(
                 &mut conds,
-                "FailureTarget",
-                "True",
+                ("FailureTarget", "Failed"),
                 "BackoffLimitExceeded",
                 "Job has reached the specified backoff limit",
-                false,
-            );
-            cond_update(
-                &mut conds,
-                "Failed",
-                "True",
-                "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
-                false,
             );
             let victims: Vec<String> = active.iter().map(|p| meta_str(p, "name").to_string()).collect();
             for v in victims {
                 delete_obj(sim, st, prt, &ns, &v, "Background");
             }
             active.clear();
-            record_event(
-                sim,
-                reg,
+            event(
                 st,
-                &job,
                 "Warning",
                 "BackoffLimitExceeded",
                 "Job has reached the specified backoff limit",
-                "job-controller",
-                None,
             );
         } else {
             let want = parallelism.min(completions - succeeded).max(0);
@@ -120,17 +94,7 @@ pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
                 let pname = format!("{name}-{}", random_suffix(5));
                 let pod = new_pod(&job, "batch/v1", "Job", &template, &pname, &[]);
                 if ops::create_internal(sim, st, prt, pod, CM).is_ok() {
-                    record_event(
-                        sim,
-                        reg,
-                        st,
-                        &job,
-                        "Normal",
-                        "SuccessfulCreate",
-                        &format!("Created pod: {pname}"),
-                        "job-controller",
-                        None,
-                    );
+                    event(st, "Normal", "SuccessfulCreate", &format!("Created pod: {pname}"));
                     created.push(pname);
                 }
             }

@@ -41,79 +41,11 @@ pub(super) fn namespaces(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scop
                 }
             }
         }
-        let t = now();
-        let cond = |ty: &str, status: bool, reason: &str, msg: &str| json!({"type": ty, "status": if status {"True"} else {"False"}, "lastTransitionTime": t, "reason": reason, "message": msg});
-        let conditions = vec![
-            cond(
-                "NamespaceDeletionDiscoveryFailure",
-                false,
-                "ResourcesDiscovered",
-                "All resources successfully discovered",
-            ),
-            cond(
-                "NamespaceDeletionGroupVersionParsingFailure",
-                false,
-                "ParsedGroupVersions",
-                "All legacy kube types successfully parsed",
-            ),
-            cond(
-                "NamespaceDeletionContentFailure",
-                false,
-                "ContentDeleted",
-                "All content successfully deleted, may be waiting on finalization",
-            ),
-            if remaining > 0 {
-                cond(
-                    "NamespaceContentRemaining",
-                    true,
-                    "SomeResourcesRemain",
-                    &format!("Some resources are remaining: {remaining} objects"),
-                )
-            } else {
-                cond(
-                    "NamespaceContentRemaining",
-                    false,
-                    "ContentRemoved",
-                    "All content successfully removed",
-                )
-            },
-            if finalizers.is_empty() {
-                cond(
-                    "NamespaceFinalizersRemaining",
-                    false,
-                    "ContentHasNoFinalizers",
-                    "All content-preserving finalizers finished",
-                )
-            } else {
-                let mut f: Vec<String> = finalizers.into_iter().collect();
-                f.sort();
-                cond(
-                    "NamespaceFinalizersRemaining",
-                    true,
-                    "SomeFinalizersRemain",
-                    &format!(
-                        "Some content in the namespace has finalizers remaining: {}",
-                        f.join(", ")
-                    ),
-                )
-            },
-        ];
-        let same = |a: &Value, b: &Value| {
-            let strip = |v: &Value| {
-                v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|c| (c["type"].clone(), c["status"].clone(), c["message"].clone()))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
-            };
-            strip(a) == strip(b)
-        };
+        let conditions = deletion_conditions(remaining, finalizers, &now());
         let Some(cur) = st.get("/namespaces", "", &name).cloned() else {
             continue;
         };
-        if !same(
+        if !same_conditions(
             cur.pointer("/status/conditions").unwrap_or(&Value::Null),
             &json!(conditions),
         ) {
@@ -142,6 +74,81 @@ pub(super) fn namespaces(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scop
     }
 }
 
+/// A Terminating namespace's conditions, as the namespace controller reports them: how many
+/// objects remain, and which finalizers hold them.
+fn deletion_conditions(remaining: usize, finalizers: HashSet<String>, t: &str) -> Vec<Value> {
+    let cond = |ty: &str, status: bool, reason: &str, msg: &str| json!({"type": ty, "status": if status {"True"} else {"False"}, "lastTransitionTime": t, "reason": reason, "message": msg});
+    vec![
+        cond(
+            "NamespaceDeletionDiscoveryFailure",
+            false,
+            "ResourcesDiscovered",
+            "All resources successfully discovered",
+        ),
+        cond(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            false,
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed",
+        ),
+        cond(
+            "NamespaceDeletionContentFailure",
+            false,
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization",
+        ),
+        if remaining > 0 {
+            cond(
+                "NamespaceContentRemaining",
+                true,
+                "SomeResourcesRemain",
+                &format!("Some resources are remaining: {remaining} objects"),
+            )
+        } else {
+            cond(
+                "NamespaceContentRemaining",
+                false,
+                "ContentRemoved",
+                "All content successfully removed",
+            )
+        },
+        if finalizers.is_empty() {
+            cond(
+                "NamespaceFinalizersRemaining",
+                false,
+                "ContentHasNoFinalizers",
+                "All content-preserving finalizers finished",
+            )
+        } else {
+            let mut f: Vec<String> = finalizers.into_iter().collect();
+            f.sort();
+            cond(
+                "NamespaceFinalizersRemaining",
+                true,
+                "SomeFinalizersRemain",
+                &format!(
+                    "Some content in the namespace has finalizers remaining: {}",
+                    f.join(", ")
+                ),
+            )
+        },
+    ]
+}
+
+/// Whether two condition lists say the same (type, status and message; not the times).
+fn same_conditions(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| (c["type"].clone(), c["status"].clone(), c["message"].clone()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    strip(a) == strip(b)
+}
+
 pub(super) fn ensure_namespace_defaults(sim: &Sim, reg: &Registry, st: &mut Store, ns: &str) {
     if st.get("/serviceaccounts", ns, "default").is_none() {
         let _ = ops::create_internal(
@@ -162,5 +169,31 @@ pub(super) fn ensure_namespace_defaults(sim: &Sim, reg: &Registry, st: &mut Stor
                 "data": {"ca.crt": sim.ca_pem}}),
             CM,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_name_what_remains_and_ignore_times() {
+        let t = "2026-01-01T00:00:00Z";
+        let done = deletion_conditions(0, HashSet::new(), t);
+        assert_eq!(done.len(), 5);
+        assert_eq!(done[3]["reason"], "ContentRemoved");
+        assert_eq!(done[4]["status"], "False");
+        let held = deletion_conditions(2, HashSet::from(["b/x".to_string(), "a/y".to_string()]), t);
+        assert_eq!(held[3]["message"], "Some resources are remaining: 2 objects");
+        assert_eq!(
+            held[4]["message"],
+            "Some content in the namespace has finalizers remaining: a/y, b/x"
+        );
+        let later = deletion_conditions(0, HashSet::new(), "2026-01-01T00:00:09Z");
+        assert!(
+            same_conditions(&json!(done), &json!(later)),
+            "only the times differ"
+        );
+        assert!(!same_conditions(&json!(done), &json!(held)));
     }
 }

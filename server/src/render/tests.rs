@@ -387,7 +387,8 @@ fn large_but_legal_templates_render() {
         list: {{ (range(1000)|list + range(1000)|list)|length }}\n\
         map: {{ dict(a=1, b=[1, 2, 3])|dictsort|length }}\n\
         text: \"{{ ('ab ' * 10000)|upper|replace('A', 'a')|trim|length }}\"\n\
-        indented: |\n{{ ('line\\n' * 1000)|indent(4, true) }}\n";
+        indented: |\n{{ ('line\\n' * 1000)|indent(4, true) }}\n\
+        empty: {{ ([] * 1000000000000000000)|length }} {{ ('' * 1000000000000000000)|length }}\n";
     let out = render(&request(&[("t", body)])).unwrap();
     let values = &out.templates[0].values;
     assert!(
@@ -399,6 +400,8 @@ fn large_but_legal_templates_render() {
     assert!(values.contains("list: 2000\n"));
     assert!(values.contains("map: 2\n"));
     assert!(values.contains("text: \"29999\"\n"));
+    // Nothing repeated 10^18 times is nothing, at once (render_fuzz found it spinning).
+    assert!(values.contains("empty: 0 0\n"));
 }
 
 /// A template that uses what the rewrite touches renders exactly as plain MiniJinja renders it.
