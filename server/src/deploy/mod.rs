@@ -135,6 +135,14 @@ pub fn effective_lifetime(p: &project::Model, v: &project_version::Model) -> Lif
         .unwrap_or_else(|| p.lifetime.parse().unwrap_or(Lifetime::Infinite))
 }
 
+/// The objects a deployment row says were applied (empty when none, or unreadable).
+fn inventory_of(row: &deployment::Model) -> Vec<ObjectRef> {
+    row.inventory
+        .as_deref()
+        .and_then(|i| serde_json::from_str(i).ok())
+        .unwrap_or_default()
+}
+
 /// Whether a request waits to be (or is being) carried out.
 fn pending(row: &deployment::Model) -> bool {
     row.generation > row.done_generation

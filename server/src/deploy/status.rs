@@ -13,11 +13,7 @@ pub(super) fn judge(
     health: impl FnOnce() -> (DeployState, String),
     now: DateTime<Utc>,
 ) -> (DeployState, String, String) {
-    let expected: Vec<String> = row
-        .inventory
-        .as_deref()
-        .and_then(|i| serde_json::from_str::<Vec<ObjectRef>>(i).ok())
-        .unwrap_or_default()
+    let expected: Vec<String> = inventory_of(row)
         .iter()
         // Jobs may be deleted once done (ttlSecondsAfterFinished): not waited for.
         .filter(|r| watched_workload(&r.api_version, &r.kind))
@@ -133,20 +129,17 @@ impl Deployer {
             return;
         }
         let current = state_of(&row);
-        let mut drift = row.drift.clone();
-        let (state, message) = if current == DeployState::Failed {
+        let (state, message, drift) = if current == DeployState::Failed {
             // A failed deploy or stop stays failed until the next request.
             return;
         } else if !v.deployed {
-            (DeployState::NotDeployed, String::new())
+            (DeployState::NotDeployed, String::new(), row.drift.clone())
         } else if !self.live.workloads_listed() {
             // Right after a start the watchers have not listed the cluster yet: nothing to judge.
             return;
         } else {
             let seen = self.live.generations(version);
-            let (state, message, now_drift) = judge(&row, &seen, || self.live.health(version), Utc::now());
-            drift = now_drift;
-            (state, message)
+            judge(&row, &seen, || self.live.health(version), Utc::now())
         };
         if state == current && message == row.message && drift == row.drift {
             return;

@@ -11,7 +11,7 @@
 
 mod steps;
 
-use super::Deployer;
+use super::{Deployer, inventory_of};
 use crate::{
     cluster::{
         MANAGED_BY,
@@ -123,13 +123,6 @@ impl<T, E: Into<Failure>> Kind<T> for Result<T, E> {
     fn kind(self, kind: FailureKind) -> Result<T, Failure> {
         self.map_err(|e| Failure { kind, ..e.into() })
     }
-}
-
-fn inventory_of(row: &deployment::Model) -> Vec<ObjectRef> {
-    row.inventory
-        .as_deref()
-        .and_then(|i| serde_json::from_str(i).ok())
-        .unwrap_or_default()
 }
 
 /// Deploys (or redeploys in place) a version: the steps of `steps`, in order.
