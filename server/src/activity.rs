@@ -1,7 +1,7 @@
 //! The activity log: what happened, who did it, to what. Written by the server's services,
 //! read by every role.
 
-use crate::{db::entity::activity, error::internal};
+use crate::{db::entity::activity, error::Doing};
 use app::{
     error::AppError,
     model::{ActivityPage, ActivityQuery, CurrentUser, Severity},
@@ -54,7 +54,7 @@ pub async fn user_action<C: ConnectionTrait>(
     subject: &str,
     message: String,
 ) -> Result<(), AppError> {
-    record(
+    Ok(record(
         c,
         Entry {
             actor: &actor.username,
@@ -66,7 +66,7 @@ pub async fn user_action<C: ConnectionTrait>(
         },
     )
     .await
-    .map_err(|e| internal("recording activity", e))
+    .doing("recording activity")?)
 }
 
 /// Reads the log from the database.
@@ -94,14 +94,8 @@ impl ActivityLog for SqlActivityLog {
             select = select.filter(activity::Column::At.lt(until));
         }
         let pages = select.paginate(&self.db, PAGE_SIZE);
-        let total = pages
-            .num_items()
-            .await
-            .map_err(|e| internal("counting activities", e))?;
-        let items = pages
-            .fetch_page(query.page)
-            .await
-            .map_err(|e| internal("reading activities", e))?;
+        let total = pages.num_items().await.doing("counting activities")?;
+        let items = pages.fetch_page(query.page).await.doing("reading activities")?;
         Ok(ActivityPage {
             items: items.into_iter().map(Into::into).collect(),
             total,

@@ -334,7 +334,7 @@ async fn logs(
         Err(e) => {
             return refuse(AppError::Upstream {
                 service: "Kubernetes".into(),
-                message: crate::cluster::apply::api_message(&e),
+                message: crate::error::kube_message(&e),
             });
         }
     };

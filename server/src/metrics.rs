@@ -85,6 +85,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "counter",
         "Server-function errors by kind (forbidden, invalid, conflict, …).",
     ),
+    (
+        "oneko_internal_errors_total",
+        "counter",
+        "Failures of the server's dependencies reaching a user, by source (database, cluster, encoding, task, other).",
+    ),
     ("oneko_deployments", "gauge", "Versions by deployment state."),
     (
         "oneko_scheduler_leader",

@@ -4,7 +4,7 @@ use crate::{
     activity,
     auth::{self, Validator, throttle::LoginThrottle},
     db::entity::user,
-    error::internal,
+    error::Doing,
 };
 use app::{
     error::AppError,
@@ -17,10 +17,6 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::{net::IpAddr, sync::Arc};
-
-fn db_err(e: DbErr) -> AppError {
-    internal("database error", e)
-}
 
 /// Records a user-administration entry in the activity log.
 async fn log_user<C: ConnectionTrait>(
@@ -56,7 +52,7 @@ impl SqlUsers {
         user::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("accessing users")?
             .ok_or_else(|| AppError::not_found(format!("User {}", id.0)))
     }
 
@@ -70,7 +66,7 @@ impl SqlUsers {
         } else {
             gate.run(work).await?
         };
-        hashed.map_err(|e| internal("hashing failed", e))
+        Ok(hashed.doing("hashing failed")?)
     }
 
     /// Stores a new password hash and bumps the session epoch, which voids the user's other
@@ -82,7 +78,7 @@ impl SqlUsers {
         am.password_hash = Set(hash);
         am.auth_epoch = Set(epoch);
         am.updated_at = Set(Utc::now());
-        am.update(&self.db).await.map_err(db_err)?;
+        am.update(&self.db).await.doing("accessing users")?;
         Ok(epoch)
     }
 
@@ -158,7 +154,7 @@ impl Backend for SqlUsers {
             .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
             .one(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("accessing users")?;
         let hash = found
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
@@ -181,7 +177,7 @@ impl Backend for SqlUsers {
         let found = user::Entity::find_by_id(who.id.0)
             .one(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("accessing users")?;
         Ok(found
             .filter(|u| u.auth_epoch == who.epoch)
             .as_ref()
@@ -193,7 +189,7 @@ impl Backend for SqlUsers {
             .order_by_asc(user::Column::UsernameKey)
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("accessing users")?;
         Ok(users.into_iter().map(User::from).collect())
     }
 
@@ -211,7 +207,7 @@ impl Backend for SqlUsers {
             .filter(user::Column::UsernameKey.eq(key.clone()))
             .count(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("accessing users")?;
         if taken > 0 {
             return Err(AppError::conflict(format!(
                 "A user named '{username}' already exists."
@@ -250,7 +246,7 @@ impl Backend for SqlUsers {
             Err(e) if is_unique_violation(&e) => Err(AppError::conflict(format!(
                 "A user named '{username}' already exists."
             ))),
-            Err(e) => Err(db_err(e)),
+            Err(e) => Err(Err::<(), _>(e).doing("creating user").unwrap_err().into()),
         }
     }
 
@@ -261,12 +257,12 @@ impl Backend for SqlUsers {
         let email = v.email("email", &update.email);
         v.finish()?;
         let role = role.unwrap_or(Role::Viewer);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
-        let admins = admins_locked(&txn).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("accessing users")?;
+        let admins = admins_locked(&txn).await.doing("accessing users")?;
         let target = user::Entity::find_by_id(update.id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("accessing users")?
             .ok_or_else(|| AppError::not_found(format!("User {}", update.id.0)))?;
         if target.role() == Role::Admin && role != Role::Admin && admins.len() <= 1 {
             return Err(AppError::conflict(
@@ -288,7 +284,7 @@ impl Backend for SqlUsers {
         am.email = Set(email);
         am.role = Set(role.to_string());
         am.updated_at = Set(Utc::now());
-        let m = am.update(&txn).await.map_err(db_err)?;
+        let m = am.update(&txn).await.doing("accessing users")?;
         let what = if changes.is_empty() {
             "nothing changed".to_string()
         } else {
@@ -302,18 +298,18 @@ impl Backend for SqlUsers {
             format!("User {} changed: {what}", m.username),
         )
         .await?;
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("accessing users")?;
         tracing::info!(actor = %actor.username, user = %m.username, role = %m.role, "user updated");
         Ok(m.into())
     }
 
     async fn delete_user(&self, actor: &CurrentUser, id: UserId) -> Result<(), AppError> {
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
-        let admins = admins_locked(&txn).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("accessing users")?;
+        let admins = admins_locked(&txn).await.doing("accessing users")?;
         let target = user::Entity::find_by_id(id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("accessing users")?
             .ok_or_else(|| AppError::not_found(format!("User {}", id.0)))?;
         if target.role() == Role::Admin && admins.len() <= 1 {
             return Err(AppError::conflict("The last administrator cannot be deleted."));
@@ -321,10 +317,10 @@ impl Backend for SqlUsers {
         user::Entity::delete_by_id(id.0)
             .exec(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("accessing users")?;
         let message = format!("User {} deleted", target.username);
         log_user(&txn, actor, "user.deleted", &target.username, message).await?;
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("accessing users")?;
         tracing::info!(actor = %actor.username, user = %target.username, "user deleted");
         Ok(())
     }

@@ -18,6 +18,7 @@
 //! anything beyond that is answered "too many login attempts, try again" at once.
 
 use super::{MAX_PASSWORD, MAX_USERNAME};
+use crate::error::Doing;
 use app::error::AppError;
 use sha2::{Digest, Sha256};
 use std::{
@@ -387,15 +388,15 @@ impl HashGate {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|e| crate::error::internal("hashing gate closed", e))?;
+            .doing("hashing gate closed")?;
         // The permits go with the work: a caller that gives up does not free a slot whose hash
         // still runs.
-        tokio::task::spawn_blocking(move || {
+        Ok(tokio::task::spawn_blocking(move || {
             let _permits = (admitted, running);
             work()
         })
         .await
-        .map_err(|e| crate::error::internal("hashing task failed", e))
+        .doing("hashing task failed")?)
     }
 }
 

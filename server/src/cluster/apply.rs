@@ -4,6 +4,7 @@
 //! as the API server's own words.
 
 use super::{describe, manifests::Manifest, status};
+use crate::error::kube_message;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Client,
@@ -128,7 +129,7 @@ impl Applier {
         api.patch(account, &PatchParams::default(), &Patch::Strategic(&patch))
             .await
             .map(|_| ())
-            .map_err(|e| format!("ServiceAccount/{account}: {}", api_message(&e)))
+            .map_err(|e| format!("ServiceAccount/{account}: {}", kube_message(&e)))
     }
 
     /// Takes the image pull secrets that `stale` names off a service account (a merge patch of
@@ -142,7 +143,7 @@ impl Applier {
     ) -> Result<Vec<String>, String> {
         let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
             Api::namespaced(self.client.clone(), namespace);
-        let describe = |e: &kube::Error| format!("ServiceAccount/{account}: {}", api_message(e));
+        let describe = |e: &kube::Error| format!("ServiceAccount/{account}: {}", kube_message(e));
         let Some(sa) = api.get_opt(account).await.map_err(|e| describe(&e))? else {
             return Ok(vec![]);
         };
@@ -228,7 +229,7 @@ impl Applier {
         let api = self.api(r)?;
         patch(&api, r, object, dry_run, false)
             .await
-            .map_err(|e| format!("{}: {}", r.describe(), api_message(&e)))
+            .map_err(|e| format!("{}: {}", r.describe(), kube_message(&e)))
     }
 
     /// Server-side apply of an object of `version`'s: a conflict over fields someone changed by
@@ -243,7 +244,7 @@ impl Applier {
         version: &str,
     ) -> Result<DynamicObject, String> {
         let api = self.api(r)?;
-        let describe = |e: &kube::Error| format!("{}: {}", r.describe(), api_message(e));
+        let describe = |e: &kube::Error| format!("{}: {}", r.describe(), kube_message(e));
         match patch(&api, r, object, dry_run, false).await {
             Err(e) if status(&e) == Some(409) => {
                 let ours = self.get(r).await?.is_some_and(|live| {
@@ -269,7 +270,7 @@ impl Applier {
         self.api(r)?
             .get_opt(&r.name)
             .await
-            .map_err(|e| format!("{}: {}", r.describe(), api_message(&e)))
+            .map_err(|e| format!("{}: {}", r.describe(), kube_message(&e)))
     }
 
     /// Deletes the object (background propagation); gone already is fine.
@@ -277,7 +278,7 @@ impl Applier {
         match self.api(r)?.delete(&r.name, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(format!("deleting {}: {}", r.describe(), api_message(&e))),
+            Err(e) => Err(format!("deleting {}: {}", r.describe(), kube_message(&e))),
         }
     }
 
@@ -373,7 +374,7 @@ impl Applier {
                             let patch = serde_json::json!({ "metadata": { "labels": labels } });
                             api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                                 .await
-                                .map_err(|e| format!("labelling namespace {name}: {}", api_message(&e)))?;
+                                .map_err(|e| format!("labelling namespace {name}: {}", kube_message(&e)))?;
                         }
                         return Ok(());
                     }
@@ -396,7 +397,7 @@ impl Applier {
                         Ok(_) => return Ok(()),
                         // Created at the same moment by someone else: look again.
                         Err(e) if status(&e) == Some(409) => continue,
-                        Err(e) => return Err(format!("creating namespace {name}: {}", api_message(&e))),
+                        Err(e) => return Err(format!("creating namespace {name}: {}", kube_message(&e))),
                     }
                 }
             }
@@ -436,7 +437,7 @@ impl Applier {
                     // Kinds O-Neko may not read (RBAC) or that are not served are not ones it
                     // applied: skip them.
                     Err(e) if matches!(status(&e), Some(403..=405)) => continue,
-                    Err(e) => return Err(format!("listing {}: {}", ar.plural, api_message(&e))),
+                    Err(e) => return Err(format!("listing {}: {}", ar.plural, kube_message(&e))),
                 };
                 for o in list.items {
                     out.push(ObjectRef {
@@ -449,14 +450,6 @@ impl Applier {
             }
         }
         Ok(out)
-    }
-}
-
-/// The API server's message for a failed call (its `Status` message), else the transport error.
-pub fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
-        other => format!("the cluster could not be reached: {other}"),
     }
 }
 

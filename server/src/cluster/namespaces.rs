@@ -6,7 +6,7 @@ use super::{Cluster, MANAGED_BY, describe, status};
 use crate::{
     activity,
     db::entity::{namespace, project, project_version},
-    error::internal,
+    error::Doing,
 };
 use app::{
     error::AppError,
@@ -78,12 +78,11 @@ impl SqlNamespaces {
 
     /// Projects that target the namespace, and versions whose override does.
     async fn used_by(&self, name: &str) -> Result<Vec<String>, AppError> {
-        let db_err = |e| internal("reading projects", e);
         let projects = project::Entity::find()
             .order_by_asc(project::Column::Name)
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("reading projects")?;
         let mut users: Vec<String> = projects
             .iter()
             .filter(|p| p.namespace.as_deref() == Some(name))
@@ -94,7 +93,7 @@ impl SqlNamespaces {
             .order_by_asc(project_version::Column::Name)
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("reading projects")?;
         for v in versions {
             let o: VersionOverrides = crate::db::parse_stored(v.overrides.as_deref(), "version overrides");
             if o.namespace.as_deref() == Some(name) {
@@ -180,7 +179,7 @@ impl Namespaces for SqlNamespaces {
             .order_by_asc(namespace::Column::Name)
             .all(&self.db)
             .await
-            .map_err(|e| internal("listing namespaces", e))?;
+            .doing("listing namespaces")?;
         let mut out = vec![];
         for m in rows {
             out.push(self.to_model(m).await?);
@@ -194,7 +193,7 @@ impl Namespaces for SqlNamespaces {
             .filter(namespace::Column::Name.eq(name.clone()))
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading namespaces", e))?;
+            .doing("reading namespaces")?;
         if exists.is_some() {
             return Err(AppError::invalid("name", format!("{name} is already defined.")));
         }
@@ -239,7 +238,7 @@ impl Namespaces for SqlNamespaces {
         }
         .insert(&self.db)
         .await
-        .map_err(|e| internal("saving namespace", e))?;
+        .doing("saving namespace")?;
         activity::user_action(
             &self.db,
             actor,
@@ -255,7 +254,7 @@ impl Namespaces for SqlNamespaces {
         let m = namespace::Entity::find_by_id(id)
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading namespace", e))?
+            .doing("reading namespace")?
             .ok_or_else(|| AppError::not_found(format!("Namespace {id}")))?;
         let users = self.used_by(&m.name).await?;
         if !users.is_empty() {
@@ -289,7 +288,7 @@ impl Namespaces for SqlNamespaces {
         namespace::Entity::delete_by_id(id)
             .exec(&self.db)
             .await
-            .map_err(|e| internal("deleting namespace", e))?;
+            .doing("deleting namespace")?;
         activity::user_action(
             &self.db,
             actor,

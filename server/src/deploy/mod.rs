@@ -26,7 +26,7 @@ use crate::{
         watch::{Changed, Live, watched_workload},
     },
     db::entity::{deployment, project, project_version},
-    error::internal,
+    error::Doing,
     helm::registries::SqlHelmRegistries,
     lease::{self, Lease},
     registry::SqlRegistries,
@@ -223,16 +223,15 @@ impl Deployer {
     }
 
     async fn find(&self, id: VersionId) -> Result<(project::Model, project_version::Model), AppError> {
-        let db_err = |e| internal("reading version", e);
         let v = project_version::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading version")?
             .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
         let p = project::Entity::find_by_id(v.project_id)
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading version")?
             .ok_or_else(|| AppError::not_found(format!("project {}", v.project_id)))?;
         Ok((p, v))
     }

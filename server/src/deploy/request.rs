@@ -2,6 +2,7 @@
 //! `deployments` row, for the worker to carry out.
 
 use super::*;
+use crate::error::Doing;
 
 /// What a deploy or stop request does, decided from what is recorded.
 #[derive(Debug, PartialEq)]
@@ -115,7 +116,6 @@ impl Deployer {
         reason: &str,
         expect: Option<Expect>,
     ) -> Result<DeployStatus, AppError> {
-        let db_err = |e| internal("recording the request", e);
         let (p, v) = self.find(id).await?;
         let name = format!("{}:{}", p.name, v.name);
         if deploy {
@@ -125,21 +125,23 @@ impl Deployer {
         // waited for a second pooled connection while holding SQLite's write lock could starve.
         let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
         let facts = version_facts(&self.db, &p, &v, &overrides).await?;
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db)
+            .await
+            .doing("recording the request")?;
         // Locked for the transaction on PostgreSQL (SQLite's IMMEDIATE transaction already
         // serialises writers), so two requests never both bump from the same generation.
         let v = project_version::Entity::find_by_id(v.id)
             .lock_exclusive()
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("recording the request")?
             .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
         let row = deployment::Entity::find()
             .filter(deployment::Column::VersionId.eq(v.id))
             .lock_exclusive()
             .one(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("recording the request")?;
         let now = Utc::now();
         let (queued, message) = match decide(&name, row.as_ref(), v.deployed, deploy, expect, now) {
             Decision::Unchanged => return Ok(status_of(row.as_ref(), &v)),
@@ -179,7 +181,7 @@ impl Deployer {
             }
             .insert(&txn)
             .await
-            .map_err(db_err)?,
+            .doing("recording the request")?,
             Some(r) => {
                 let mut am: deployment::ActiveModel = r.clone().into();
                 am.generation = Set(r.generation + 1);
@@ -200,16 +202,16 @@ impl Deployer {
                     ));
                 }
                 am.updated_at = Set(now);
-                am.update(&txn).await.map_err(db_err)?
+                am.update(&txn).await.doing("recording the request")?
             }
         };
         if v.deployed != deploy {
             let mut am: project_version::ActiveModel = v.clone().into();
             am.deployed = Set(deploy);
             am.updated_at = Set(now);
-            am.update(&txn).await.map_err(db_err)?;
+            am.update(&txn).await.doing("recording the request")?;
         }
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("recording the request")?;
         let mut v = v;
         v.deployed = deploy;
         let status = status_of(Some(&saved), &v);
@@ -229,7 +231,6 @@ impl Deployer {
         id: VersionId,
         until: Option<DateTime<Utc>>,
     ) -> Result<DeployStatus, AppError> {
-        let db_err = |e| internal("extending", e);
         let (p, v) = self.find(id).await?;
         let name = format!("{}:{}", p.name, v.name);
         let row = self.row(v.id).await?.filter(|_| v.deployed).ok_or_else(|| {
@@ -249,12 +250,12 @@ impl Deployer {
                 crate::versions::lifetime::stop_at(effective_lifetime(&p, &v), now, &self.config.clock),
             ),
         };
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("extending")?;
         let mut am: deployment::ActiveModel = row.into();
         am.started_at = Set(started);
         am.stop_at = Set(stop_at);
         am.updated_at = Set(now);
-        let saved = am.update(&txn).await.map_err(db_err)?;
+        let saved = am.update(&txn).await.doing("extending")?;
         activity::record(
             &txn,
             Entry {
@@ -270,8 +271,8 @@ impl Deployer {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        .doing("extending")?;
+        txn.commit().await.doing("extending")?;
         let status = self.full_status(&p, &v, Some(&saved)).await?;
         self.live.publish(LiveEvent {
             project: ProjectId(p.id),
@@ -284,11 +285,10 @@ impl Deployer {
     /// A project's or version's lifetime setting changed: the deployed versions' stop times
     /// follow it (counted from when they were deployed).
     pub async fn lifetime_changed(&self, project_id: i64) -> Result<(), AppError> {
-        let db_err = |e| internal("updating stop times", e);
         let Some(p) = project::Entity::find_by_id(project_id)
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("updating stop times")?
         else {
             return Ok(());
         };
@@ -296,12 +296,12 @@ impl Deployer {
             .filter(deployment::Column::ProjectId.eq(project_id))
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("updating stop times")?;
         for row in rows {
             let Some(v) = project_version::Entity::find_by_id(row.version_id)
                 .one(&self.db)
                 .await
-                .map_err(db_err)?
+                .doing("updating stop times")?
                 .filter(|v| v.deployed)
             else {
                 continue;
@@ -312,7 +312,7 @@ impl Deployer {
             if stop_at != row.stop_at {
                 let mut am: deployment::ActiveModel = row.into();
                 am.stop_at = Set(stop_at);
-                am.update(&self.db).await.map_err(db_err)?;
+                am.update(&self.db).await.doing("updating stop times")?;
             }
         }
         Ok(())

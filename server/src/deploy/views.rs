@@ -2,6 +2,7 @@
 //! its logs.
 
 use super::*;
+use crate::error::Doing;
 
 impl Deployer {
     /// Rendered URLs and whether the deployment is outdated, for a deployed version.
@@ -35,11 +36,11 @@ impl Deployer {
     }
 
     pub(super) async fn row(&self, version: i64) -> Result<Option<deployment::Model>, AppError> {
-        deployment::Entity::find()
+        Ok(deployment::Entity::find()
             .filter(deployment::Column::VersionId.eq(version))
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading deployment", e))
+            .doing("reading deployment")?)
     }
 
     /// The hosts of the deployment's Ingresses as URLs (https where the Ingress has TLS for it).
@@ -281,7 +282,6 @@ impl Deployments for Deployer {
         project: Option<ProjectId>,
         search: String,
     ) -> Result<Vec<DashboardRow>, AppError> {
-        let db_err = |e| internal("reading the dashboard", e);
         let mut q = deployment::Entity::find().filter(
             Condition::any()
                 .add(deployment::Column::State.ne(DeployState::NotDeployed.as_str()))
@@ -293,20 +293,20 @@ impl Deployments for Deployer {
         if let Some(p) = project {
             q = q.filter(deployment::Column::ProjectId.eq(p.0));
         }
-        let rows = q.all(&self.db).await.map_err(db_err)?;
+        let rows = q.all(&self.db).await.doing("reading the dashboard")?;
         let version_ids: Vec<i64> = rows.iter().map(|r| r.version_id).collect();
         let versions: HashMap<i64, project_version::Model> = project_version::Entity::find()
             .filter(project_version::Column::Id.is_in(version_ids))
             .all(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading the dashboard")?
             .into_iter()
             .map(|v| (v.id, v))
             .collect();
         let projects: HashMap<i64, project::Model> = project::Entity::find()
             .all(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading the dashboard")?
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
@@ -352,7 +352,6 @@ impl Deployments for Deployer {
     }
 
     async fn search(&self, text: String) -> Result<Vec<VersionHit>, AppError> {
-        let db_err = |e| internal("searching versions", e);
         let needle = text.trim();
         if needle.is_empty() {
             return Ok(vec![]);
@@ -361,7 +360,7 @@ impl Deployments for Deployer {
             .filter(project::Column::DeletingAt.is_null())
             .all(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("searching versions")?
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
@@ -382,12 +381,12 @@ impl Deployments for Deployer {
             .limit(50)
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("searching versions")?;
         let rows: HashMap<i64, deployment::Model> = deployment::Entity::find()
             .filter(deployment::Column::VersionId.is_in(versions.iter().map(|v| v.id).collect::<Vec<_>>()))
             .all(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("searching versions")?
             .into_iter()
             .map(|d| (d.version_id, d))
             .collect();
@@ -424,10 +423,7 @@ impl Deployments for Deployer {
             limit_bytes: Some(crate::cluster::logs::MAX_LOG_READ as i64),
             ..Default::default()
         };
-        let text = api.logs(&pod, &params).await.map_err(|e| AppError::Upstream {
-            service: "Kubernetes".into(),
-            message: crate::cluster::apply::api_message(&e),
-        })?;
+        let text = api.logs(&pod, &params).await.doing("reading pod logs")?;
         Ok(crate::cluster::logs::cut_lines(&text))
     }
 

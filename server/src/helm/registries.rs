@@ -14,7 +14,7 @@ use crate::{
         helm_registry::{self, secret_context},
         project, project_version,
     },
-    error::internal,
+    error::Doing,
     registry::{
         check::{Credentials, RegistryConn},
         is_pem_certificate,
@@ -203,13 +203,13 @@ impl SqlHelmRegistries {
         let m = helm_registry::Entity::find_by_id(id)
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading Helm registry", e))?
+            .doing("reading Helm registry")?
             .ok_or_else(|| AppError::not_found(format!("Helm registry {id}")))?;
         let secret = match &m.secret {
             Some(sealed) => Some(
                 self.secrets
                     .open(sealed, &secret_context(m.id))
-                    .map_err(|e| internal("decrypting Helm registry secret", e))?,
+                    .doing("decrypting Helm registry secret")?,
             ),
             None => None,
         };
@@ -560,7 +560,7 @@ impl HelmRegistries for SqlHelmRegistries {
             .order_by_asc(helm_registry::Column::Name)
             .all(&self.db)
             .await
-            .map_err(|e| internal("listing Helm registries", e))?;
+            .doing("listing Helm registries")?;
         Ok(all.into_iter().map(to_model).collect())
     }
 
@@ -578,14 +578,15 @@ impl HelmRegistries for SqlHelmRegistries {
     }
 
     async fn save(&self, actor: &CurrentUser, input: HelmRegistryInput) -> Result<HelmRegistry, AppError> {
-        let db_err = |e| internal("saving Helm registry", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db)
+            .await
+            .doing("saving Helm registry")?;
         let existing = match input.id {
             Some(id) => Some(
                 helm_registry::Entity::find_by_id(id.0)
                     .one(&txn)
                     .await
-                    .map_err(db_err)?
+                    .doing("saving Helm registry")?
                     .ok_or_else(|| AppError::not_found(format!("Helm registry {}", id.0)))?,
             ),
             None => None,
@@ -607,7 +608,7 @@ impl HelmRegistries for SqlHelmRegistries {
             .filter(helm_registry::Column::Name.eq(valid.name.clone()))
             .one(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("saving Helm registry")?;
         if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
             return Err(AppError::invalid(
                 "name",
@@ -633,7 +634,7 @@ impl HelmRegistries for SqlHelmRegistries {
                 }
                 .insert(&txn)
                 .await
-                .map_err(db_err)?;
+                .doing("saving Helm registry")?;
                 // The id is part of the secret's context, so seal after the insert.
                 let m = match &new_secret {
                     Some(s) => {
@@ -641,7 +642,7 @@ impl HelmRegistries for SqlHelmRegistries {
                         am.secret = Set(Some(
                             self.secrets.seal(s, &secret_context(am.id.clone().unwrap())),
                         ));
-                        am.update(&txn).await.map_err(db_err)?
+                        am.update(&txn).await.doing("saving Helm registry")?
                     }
                     None => m,
                 };
@@ -682,7 +683,7 @@ impl HelmRegistries for SqlHelmRegistries {
                 am.ca_pem = Set(valid.ca_pem.clone());
                 am.plain_http = Set(plain_http);
                 am.updated_at = Set(now);
-                let m = am.update(&txn).await.map_err(db_err)?;
+                let m = am.update(&txn).await.doing("saving Helm registry")?;
                 let what = if changes.is_empty() {
                     "nothing changed".to_string()
                 } else {
@@ -693,19 +694,20 @@ impl HelmRegistries for SqlHelmRegistries {
             }
         };
         activity::user_action(&txn, actor, kind, &saved.name.clone(), message).await?;
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("saving Helm registry")?;
         Ok(to_model(saved))
     }
 
     async fn delete(&self, actor: &CurrentUser, id: HelmRegistryId) -> Result<(), AppError> {
-        let db_err = |e| internal("deleting Helm registry", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db)
+            .await
+            .doing("deleting Helm registry")?;
         let m = helm_registry::Entity::find_by_id(id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("deleting Helm registry")?
             .ok_or_else(|| AppError::not_found(format!("Helm registry {}", id.0)))?;
-        let users = users_of(&txn, id.0).await.map_err(db_err)?;
+        let users = users_of(&txn, id.0).await.doing("deleting Helm registry")?;
         if !users.is_empty() {
             return Err(AppError::conflict(format!(
                 "Helm registry {} is used by: {}. Point these templates to another registry first.",
@@ -716,7 +718,7 @@ impl HelmRegistries for SqlHelmRegistries {
         helm_registry::Entity::delete_by_id(id.0)
             .exec(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("deleting Helm registry")?;
         activity::user_action(
             &txn,
             actor,
@@ -725,7 +727,7 @@ impl HelmRegistries for SqlHelmRegistries {
             format!("Helm registry {} ({}) deleted", m.name, m.url),
         )
         .await?;
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("deleting Helm registry")?;
         self.listings.lock().unwrap().remove(&id.0);
         Ok(())
     }

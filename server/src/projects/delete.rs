@@ -1,6 +1,7 @@
 //! Deleting a project: stopping its deployed versions first.
 
 use super::*;
+use crate::error::Doing;
 
 impl SqlProjects {
     /// Deletes a project: at once if none of its versions is deployed; else they are asked to
@@ -11,26 +12,25 @@ impl SqlProjects {
         id: ProjectId,
         confirm: bool,
     ) -> Result<(), AppError> {
-        let db_err = |e| internal("deleting project", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("deleting project")?;
         let p = project::Entity::find_by_id(id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("deleting project")?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
         let deployed: Vec<project_version::Model> = project_version::Entity::find()
             .filter(project_version::Column::ProjectId.eq(p.id))
             .filter(project_version::Column::Deployed.eq(true))
             .all(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("deleting project")?;
         // Anything still in the cluster (a stop in progress, a failed one) counts as running.
         let in_cluster = deployment::Entity::find()
             .filter(deployment::Column::ProjectId.eq(p.id))
             .filter(deployment::Column::State.ne(DeployState::NotDeployed.as_str()))
             .count(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("deleting project")?;
         if !deployed.is_empty() || in_cluster > 0 {
             let names: Vec<String> = deployed.iter().map(|v| v.name.clone()).collect();
             if !confirm {
@@ -49,7 +49,7 @@ impl SqlProjects {
             // Marked now, deleted by the deployer once every version is stopped.
             let mut am: project::ActiveModel = p.clone().into();
             am.deleting_at = Set(Some(Utc::now()));
-            am.update(&txn).await.map_err(db_err)?;
+            am.update(&txn).await.doing("deleting project")?;
             activity::record(
                 &txn,
                 Entry {
@@ -66,8 +66,8 @@ impl SqlProjects {
                 },
             )
             .await
-            .map_err(db_err)?;
-            txn.commit().await.map_err(db_err)?;
+            .doing("deleting project")?;
+            txn.commit().await.doing("deleting project")?;
             for v in deployed {
                 // One the deployer re-asked for meanwhile is already on its way.
                 if let Err(e) = self
@@ -84,7 +84,7 @@ impl SqlProjects {
         project::Entity::delete_by_id(p.id)
             .exec(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("deleting project")?;
         activity::record(
             &txn,
             Entry {
@@ -97,7 +97,7 @@ impl SqlProjects {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)
+        .doing("deleting project")?;
+        Ok(txn.commit().await.doing("deleting project")?)
     }
 }

@@ -7,7 +7,7 @@ use crate::{
     auth::Validator,
     cluster::policy,
     db::entity::{docker_registry, namespace, project},
-    error::internal,
+    error::Doing,
     registry::tags::TagFilter,
 };
 use app::{
@@ -213,7 +213,7 @@ impl SqlProjects {
             .filter(namespace::Column::Name.eq(name))
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading namespaces", e))?;
+            .doing("reading namespaces")?;
         if known.is_none() {
             return Err(AppError::invalid(
                 "namespace",
@@ -229,16 +229,15 @@ impl SqlProjects {
         actor: &CurrentUser,
         input: ProjectInput,
     ) -> Result<Project, AppError> {
-        let db_err = |e| internal("saving project", e);
         let valid = validate(&input)?;
         let namespace = self.defined_namespace(&input).await?;
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("saving project")?;
         let existing = match input.id {
             Some(id) => Some(
                 project::Entity::find_by_id(id.0)
                     .one(&txn)
                     .await
-                    .map_err(db_err)?
+                    .doing("saving project")?
                     .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?,
             ),
             None => None,
@@ -258,7 +257,7 @@ impl SqlProjects {
         let Some(registry) = docker_registry::Entity::find_by_id(valid.registry)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("saving project")?
         else {
             return Err(AppError::invalid(
                 "registry",
@@ -269,7 +268,7 @@ impl SqlProjects {
             .filter(project::Column::Name.eq(valid.name.clone()))
             .one(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("saving project")?;
         if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
             return Err(AppError::invalid(
                 "name",
@@ -282,7 +281,7 @@ impl SqlProjects {
                 let m = new_project(&valid, &input, registry.id, namespace.clone())
                     .insert(&txn)
                     .await
-                    .map_err(db_err)?;
+                    .doing("saving project")?;
                 let message = format!(
                     "Project {} created for {}/{}",
                     m.name, registry.name, m.image_repository
@@ -308,7 +307,7 @@ impl SqlProjects {
                     am.next_poll_at = Set(None);
                 }
                 am.updated_at = Set(now);
-                let m = am.update(&txn).await.map_err(db_err)?;
+                let m = am.update(&txn).await.doing("saving project")?;
                 let what = if changed.is_empty() {
                     "nothing changed".to_string()
                 } else {
@@ -337,8 +336,8 @@ impl SqlProjects {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        .doing("saving project")?;
+        txn.commit().await.doing("saving project")?;
         self.poller.wake();
         self.deployer.lifetime_changed(saved.id).await?;
         self.get(ProjectId(saved.id)).await

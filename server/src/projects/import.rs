@@ -1,6 +1,7 @@
 //! Importing projects from an export (`export`'s format).
 
 use super::*;
+use crate::error::Doing;
 
 impl SqlProjects {
     /// Imports a project exported by O-Neko (this one or the original): what was created, and
@@ -23,17 +24,16 @@ impl SqlProjects {
                 ),
             ));
         }
-        let db_err = |err| internal("importing project", err);
         let docker = docker_registry::Entity::find()
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("importing project")?;
         let ext = e.oneko.as_ref();
         let registry = import_registry(&input, &e, &docker)?;
         let helm = helm_registry::Entity::find()
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("importing project")?;
         let (config, warnings) = export::import_config(&e, |name, repo| {
             helm.iter()
                 .find(|h| Some(h.name.as_str()) == name)

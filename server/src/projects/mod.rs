@@ -12,7 +12,7 @@ use crate::{
     activity::{self, Entry},
     cluster::policy,
     db::entity::{deployment, docker_registry, helm_registry, namespace, project, project_version},
-    error::internal,
+    error::Doing,
     versions::{
         config,
         render::{ChartError, RenderedVersion},
@@ -68,16 +68,15 @@ async fn write_version(
     policy: Option<RedeployPolicy>,
     (kind, message): (&str, String),
 ) -> Result<project_version::Model, AppError> {
-    let db_err = |e| internal("saving version", e);
     let mut am: project_version::ActiveModel = v.into();
     am.overrides = Set(Some(
-        serde_json::to_string(overrides).map_err(|e| internal("encoding overrides", e))?,
+        serde_json::to_string(overrides).doing("encoding overrides")?,
     ));
     if let Some(policy) = policy {
         am.redeploy_policy = Set(Some(policy.as_str().into()));
     }
     am.updated_at = Set(Utc::now());
-    let saved = am.update(txn).await.map_err(db_err)?;
+    let saved = am.update(txn).await.doing("saving version")?;
     activity::record(
         txn,
         Entry {
@@ -90,7 +89,7 @@ async fn write_version(
         },
     )
     .await
-    .map_err(db_err)?;
+    .doing("saving version")?;
     Ok(saved)
 }
 
@@ -138,7 +137,7 @@ impl SqlProjects {
         let known: std::collections::HashSet<i64> = helm_registry::Entity::find()
             .all(&self.db)
             .await
-            .map_err(|e| internal("reading Helm registries", e))?
+            .doing("reading Helm registries")?
             .into_iter()
             .map(|r| r.id)
             .collect();
@@ -155,11 +154,10 @@ impl SqlProjects {
     }
 
     async fn to_models(&self, projects: Vec<project::Model>) -> Result<Vec<Project>, AppError> {
-        let db_err = |e| internal("reading projects", e);
         let registries: HashMap<i64, String> = docker_registry::Entity::find()
             .all(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading projects")?
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
@@ -174,7 +172,7 @@ impl SqlProjects {
             .into_tuple()
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("reading projects")?;
         // The worst state of each project's versions.
         let mut states: HashMap<i64, DeployState> = HashMap::new();
         for (project, state) in deployment::Entity::find()
@@ -184,7 +182,7 @@ impl SqlProjects {
             .into_tuple::<(i64, String)>()
             .all(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading projects")?
         {
             let state = state.parse().unwrap_or_default();
             let e = states.entry(project).or_default();
@@ -242,11 +240,10 @@ impl SqlProjects {
         &self,
         id: VersionId,
     ) -> Result<(project::Model, project_version::Model), AppError> {
-        let db_err = |e| internal("reading version", e);
         let v = project_version::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading version")?
             .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
         let p = self.find(ProjectId(v.project_id)).await?;
         Ok((p, v))
@@ -265,7 +262,7 @@ impl SqlProjects {
             .filter(deployment::Column::VersionId.eq(v.id))
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading deployment", e))?;
+            .doing("reading deployment")?;
         let status = self.deployer.full_status(&p, &v, row.as_ref()).await?;
         let project = self.to_models(vec![p]).await?.remove(0);
         Ok(VersionDetail {
@@ -286,10 +283,9 @@ impl SqlProjects {
         policy: Option<RedeployPolicy>,
         (kind, message): (&str, String),
     ) -> Result<VersionDetail, AppError> {
-        let db_err = |e| internal("saving version", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("saving version")?;
         let saved = write_version(&txn, actor, p, v, overrides, policy, (kind, message)).await?;
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("saving version")?;
         self.version_detail(p.clone(), saved).await
     }
 
@@ -297,7 +293,7 @@ impl SqlProjects {
         project::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading project", e))?
+            .doing("reading project")?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))
     }
 }
@@ -309,7 +305,7 @@ impl Projects for SqlProjects {
             .order_by_asc(project::Column::Name)
             .all(&self.db)
             .await
-            .map_err(|e| internal("listing projects", e))?;
+            .doing("listing projects")?;
         self.to_models(all).await
     }
 
@@ -360,19 +356,13 @@ impl Projects for SqlProjects {
                 .order_by_asc(project_version::Column::Name),
         };
         let pages = select.paginate(&self.db, VERSION_PAGE_SIZE);
-        let total = pages
-            .num_items()
-            .await
-            .map_err(|e| internal("counting versions", e))?;
-        let items = pages
-            .fetch_page(query.page)
-            .await
-            .map_err(|e| internal("reading versions", e))?;
+        let total = pages.num_items().await.doing("counting versions")?;
+        let items = pages.fetch_page(query.page).await.doing("reading versions")?;
         let rows: HashMap<i64, deployment::Model> = deployment::Entity::find()
             .filter(deployment::Column::VersionId.is_in(items.iter().map(|v| v.id).collect::<Vec<_>>()))
             .all(&self.db)
             .await
-            .map_err(|e| internal("reading deployments", e))?
+            .doing("reading deployments")?
             .into_iter()
             .map(|d| (d.version_id, d))
             .collect();
@@ -400,14 +390,15 @@ impl Projects for SqlProjects {
         id: ProjectId,
         new: ProjectConfig,
     ) -> Result<ProjectConfig, AppError> {
-        let db_err = |e| internal("saving project configuration", e);
         let valid = config::validate_project_config(new)?;
         self.check_helm_registries("templates", &valid.templates).await?;
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db)
+            .await
+            .doing("saving project configuration")?;
         let p = project::Entity::find_by_id(id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("saving project configuration")?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
         let old: ProjectConfig = config::parse_stored(p.config.as_deref(), "project configuration");
         let mut changes = named_changes("template", &old.templates, &valid.templates, |t| &t.name);
@@ -420,10 +411,10 @@ impl Projects for SqlProjects {
         let name = p.name.clone();
         let mut am: project::ActiveModel = p.into();
         am.config = Set(Some(
-            serde_json::to_string(&valid).map_err(|e| internal("encoding configuration", e))?,
+            serde_json::to_string(&valid).doing("encoding configuration")?,
         ));
         am.updated_at = Set(Utc::now());
-        am.update(&txn).await.map_err(db_err)?;
+        am.update(&txn).await.doing("saving project configuration")?;
         activity::record(
             &txn,
             Entry {
@@ -443,8 +434,8 @@ impl Projects for SqlProjects {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        .doing("saving project configuration")?;
+        txn.commit().await.doing("saving project configuration")?;
         Ok(valid)
     }
 
@@ -479,7 +470,7 @@ impl Projects for SqlProjects {
                 .filter(namespace::Column::Name.eq(name))
                 .one(&self.db)
                 .await
-                .map_err(|e| internal("reading namespaces", e))?;
+                .doing("reading namespaces")?;
             if known.is_none() {
                 return Err(AppError::invalid(
                     "overrides.namespace",
@@ -520,18 +511,17 @@ impl Projects for SqlProjects {
         // (SQLite's IMMEDIATE transaction serialises writers already), its activity entry in the
         // same one: two people switching variables at once never undo each other's choice, and
         // a refused value leaves nothing written.
-        let db_err = |e| internal("saving version", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("saving version")?;
         let v = project_version::Entity::find_by_id(id.0)
             .lock_exclusive()
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("saving version")?
             .ok_or_else(|| AppError::not_found(format!("version {}", id.0)))?;
         let p = project::Entity::find_by_id(v.project_id)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("saving version")?
             .ok_or_else(|| AppError::not_found(format!("project {}", v.project_id)))?;
         let project_config: ProjectConfig =
             config::parse_stored(p.config.as_deref(), "project configuration");
@@ -554,7 +544,7 @@ impl Projects for SqlProjects {
             ("version.variables_changed", message),
         )
         .await?;
-        txn.commit().await.map_err(db_err)?;
+        txn.commit().await.doing("saving version")?;
         self.version_detail(p, saved).await
     }
 
@@ -607,13 +597,13 @@ impl Projects for SqlProjects {
         let row = project::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading project", e))?
+            .doing("reading project")?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
         let config: ProjectConfig = config::parse_stored(row.config.as_deref(), "project configuration");
         let helm_names = helm_registry::Entity::find()
             .all(&self.db)
             .await
-            .map_err(|e| internal("reading Helm registries", e))?
+            .doing("reading Helm registries")?
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
@@ -621,7 +611,7 @@ impl Projects for SqlProjects {
         if let Some(ext) = out.oneko.as_mut() {
             ext.policy = Some(policy::of_project(&row));
         }
-        serde_json::to_string_pretty(&out).map_err(|e| internal("encoding the export", e))
+        Ok(serde_json::to_string_pretty(&out).doing("encoding the export")?)
     }
 
     async fn import(&self, actor: &CurrentUser, input: ProjectImport) -> Result<ImportReport, AppError> {
@@ -639,12 +629,13 @@ impl Projects for SqlProjects {
         new: ProjectPolicy,
     ) -> Result<ProjectPolicy, AppError> {
         let new = policy::validate(new)?;
-        let db_err = |e| internal("saving the deployment policy", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db)
+            .await
+            .doing("saving the deployment policy")?;
         let p = project::Entity::find_by_id(id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("saving the deployment policy")?
             .ok_or_else(|| AppError::not_found(format!("project {}", id.0)))?;
         let old = policy::of_project(&p);
         let list = |l: &[String]| {
@@ -679,7 +670,7 @@ impl Projects for SqlProjects {
         am.policy_namespaces = Set(namespaces);
         am.pod_security = Set(level);
         am.updated_at = Set(Utc::now());
-        am.update(&txn).await.map_err(db_err)?;
+        am.update(&txn).await.doing("saving the deployment policy")?;
         activity::record(
             &txn,
             Entry {
@@ -700,8 +691,8 @@ impl Projects for SqlProjects {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        .doing("saving the deployment policy")?;
+        txn.commit().await.doing("saving the deployment policy")?;
         Ok(new)
     }
 }

@@ -12,7 +12,7 @@ use crate::{
         docker_registry::{self, secret_context, webhook_secret_context},
         project,
     },
-    error::internal,
+    error::Doing,
     secrets::SecretBox,
 };
 use app::{
@@ -189,13 +189,13 @@ impl SqlRegistries {
         let m = docker_registry::Entity::find_by_id(id)
             .one(&self.db)
             .await
-            .map_err(|e| internal("reading registry", e))?
+            .doing("reading registry")?
             .ok_or_else(|| AppError::not_found(format!("Docker registry {id}")))?;
         let secret = match &m.secret {
             Some(sealed) => Some(
                 self.secrets
                     .open(sealed, &secret_context(m.id))
-                    .map_err(|e| internal("decrypting registry secret", e))?,
+                    .doing("decrypting registry secret")?,
             ),
             None => None,
         };
@@ -225,7 +225,6 @@ impl SqlRegistries {
         new_secret: Option<&str>,
         new_webhook: Option<&str>,
     ) -> Result<(docker_registry::Model, String), AppError> {
-        let db_err = |e| internal("saving registry", e);
         let now = Utc::now();
         let am = docker_registry::ActiveModel {
             name: Set(valid.name.clone()),
@@ -243,7 +242,7 @@ impl SqlRegistries {
             updated_at: Set(now),
             ..Default::default()
         };
-        let m = am.insert(txn).await.map_err(db_err)?;
+        let m = am.insert(txn).await.doing("saving registry")?;
         // The id is part of the secrets' context, so seal after the insert.
         let sealed = match (new_secret, valid.auth) {
             (Some(s), RegistryAuth::Basic | RegistryAuth::Token) => {
@@ -256,7 +255,7 @@ impl SqlRegistries {
             let mut am: docker_registry::ActiveModel = m.into();
             am.secret = Set(sealed);
             am.webhook_secret = Set(webhook);
-            am.update(txn).await.map_err(db_err)?
+            am.update(txn).await.doing("saving registry")?
         } else {
             m
         };
@@ -290,7 +289,7 @@ impl Registries for SqlRegistries {
             .order_by_asc(docker_registry::Column::Name)
             .all(&self.db)
             .await
-            .map_err(|e| internal("listing registries", e))?;
+            .doing("listing registries")?;
         Ok(all.into_iter().map(to_model).collect())
     }
 
@@ -311,14 +310,13 @@ impl Registries for SqlRegistries {
         actor: &CurrentUser,
         input: DockerRegistryInput,
     ) -> Result<DockerRegistry, AppError> {
-        let db_err = |e| internal("saving registry", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("saving registry")?;
         let existing = match input.id {
             Some(id) => Some(
                 docker_registry::Entity::find_by_id(id.0)
                     .one(&txn)
                     .await
-                    .map_err(db_err)?
+                    .doing("saving registry")?
                     .ok_or_else(|| AppError::not_found(format!("Docker registry {}", id.0)))?,
             ),
             None => None,
@@ -334,7 +332,7 @@ impl Registries for SqlRegistries {
             .filter(docker_registry::Column::Name.eq(valid.name.clone()))
             .one(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("saving registry")?;
         if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
             return Err(AppError::invalid(
                 "name",
@@ -391,7 +389,7 @@ impl Registries for SqlRegistries {
                 am.skip_tls_verify = Set(input.skip_tls_verify);
                 am.copy_pull_secret = Set(copy_pull_secret);
                 am.updated_at = Set(now);
-                let m = am.update(&txn).await.map_err(db_err)?;
+                let m = am.update(&txn).await.doing("saving registry")?;
                 let what = if changes.is_empty() {
                     "nothing changed".to_string()
                 } else {
@@ -416,26 +414,27 @@ impl Registries for SqlRegistries {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        .doing("saving registry")?;
+        txn.commit().await.doing("saving registry")?;
         tracing::info!(actor = %actor.username, registry = %saved.name, kind, "registry saved");
         Ok(to_model(saved))
     }
 
     async fn delete(&self, actor: &CurrentUser, id: DockerRegistryId) -> Result<(), AppError> {
-        let db_err = |e| internal("deleting registry", e);
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db)
+            .await
+            .doing("deleting registry")?;
         let m = docker_registry::Entity::find_by_id(id.0)
             .one(&txn)
             .await
-            .map_err(db_err)?
+            .doing("deleting registry")?
             .ok_or_else(|| AppError::not_found(format!("Docker registry {}", id.0)))?;
         let users: Vec<String> = project::Entity::find()
             .filter(project::Column::DockerRegistryId.eq(id.0))
             .order_by_asc(project::Column::Name)
             .all(&txn)
             .await
-            .map_err(db_err)?
+            .doing("deleting registry")?
             .into_iter()
             .map(|p| p.name)
             .collect();
@@ -451,7 +450,7 @@ impl Registries for SqlRegistries {
         docker_registry::Entity::delete_by_id(id.0)
             .exec(&txn)
             .await
-            .map_err(db_err)?;
+            .doing("deleting registry")?;
         activity::record(
             &txn,
             Entry {
@@ -464,8 +463,8 @@ impl Registries for SqlRegistries {
             },
         )
         .await
-        .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        .doing("deleting registry")?;
+        txn.commit().await.doing("deleting registry")?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ pub use port::DeployPort;
 
 use crate::{
     db::entity::{docker_registry, project, project_version},
-    error::internal,
+    error::Doing,
 };
 use app::{error::AppError, model::VersionOverrides};
 use sea_orm::{DatabaseConnection, EntityTrait};
@@ -30,7 +30,7 @@ pub async fn version_facts(
     let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
         .one(db)
         .await
-        .map_err(|e| internal("reading registry", e))?;
+        .doing("reading registry")?;
     let host = registry
         .as_ref()
         .map(|r| {
