@@ -14,6 +14,7 @@ pub mod http;
 pub mod lease;
 pub mod live;
 pub mod metrics;
+pub mod names;
 pub mod projects;
 pub mod registry;
 pub mod render;

@@ -4,7 +4,7 @@
 //! as the API server's own words.
 
 use super::{describe, manifests::Manifest, status};
-use crate::error::kube_message;
+use crate::{error::kube_message, names::FIELD_MANAGER};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Client,
@@ -14,9 +14,6 @@ use kube::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-/// The field manager of everything O-Neko applies.
-pub const FIELD_MANAGER: &str = "o-neko";
 
 /// One object in the cluster, as the inventory of a deployment keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -251,7 +248,7 @@ impl Applier {
                     live.metadata
                         .labels
                         .as_ref()
-                        .and_then(|l| l.get(super::manifests::LABEL_VERSION))
+                        .and_then(|l| l.get(crate::names::LABEL_VERSION))
                         .is_some_and(|v| v == version)
                 });
                 if !ours {

@@ -6,11 +6,6 @@
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Labels on everything O-Neko applies.
-pub const LABEL_PROJECT: &str = "o-neko.io/project";
-pub const LABEL_VERSION: &str = "o-neko.io/version";
-pub const LABEL_RELEASE: &str = "o-neko.io/release";
-
 /// When a Helm hook runs, as far as deploying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookPhase {
@@ -286,6 +281,7 @@ pub fn add_pull_secret(object: &mut Value, secret: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::LABEL_VERSION;
     use serde_json::json;
 
     const CHART: &str = r#"

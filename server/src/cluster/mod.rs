@@ -16,9 +16,6 @@ use kube::{
 };
 use std::path::{Path, PathBuf};
 
-/// Labels on everything O-Neko creates; it only deletes what carries them.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "o-neko");
-
 /// A connection to the cluster, or why there is none.
 #[derive(Clone)]
 pub struct Cluster {

@@ -2,11 +2,12 @@
 //! one creates the Kubernetes namespace, labelled as O-Neko's; deleting one deletes it, but only
 //! when no project uses it and only if it carries O-Neko's label.
 
-use super::{Cluster, MANAGED_BY, describe, status};
+use super::{Cluster, describe, status};
 use crate::{
     activity,
     db::entity::{namespace, project, project_version},
     error::Doing,
+    names::{LABEL_DEFINED, MANAGED_BY, NAMESPACE_PREFIX},
 };
 use app::{
     error::AppError,
@@ -24,9 +25,6 @@ use sea_orm::{
 };
 use std::collections::BTreeMap;
 
-/// Marks namespaces an ADMIN defined (as opposed to the per-version ones).
-pub const DEFINED_LABEL: &str = "o-neko.io/defined";
-
 /// The cluster name for what an ADMIN typed: lower case, runs of other characters become `-`,
 /// and the `on-` prefix added unless it is already there (never `on-on-`).
 pub fn defined_name(input: &str) -> Result<String, String> {
@@ -42,10 +40,10 @@ pub fn defined_name(input: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("Enter a name with letters or digits.".into());
     }
-    let name = if s.starts_with("on-") {
+    let name = if s.starts_with(NAMESPACE_PREFIX) {
         s.to_owned()
     } else {
-        format!("on-{s}")
+        format!("{NAMESPACE_PREFIX}{s}")
     };
     if name.len() > 63 {
         return Err(format!(
@@ -116,7 +114,7 @@ impl SqlNamespaces {
         let ours = current
             .as_ref()
             .and_then(|n| n.metadata.labels.as_ref())
-            .is_some_and(|l| l.get(DEFINED_LABEL).is_some_and(|v| v == "true"));
+            .is_some_and(|l| l.get(LABEL_DEFINED).is_some_and(|v| v == "true"));
         if ours {
             Ok(())
         } else {
@@ -202,7 +200,7 @@ impl Namespaces for SqlNamespaces {
         // relabel it for projects that need another).
         let mut labels = BTreeMap::from([
             (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
-            (DEFINED_LABEL.to_string(), "true".to_string()),
+            (LABEL_DEFINED.to_string(), "true".to_string()),
         ]);
         labels.extend(super::policy::namespace_labels(Default::default()));
         let ns = Namespace {

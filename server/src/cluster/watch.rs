@@ -4,7 +4,8 @@
 //! objects changed, and `health` reduces that version's objects with the pure rules in
 //! `health`. Status changes are broadcast to every open page (`/live/events`).
 
-use super::{health, manifests::LABEL_VERSION};
+use super::health;
+use crate::names::LABEL_VERSION;
 use app::model::{DeployState, LiveEvent};
 use futures::StreamExt;
 use k8s_openapi::api::{

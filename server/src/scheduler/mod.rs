@@ -355,7 +355,7 @@ impl Scheduler {
         };
         let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
         let listed = namespaces
-            .list(&kube::api::ListParams::default().labels(crate::cluster::manifests::LABEL_VERSION))
+            .list(&kube::api::ListParams::default().labels(crate::names::LABEL_VERSION))
             .await?;
         let present: std::collections::HashSet<String> =
             listed.items.into_iter().filter_map(|n| n.metadata.name).collect();

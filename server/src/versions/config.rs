@@ -254,6 +254,8 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+use crate::names::{NAMESPACE_PREFIX, PULL_SECRET_PREFIX};
+
 fn trim_dashes(s: &str) -> String {
     s.trim_matches('-').to_owned()
 }
@@ -264,15 +266,15 @@ fn trim_dashes(s: &str) -> String {
 pub fn version_namespace(project: &str, version: &str) -> String {
     let full = trim_dashes(&sanitize(&format!("{project}-{version}")));
     if full.is_empty() {
-        return "on-version".into();
+        return format!("{NAMESPACE_PREFIX}version");
     }
     if full.len() <= 60 {
-        return format!("on-{full}");
+        return format!("{NAMESPACE_PREFIX}{full}");
     }
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(format!("{project}\n{version}")));
     let head: String = full.chars().take(53).collect();
-    format!("on-{}-{}", trim_dashes(&head), &hash[..6])
+    format!("{NAMESPACE_PREFIX}{}-{}", trim_dashes(&head), &hash[..6])
 }
 
 /// The image pull secret O-Neko creates for a registry: `o-neko-pull-<registry>`, a valid name.
@@ -280,9 +282,9 @@ pub fn pull_secret_name(registry: &str) -> String {
     let name: String = trim_dashes(&sanitize(registry)).chars().take(50).collect();
     let name = trim_dashes(&name);
     if name.is_empty() {
-        "o-neko-pull".into()
+        PULL_SECRET_PREFIX.into()
     } else {
-        format!("o-neko-pull-{name}")
+        format!("{PULL_SECRET_PREFIX}-{name}")
     }
 }
 

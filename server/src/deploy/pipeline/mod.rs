@@ -14,13 +14,13 @@ mod steps;
 use super::{Deployer, inventory_of};
 use crate::{
     cluster::{
-        MANAGED_BY,
         apply::{Applier, ObjectRef},
-        manifests::{self, HookPhase, LABEL_PROJECT, LABEL_RELEASE, LABEL_VERSION, Manifest},
+        manifests::{self, HookPhase, Manifest},
         policy,
         watch::watched_workload,
     },
     db::entity::{deployment, docker_registry, project, project_version},
+    names::{LABEL_PROJECT, LABEL_REGISTRY, LABEL_RELEASE, LABEL_VERSION, MANAGED_BY, PULL_SECRET_PREFIX},
     registry::check::Credentials,
     versions::{
         config,
@@ -33,11 +33,6 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use steps::{Partial, Run};
-
-/// On an image pull secret: the id of the Docker registry whose credentials it holds.
-const LABEL_REGISTRY: &str = "o-neko.io/docker-registry";
-/// How the names of O-Neko's image pull secrets begin (`config::pull_secret_name`).
-const PULL_SECRET_PREFIX: &str = "o-neko-pull";
 
 /// A finished deploy.
 pub struct Deployed {
