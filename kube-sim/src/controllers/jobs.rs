@@ -57,7 +57,11 @@ pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
         let mut conds = conds;
         let mut created = vec![];
         let event = |st: &mut Store, kind: &str, reason: &str, message: &str| {
-            record_event(sim, reg, st, &job, kind, reason, message, "job-controller", None);
+            let note = Note {
+                etype: kind,
+                ..Note::normal("job-controller", reason, message)
+            };
+            record_event(sim, reg, st, &job, &note);
         };
         if succeeded >= completions {
             conclude(

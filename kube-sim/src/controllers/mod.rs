@@ -231,19 +231,37 @@ fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
     }])
 }
 
+/// An Event to record about an object: its type, reason and message, the component that
+/// reports it and, for a container, its field path.
+pub struct Note<'a> {
+    pub etype: &'a str,
+    pub reason: &'a str,
+    pub message: &'a str,
+    pub component: &'a str,
+    pub field_path: Option<&'a str>,
+}
+
+impl<'a> Note<'a> {
+    pub fn normal(component: &'a str, reason: &'a str, message: &'a str) -> Self {
+        Note {
+            etype: "Normal",
+            reason,
+            message,
+            component,
+            field_path: None,
+        }
+    }
+}
+
 /// Records (or aggregates) a core/v1 Event about `obj`.
-#[allow(clippy::too_many_arguments)]
-pub fn record_event(
-    sim: &Sim,
-    reg: &Registry,
-    st: &mut Store,
-    obj: &Value,
-    etype: &str,
-    reason: &str,
-    message: &str,
-    component: &str,
-    field_path: Option<&str>,
-) {
+pub fn record_event(sim: &Sim, reg: &Registry, st: &mut Store, obj: &Value, note: &Note) {
+    let &Note {
+        etype,
+        reason,
+        message,
+        component,
+        field_path,
+    } = note;
     let ns = meta_str(obj, "namespace").to_string();
     let ns = if ns.is_empty() { "default".to_string() } else { ns };
     let uid = meta_str(obj, "uid").to_string();

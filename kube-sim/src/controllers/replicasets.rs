@@ -71,11 +71,11 @@ pub(super) fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key
                         reg,
                         st,
                         &rs,
-                        "Normal",
-                        "SuccessfulCreate",
-                        &format!("Created pod: {pname}"),
-                        "replicaset-controller",
-                        None,
+                        &Note::normal(
+                            "replicaset-controller",
+                            "SuccessfulCreate",
+                            &format!("Created pod: {pname}"),
+                        ),
                     );
                     pods.push(p);
                 }
@@ -100,11 +100,11 @@ pub(super) fn replica_controllers(sim: &Sim, reg: &Registry, st: &mut Store, key
                     reg,
                     st,
                     &rs,
-                    "Normal",
-                    "SuccessfulDelete",
-                    &format!("Deleted pod: {v}"),
-                    "replicaset-controller",
-                    None,
+                    &Note::normal(
+                        "replicaset-controller",
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {v}"),
+                    ),
                 );
             }
             pods.retain(|p| !victims.iter().any(|v| v == meta_str(p, "name")));

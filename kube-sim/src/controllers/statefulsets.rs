@@ -1,155 +1,185 @@
 //! StatefulSets and DaemonSets.
+//!
+//! A StatefulSet's pods are `{name}-{ordinal}`: created lowest ordinal first, each waiting for
+//! the one before to be ready (unless `podManagementPolicy: Parallel`), removed highest first
+//! on scale-down, and replaced one at a time, highest first, when the template changes. What
+//! to do is `plan`, a pure function of the StatefulSet and its pods.
 
 use super::*;
 
+/// What one pass does to a StatefulSet's pods.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct StsPlan {
+    /// Ordinals to create, lowest first.
+    create: Vec<i64>,
+    /// Pods to delete for a scale-down, highest ordinal first.
+    scale_down: Vec<String>,
+    /// The outdated pod to replace next (rolling update).
+    replace: Option<String>,
+}
+
+/// A pod's ordinal in the StatefulSet `name` (-1 for a pod not named like one of its own).
+fn ordinal(name: &str, p: &Value) -> i64 {
+    meta_str(p, "name")
+        .strip_prefix(&format!("{name}-"))
+        .and_then(|o| o.parse::<i64>().ok())
+        .unwrap_or(-1)
+}
+
+fn revision_of(p: &Value) -> Option<&str> {
+    p.pointer("/metadata/labels/controller-revision-hash")
+        .and_then(Value::as_str)
+}
+
+/// The next steps for StatefulSet `s` with its `pods`, `revision` being its current template's.
+pub(super) fn plan(s: &Value, pods: &[Value], revision: &str) -> StsPlan {
+    let name = meta_str(s, "name");
+    let desired = i64_at(s, "/spec/replicas", 1).max(0);
+    let parallel = s.pointer("/spec/podManagementPolicy") == Some(&json!("Parallel"));
+    let on_delete = s.pointer("/spec/updateStrategy/type") == Some(&json!("OnDelete"));
+    let mut out = StsPlan::default();
+    let mut all_ready = true;
+    for i in 0..desired {
+        let pname = format!("{name}-{i}");
+        let ready = match pods.iter().find(|p| meta_str(p, "name") == pname) {
+            Some(p) => pod_ready(p),
+            None => {
+                out.create.push(i);
+                false
+            }
+        };
+        if !ready {
+            all_ready = false;
+            if !parallel {
+                break;
+            }
+        }
+    }
+    let mut extra: Vec<&Value> = pods
+        .iter()
+        .filter(|p| ordinal(name, p) >= desired && !deleting(p))
+        .collect();
+    extra.sort_by_key(|p| std::cmp::Reverse(ordinal(name, p)));
+    out.scale_down = extra
+        .iter()
+        .take(if parallel { usize::MAX } else { 1 })
+        .map(|p| meta_str(p, "name").to_string())
+        .collect();
+    // Replace the highest-ordinal outdated pod when all are ready.
+    if !on_delete && all_ready {
+        out.replace = pods
+            .iter()
+            .filter(|p| ordinal(name, p) < desired && !deleting(p) && revision_of(p) != Some(revision))
+            .min_by_key(|p| std::cmp::Reverse(ordinal(name, p)))
+            .map(|p| meta_str(p, "name").to_string());
+    }
+    out
+}
+
+/// The pod for ordinal `i` of StatefulSet `s`.
+fn sts_pod(s: &Value, template: &Value, revision: &str, i: i64) -> Value {
+    let pname = format!("{}-{i}", meta_str(s, "name"));
+    let extra = [
+        ("controller-revision-hash", revision.to_string()),
+        ("statefulset.kubernetes.io/pod-name", pname.clone()),
+        ("apps.kubernetes.io/pod-index", i.to_string()),
+    ];
+    let mut pod = new_pod(s, "apps/v1", "StatefulSet", template, &pname, &extra);
+    pod["spec"]["hostname"] = json!(pname);
+    if let Some(svc) = s.pointer("/spec/serviceName").and_then(Value::as_str)
+        && !svc.is_empty()
+    {
+        pod["spec"]["subdomain"] = json!(svc);
+    }
+    pod
+}
+
+/// The StatefulSet's status from its live pods.
+pub(super) fn sts_status(cur: &Value, pods: &[Value], revision: &str) -> Value {
+    let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+    let updated = pods.iter().filter(|p| revision_of(p) == Some(revision)).count() as i64;
+    let current_rev = if updated == pods.len() as i64 {
+        revision
+    } else {
+        cur.pointer("/status/currentRevision")
+            .and_then(Value::as_str)
+            .unwrap_or(revision)
+    };
+    let mut status = json!({
+        "observedGeneration": i64_at(cur, "/metadata/generation", 1),
+        "replicas": pods.len(),
+        "currentReplicas": if current_rev == revision { updated } else { pods.len() as i64 - updated },
+        "updatedReplicas": updated,
+        "currentRevision": current_rev,
+        "updateRevision": revision,
+        "collisionCount": 0,
+        "availableReplicas": ready,
+    });
+    if ready > 0 {
+        status["readyReplicas"] = json!(ready);
+    }
+    status
+}
+
 pub(super) fn statefulsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
-    let srt = rt(reg, "apps/statefulsets");
-    let prt = rt(reg, "/pods");
     let mut all = scope.objects(st, "apps/statefulsets");
     all.retain(|s| !deleting(s));
     for s in all {
-        let ns = meta_str(&s, "namespace").to_string();
-        let name = meta_str(&s, "name").to_string();
-        let uid = meta_str(&s, "uid").to_string();
-        let desired = i64_at(&s, "/spec/replicas", 1).max(0);
-        let template = s.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let revision = format!("{name}-{}", template_hash(&template));
-        let parallel = s.pointer("/spec/podManagementPolicy") == Some(&json!("Parallel"));
-        let on_delete = s.pointer("/spec/updateStrategy/type") == Some(&json!("OnDelete"));
-        let pods: Vec<Value> = st
-            .list("/pods", Some(&ns))
+        sync_statefulset(sim, reg, st, &s);
+    }
+}
+
+fn sync_statefulset(sim: &Sim, reg: &Registry, st: &mut Store, s: &Value) {
+    let prt = rt(reg, "/pods");
+    let ns = meta_str(s, "namespace").to_string();
+    let name = meta_str(s, "name").to_string();
+    let uid = meta_str(s, "uid").to_string();
+    let template = s.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let revision = format!("{name}-{}", template_hash(&template));
+    let owned = |st: &Store| -> Vec<Value> {
+        st.list("/pods", Some(&ns))
             .filter(|p| controller_of(p) == Some(uid.as_str()))
             .cloned()
-            .collect();
-        let ordinal = |p: &Value| {
-            meta_str(p, "name")
-                .strip_prefix(&format!("{name}-"))
-                .and_then(|o| o.parse::<i64>().ok())
-                .unwrap_or(-1)
-        };
-        let mut all_ready = true;
-        for i in 0..desired {
-            let pname = format!("{name}-{i}");
-            match pods.iter().find(|p| meta_str(p, "name") == pname) {
-                Some(p) => {
-                    if !pod_ready(p) {
-                        all_ready = false;
-                        if !parallel {
-                            break;
-                        }
-                    }
-                }
-                None => {
-                    let extra = [
-                        ("controller-revision-hash", revision.clone()),
-                        ("statefulset.kubernetes.io/pod-name", pname.clone()),
-                        ("apps.kubernetes.io/pod-index", i.to_string()),
-                    ];
-                    let mut pod = new_pod(&s, "apps/v1", "StatefulSet", &template, &pname, &extra);
-                    pod["spec"]["hostname"] = json!(pname);
-                    if let Some(svc) = s.pointer("/spec/serviceName").and_then(Value::as_str)
-                        && !svc.is_empty()
-                    {
-                        pod["spec"]["subdomain"] = json!(svc);
-                    }
-                    if ops::create_internal(sim, st, prt, pod, CM).is_ok() {
-                        record_event(
-                            sim,
-                            reg,
-                            st,
-                            &s,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!("create Pod {pname} in StatefulSet {name} successful"),
-                            "statefulset-controller",
-                            None,
-                        );
-                    }
-                    all_ready = false;
-                    if !parallel {
-                        break;
-                    }
-                }
-            }
-        }
-        // Scale down from the highest ordinal.
-        let mut extra: Vec<&Value> = pods
-            .iter()
-            .filter(|p| ordinal(p) >= desired && !deleting(p))
-            .collect();
-        extra.sort_by_key(|p| std::cmp::Reverse(ordinal(p)));
-        for p in extra.iter().take(if parallel { usize::MAX } else { 1 }) {
-            let pname = meta_str(p, "name").to_string();
-            delete_obj(sim, st, prt, &ns, &pname, "Background");
-            record_event(
-                sim,
-                reg,
+            .collect()
+    };
+    let todo = plan(s, &owned(st), &revision);
+    let event = |st: &mut Store, reason: &str, msg: &str| {
+        record_event(
+            sim,
+            reg,
+            st,
+            s,
+            &Note::normal("statefulset-controller", reason, msg),
+        );
+    };
+    for i in todo.create {
+        let pod = sts_pod(s, &template, &revision, i);
+        if ops::create_internal(sim, st, prt, pod, CM).is_ok() {
+            event(
                 st,
-                &s,
-                "Normal",
-                "SuccessfulDelete",
-                &format!("delete Pod {pname} in StatefulSet {name} successful"),
-                "statefulset-controller",
-                None,
+                "SuccessfulCreate",
+                &format!("create Pod {name}-{i} in StatefulSet {name} successful"),
             );
         }
-        // Rolling update: replace the highest-ordinal outdated pod when all are ready.
-        if !on_delete && all_ready {
-            let mut outdated: Vec<&Value> = pods
-                .iter()
-                .filter(|p| ordinal(p) < desired && !deleting(p))
-                .filter(|p| {
-                    p.pointer("/metadata/labels/controller-revision-hash")
-                        .and_then(Value::as_str)
-                        != Some(revision.as_str())
-                })
-                .collect();
-            outdated.sort_by_key(|p| std::cmp::Reverse(ordinal(p)));
-            if let Some(p) = outdated.first() {
-                let pname = meta_str(p, "name").to_string();
-                delete_obj(sim, st, prt, &ns, &pname, "Background");
-            }
-        }
-        let pods: Vec<Value> = st
-            .list("/pods", Some(&ns))
-            .filter(|p| controller_of(p) == Some(uid.as_str()) && !deleting(p))
-            .cloned()
-            .collect();
-        let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-        let updated = pods
-            .iter()
-            .filter(|p| {
-                p.pointer("/metadata/labels/controller-revision-hash")
-                    .and_then(Value::as_str)
-                    == Some(revision.as_str())
-            })
-            .count() as i64;
-        let Some(cur) = st.get("apps/statefulsets", &ns, &name).cloned() else {
-            continue;
-        };
-        let current_rev = if updated == pods.len() as i64 {
-            revision.clone()
-        } else {
-            cur.pointer("/status/currentRevision")
-                .and_then(Value::as_str)
-                .unwrap_or(&revision)
-                .to_string()
-        };
-        let mut status = json!({
-            "observedGeneration": i64_at(&cur, "/metadata/generation", 1),
-            "replicas": pods.len(),
-            "currentReplicas": if current_rev == revision { updated } else { pods.len() as i64 - updated },
-            "updatedReplicas": updated,
-            "currentRevision": current_rev,
-            "updateRevision": revision,
-            "collisionCount": 0,
-            "availableReplicas": ready,
-        });
-        if ready > 0 {
-            status["readyReplicas"] = json!(ready);
-        }
-        set_status(sim, st, srt, &cur, status);
     }
+    for pname in todo.scale_down {
+        delete_obj(sim, st, prt, &ns, &pname, "Background");
+        event(
+            st,
+            "SuccessfulDelete",
+            &format!("delete Pod {pname} in StatefulSet {name} successful"),
+        );
+    }
+    if let Some(pname) = todo.replace {
+        delete_obj(sim, st, prt, &ns, &pname, "Background");
+    }
+    let mut pods = owned(st);
+    pods.retain(|p| !deleting(p));
+    let Some(cur) = st.get("apps/statefulsets", &ns, &name).cloned() else {
+        return;
+    };
+    let status = sts_status(&cur, &pods, &revision);
+    set_status(sim, st, rt(reg, "apps/statefulsets"), &cur, status);
 }
 
 pub(super) fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
@@ -201,11 +231,11 @@ pub(super) fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scop
                     reg,
                     st,
                     &ds,
-                    "Normal",
-                    "SuccessfulCreate",
-                    &format!("Created pod: {pname}"),
-                    "daemonset-controller",
-                    None,
+                    &Note::normal(
+                        "daemonset-controller",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {pname}"),
+                    ),
                 );
             }
         }
