@@ -20,6 +20,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::ops::{self, DeleteOpts, ListOpts, WriteOpts};
 use crate::rbac::ServiceAccount;
 use crate::registry::ResourceType;
+use crate::store::Store;
 
 mod discovery;
 mod objects;
@@ -165,6 +166,16 @@ impl Call<'_> {
         };
         dopts.merge_body(&delete_body(self.headers, self.body)?)?;
         Ok(dopts)
+    }
+
+    /// The context of a verb on this request's type and version, with the store locked.
+    fn op<'s>(&'s self, st: &'s mut Store) -> ops::Op<'s> {
+        ops::Op {
+            sim: self.sim,
+            st,
+            rt: &self.rt,
+            version: &self.version,
+        }
     }
 
     fn not_found(&self, name: &str) -> ApiError {

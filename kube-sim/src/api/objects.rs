@@ -20,7 +20,7 @@ pub(super) fn collection(c: &Call) -> ApiResult<Response> {
             }
             let obj = parse_body(c.headers, c.body)?;
             let mut st = c.sim.store.lock();
-            let v = ops::create(c.sim, &mut st, &c.rt, &c.version, c.ns, obj, &c.wopts(None), None)?;
+            let v = c.op(&mut st).create(c.ns, obj, &c.wopts(None), None)?;
             Ok(json_response(201, &v))
         }
         Method::DELETE => delete_collection(c),
@@ -67,7 +67,7 @@ fn delete_collection(c: &Call) -> ApiResult<Response> {
     let mut items = vec![];
     for (ons, oname) in targets {
         if let Some(obj) = st.get(&rt.key(), &ons, &oname).cloned() {
-            ops::delete(c.sim, &mut st, rt, &c.version, &ons, &oname, &dopts)?;
+            c.op(&mut st).delete(&ons, &oname, &dopts)?;
             let mut item = present(rt, &c.version, obj);
             if let Some(m) = item.as_object_mut()
                 && !rt.custom
@@ -84,26 +84,25 @@ fn delete_collection(c: &Call) -> ApiResult<Response> {
 
 /// `/…/{resource}/{name}`.
 pub(super) fn object(c: &Call, name: &str) -> ApiResult<Response> {
-    let (rt, version, ns) = (&c.rt, c.version.as_str(), c.ns_str());
+    let ns = c.ns_str();
     match *c.method {
         Method::GET => get(c, name),
         Method::PUT => {
             let obj = parse_body(c.headers, c.body)?;
             let mut st = c.sim.store.lock();
-            let v = ops::update(c.sim, &mut st, rt, version, ns, name, obj, &c.wopts(None))?;
+            let v = c.op(&mut st).update(ns, name, obj, &c.wopts(None))?;
             Ok(json_response(200, &v))
         }
         Method::PATCH => {
             let ct = content_type(c.headers);
             let mut st = c.sim.store.lock();
-            let (v, created) =
-                ops::patch(c.sim, &mut st, rt, version, ns, name, &ct, c.body, &c.wopts(None))?;
+            let (v, created) = c.op(&mut st).patch(ns, name, &ct, c.body, &c.wopts(None))?;
             Ok(json_response(if created { 201 } else { 200 }, &v))
         }
         Method::DELETE => {
             let dopts = c.delete_opts()?;
             let mut st = c.sim.store.lock();
-            let v = ops::delete(c.sim, &mut st, rt, version, ns, name, &dopts)?;
+            let v = c.op(&mut st).delete(ns, name, &dopts)?;
             Ok(json_response(200, &v))
         }
         _ => Err(ApiError::method_not_allowed()),

@@ -10,20 +10,20 @@ use crate::errors::{ApiError, ApiResult};
 use crate::ops::{self, meta_str};
 
 pub(super) fn status(c: &Call, name: &str) -> ApiResult<Response> {
-    let (rt, version, ns) = (&c.rt, c.version.as_str(), c.ns_str());
+    let ns = c.ns_str();
     let opts = c.wopts(Some("status"));
     match *c.method {
         Method::GET => super::objects::get(c, name),
         Method::PUT => {
             let obj = parse_body(c.headers, c.body)?;
             let mut st = c.sim.store.lock();
-            let v = ops::update(c.sim, &mut st, rt, version, ns, name, obj, &opts)?;
+            let v = c.op(&mut st).update(ns, name, obj, &opts)?;
             Ok(json_response(200, &v))
         }
         Method::PATCH => {
             let ct = content_type(c.headers);
             let mut st = c.sim.store.lock();
-            let (v, _) = ops::patch(c.sim, &mut st, rt, version, ns, name, &ct, c.body, &opts)?;
+            let (v, _) = c.op(&mut st).patch(ns, name, &ct, c.body, &opts)?;
             Ok(json_response(200, &v))
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -103,7 +103,7 @@ pub(super) fn scale(c: &Call, name: &str) -> ApiResult<Response> {
         .ok_or_else(|| ApiError::bad_request("spec.replicas is required"))?;
     let mut new = obj.clone();
     new["spec"]["replicas"] = json!(replicas);
-    let v = ops::commit_update(c.sim, &mut st, rt, &c.version, &obj, new, &c.wopts(None), false)?;
+    let v = c.op(&mut st).commit_update(&obj, new, &c.wopts(None), false)?;
     Ok(json_response(200, &to_scale(&v, ns)))
 }
 
@@ -121,7 +121,7 @@ pub(super) fn finalize(c: &Call, name: &str) -> ApiResult<Response> {
     let mut new = old.clone();
     new["spec"]["finalizers"] = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
     let opts = c.wopts(Some("finalize"));
-    let v = ops::commit_update(c.sim, &mut st, &c.rt, &c.version, &old, new, &opts, false)?;
+    let v = c.op(&mut st).commit_update(&old, new, &opts, false)?;
     Ok(json_response(200, &v))
 }
 

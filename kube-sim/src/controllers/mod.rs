@@ -159,6 +159,16 @@ fn rt<'a>(reg: &'a Registry, key: &str) -> &'a ResourceType {
     reg.by_key(key).expect("built-in type registered")
 }
 
+/// A write by a controller, at the type's preferred version.
+fn op<'a>(sim: &'a Sim, st: &'a mut Store, rt: &'a ResourceType) -> ops::Op<'a> {
+    ops::Op {
+        sim,
+        st,
+        rt,
+        version: rt.preferred_version(),
+    }
+}
+
 fn opts(manager: &str, sub: Option<&str>) -> WriteOpts {
     WriteOpts {
         manager: manager.to_string(),
@@ -182,8 +192,7 @@ fn set_status(sim: &Sim, st: &mut Store, rt: &ResourceType, old: &Value, status:
     }
     let mut new = old.clone();
     new["status"] = status;
-    let v = rt.preferred_version().to_string();
-    let _ = ops::commit_update(sim, st, rt, &v, old, new, &opts(CM, Some("status")), false);
+    let _ = op(sim, st, rt).commit_update(old, new, &opts(CM, Some("status")), false);
 }
 
 fn update_obj(
@@ -194,17 +203,13 @@ fn update_obj(
     new: Value,
     manager: &str,
 ) -> Option<Value> {
-    let v = rt.preferred_version().to_string();
-    ops::commit_update(sim, st, rt, &v, old, new, &opts(manager, None), false).ok()
+    op(sim, st, rt)
+        .commit_update(old, new, &opts(manager, None), false)
+        .ok()
 }
 
 fn delete_obj(sim: &Sim, st: &mut Store, rt: &ResourceType, ns: &str, name: &str, policy: &str) {
-    let v = rt.preferred_version().to_string();
-    let _ = ops::delete(
-        sim,
-        st,
-        rt,
-        &v,
+    let _ = op(sim, st, rt).delete(
         ns,
         name,
         &DeleteOpts {
