@@ -437,3 +437,197 @@ fn sync(sim: &Sim, reg: &Registry, st: &mut Store, d: &Value) {
     let status = deployment_status(&cur, &r, &all_rs, &new_uid, created_new);
     set_status(sim, st, rt(reg, "apps/deployments"), &cur, status);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(image: &str, strategy: Value) -> Value {
+        json!({
+            "metadata": {"name": "web", "namespace": "ns", "uid": "d-uid", "generation": 2},
+            "spec": {
+                "replicas": 4,
+                "selector": {"matchLabels": {"app": "web"}},
+                "strategy": strategy,
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": image}]},
+                },
+            },
+        })
+    }
+
+    fn rolling() -> Value {
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+    }
+
+    /// The ReplicaSet `d` makes, as stored: with a uid and `status` pods, `available` of them
+    /// available.
+    fn stored_rs(d: &Value, max_rev: i64, uid: &str, spec: i64, status: i64, available: i64) -> Value {
+        let mut rs = new_replica_set(d, &Rollout::of(d), max_rev);
+        rs["metadata"]["uid"] = json!(uid);
+        rs["spec"]["replicas"] = json!(spec);
+        rs["status"] =
+            json!({"replicas": status, "readyReplicas": available, "availableReplicas": available});
+        rs
+    }
+
+    fn condition<'a>(status: &'a Value, ty: &str) -> &'a Value {
+        status["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == ty))
+            .expect("condition present")
+    }
+
+    #[test]
+    fn a_changed_template_gets_a_new_replica_set_at_the_next_revision() {
+        let v1 = deployment("web:1", rolling());
+        let old = stored_rs(&v1, 0, "rs-1", 4, 4, 4);
+        assert!(Rollout::of(&v1).is_current(&old));
+        let v2 = deployment("web:2", rolling());
+        let r2 = Rollout::of(&v2);
+        assert!(!r2.is_current(&old), "the new template has another hash");
+        let new = new_replica_set(&v2, &r2, revision(&old));
+        assert_eq!(revision(&new), revision(&old) + 1);
+        assert!(r2.is_current(&new));
+        assert_eq!(new["metadata"]["name"], format!("web-{}", r2.hash));
+        assert_eq!(
+            new["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+            r2.hash
+        );
+        assert_eq!(new["spec"]["selector"]["matchLabels"]["app"], "web");
+        assert_eq!(new["spec"]["replicas"], 4);
+        // maxSurge 25% of 4 rounds up to one more pod.
+        assert_eq!(
+            new["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"],
+            "5"
+        );
+        assert_eq!(new["metadata"]["ownerReferences"][0]["uid"], "d-uid");
+    }
+
+    #[test]
+    fn old_replica_sets_are_scaled_down_once_the_new_one_is_available() {
+        let v1 = deployment("web:1", rolling());
+        let v2 = deployment("web:2", rolling());
+        let r2 = Rollout::of(&v2);
+        let old = stored_rs(&v1, 0, "rs-1", 4, 4, 4);
+        let half = stored_rs(&v2, 1, "rs-2", 4, 4, 2);
+        let owned = [old.clone(), half.clone()];
+        assert!(old_to_scale_down(&r2, &owned, Some(&half)).is_empty());
+        let ready = stored_rs(&v2, 1, "rs-2", 4, 4, 4);
+        let owned = [old.clone(), ready.clone()];
+        let down = old_to_scale_down(&r2, &owned, Some(&ready));
+        assert_eq!(down.len(), 1);
+        assert_eq!(meta_str(down[0], "uid"), "rs-1");
+        // An old ReplicaSet already at zero is left alone.
+        let emptied = stored_rs(&v1, 0, "rs-1", 0, 0, 0);
+        assert!(old_to_scale_down(&r2, &[emptied, ready.clone()], Some(&ready)).is_empty());
+        // Nothing moves while paused.
+        let mut paused = v2.clone();
+        paused["spec"]["paused"] = json!(true);
+        assert!(old_to_scale_down(&Rollout::of(&paused), &owned, Some(&ready)).is_empty());
+    }
+
+    #[test]
+    fn recreate_scales_the_old_down_at_once_and_the_new_up_after_its_pods_are_gone() {
+        let recreate = json!({"type": "Recreate"});
+        let v1 = deployment("web:1", recreate.clone());
+        let v2 = deployment("web:2", recreate);
+        let r2 = Rollout::of(&v2);
+        let old = stored_rs(&v1, 0, "rs-1", 4, 4, 4);
+        let new = stored_rs(&v2, 1, "rs-2", 4, 0, 0);
+        let owned = [old.clone(), new.clone()];
+        assert_eq!(old_to_scale_down(&r2, &owned, Some(&new)).len(), 1);
+        let held = new_rs_update(&r2, &new, &owned, 2).expect("held at zero");
+        assert_eq!(held["spec"]["replicas"], 0);
+        let gone = stored_rs(&v1, 0, "rs-1", 0, 0, 0);
+        let held = stored_rs(&v2, 1, "rs-2", 0, 0, 0);
+        let up = new_rs_update(&r2, &held, &[gone, held.clone()], 2).expect("scaled up");
+        assert_eq!(up["spec"]["replicas"], 4);
+    }
+
+    #[test]
+    fn a_rollback_makes_the_old_replica_set_the_newest_revision() {
+        let v1 = deployment("web:1", rolling());
+        let back = stored_rs(&v1, 0, "rs-1", 0, 0, 0);
+        let later = stored_rs(&deployment("web:2", rolling()), 1, "rs-2", 4, 4, 4);
+        let owned = [back.clone(), later.clone()];
+        let max_rev = owned.iter().map(revision).max().unwrap_or(0);
+        let new = new_rs_update(&Rollout::of(&v1), &back, &owned, max_rev).expect("updated");
+        assert_eq!(revision(&new), revision(&later) + 1);
+        assert_eq!(new["spec"]["replicas"], 4);
+        // At its replicas and already the newest: nothing to do.
+        let current = Rollout::of(&deployment("web:2", rolling()));
+        assert_eq!(new_rs_update(&current, &later, &owned, max_rev), None);
+    }
+
+    #[test]
+    fn available_allows_max_unavailable_pods_missing() {
+        let d = deployment("web:1", rolling());
+        let r = Rollout::of(&d);
+        assert_eq!(r.max_unavailable, 1, "25% of 4");
+        let status_with = |available: i64| {
+            let rs = stored_rs(&d, 0, "rs-1", 4, 4, available);
+            deployment_status(&d, &r, &[rs], "rs-1", false)
+        };
+        let three = status_with(3);
+        assert_eq!(condition(&three, "Available")["status"], "True");
+        assert_eq!(three["unavailableReplicas"], 1);
+        let two = status_with(2);
+        assert_eq!(condition(&two, "Available")["status"], "False");
+        assert_eq!(two["unavailableReplicas"], 2);
+        // Recreate tolerates no missing pod.
+        let strict = deployment("web:1", json!({"type": "Recreate"}));
+        let rs = stored_rs(&strict, 0, "rs-1", 4, 4, 3);
+        let s = deployment_status(&strict, &Rollout::of(&strict), &[rs], "rs-1", false);
+        assert_eq!(condition(&s, "Available")["status"], "False");
+    }
+
+    #[test]
+    fn progressing_reports_creation_progress_completion_and_pause() {
+        let d = deployment("web:1", rolling());
+        let r = Rollout::of(&d);
+        let creating = stored_rs(&d, 0, "rs-1", 4, 0, 0);
+        let s = deployment_status(&d, &r, &[creating], "rs-1", true);
+        assert_eq!(condition(&s, "Progressing")["reason"], "NewReplicaSetCreated");
+        let done = stored_rs(&d, 0, "rs-1", 4, 4, 4);
+        let s = deployment_status(&d, &r, std::slice::from_ref(&done), "rs-1", false);
+        let p = condition(&s, "Progressing");
+        assert_eq!(
+            (p["status"].as_str(), p["reason"].as_str()),
+            (Some("True"), Some("NewReplicaSetAvailable"))
+        );
+        assert_eq!(s["updatedReplicas"], 4);
+        assert_eq!(s["observedGeneration"], 2);
+        let mut paused = d.clone();
+        paused["spec"]["paused"] = json!(true);
+        let s = deployment_status(&paused, &Rollout::of(&paused), &[done], "rs-1", false);
+        assert_eq!(condition(&s, "Progressing")["status"], "Unknown");
+    }
+
+    #[test]
+    fn history_beyond_the_limit_is_pruned_oldest_first() {
+        let mut d = deployment("web:5", rolling());
+        d["spec"]["revisionHistoryLimit"] = json!(1);
+        let old: Vec<Value> = (1..=3)
+            .map(|i| {
+                let mut rs = stored_rs(
+                    &deployment(&format!("web:{i}"), rolling()),
+                    i - 1,
+                    &format!("rs-{i}"),
+                    0,
+                    0,
+                    0,
+                );
+                rs["metadata"]["name"] = json!(format!("web-old-{i}"));
+                rs
+            })
+            .collect();
+        let mut owned = old.clone();
+        owned.push(stored_rs(&d, 3, "rs-new", 4, 4, 4));
+        assert_eq!(history_to_prune(&d, &owned, "rs-new"), ["web-old-1", "web-old-2"]);
+        // One that still has pods is not history yet.
+        owned[0]["status"]["replicas"] = json!(1);
+        assert_eq!(history_to_prune(&d, &owned, "rs-new"), ["web-old-2"]);
+    }
+}

@@ -1,4 +1,6 @@
-//! Jobs.
+//! Jobs: pods run to completion, `parallelism` at a time, until `completions` succeed (the
+//! Job is Complete) or more than `backoffLimit` fail (Failed, its running pods deleted).
+//! The step to take and the status are pure functions of the Job and its pods.
 
 use super::*;
 
@@ -8,62 +10,55 @@ fn conclude(conds: &mut Vec<Value>, (criterion, last): (&str, &str), reason: &st
     cond_update(conds, last, "True", reason, message, false);
 }
 
-pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
-    let jrt = rt(reg, "batch/jobs");
-    let prt = rt(reg, "/pods");
-    let mut all = scope.objects(st, "batch/jobs");
-    all.retain(|j| !deleting(j));
-    for job in all {
-        let ns = meta_str(&job, "namespace").to_string();
-        let name = meta_str(&job, "name").to_string();
-        let uid = meta_str(&job, "uid").to_string();
-        let conds: Vec<Value> = job
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let finished = conds
-            .iter()
-            .any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True");
-        if finished || job.pointer("/spec/suspend") == Some(&json!(true)) {
-            continue;
-        }
-        let pods: Vec<Value> = st
-            .list("/pods", Some(&ns))
-            .filter(|p| controller_of(p) == Some(uid.as_str()))
-            .cloned()
-            .collect();
-        let phase = |p: &Value| {
-            p.pointer("/status/phase")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
-        let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
-        let mut active: Vec<&Value> = pods.iter().filter(|p| pod_active(p)).collect();
-        let completions = i64_at(&job, "/spec/completions", 1);
-        let parallelism = i64_at(&job, "/spec/parallelism", 1);
-        let backoff = i64_at(&job, "/spec/backoffLimit", 6);
-        let t = now();
-        let mut status = job
-            .get("status")
-            .cloned()
-            .filter(Value::is_object)
-            .unwrap_or(json!({}));
-        if status.get("startTime").is_none() {
-            status["startTime"] = json!(t);
-        }
-        let mut conds = conds;
-        let mut created = vec![];
-        let event = |st: &mut Store, kind: &str, reason: &str, message: &str| {
-            let note = Note {
-                etype: kind,
-                ..Note::normal("job-controller", reason, message)
-            };
-            record_event(sim, reg, st, &job, &note);
-        };
-        if succeeded >= completions {
+fn phase(p: &Value) -> &str {
+    p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")
+}
+
+/// What one pass does for an unfinished Job.
+#[derive(Debug, PartialEq)]
+pub(super) enum JobStep {
+    /// `completions` pods succeeded.
+    Complete,
+    /// More than `backoffLimit` pods failed: the active ones are deleted.
+    Fail,
+    /// Still running: create this many more pods.
+    Run(i64),
+}
+
+pub(super) fn job_step(job: &Value, pods: &[Value]) -> JobStep {
+    let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
+    let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
+    let active = pods.iter().filter(|p| pod_active(p)).count() as i64;
+    let completions = i64_at(job, "/spec/completions", 1);
+    let parallelism = i64_at(job, "/spec/parallelism", 1);
+    if succeeded >= completions {
+        JobStep::Complete
+    } else if failed > i64_at(job, "/spec/backoffLimit", 6) {
+        JobStep::Fail
+    } else {
+        let want = parallelism.min(completions - succeeded).max(0);
+        JobStep::Run((want - active).max(0))
+    }
+}
+
+/// The Job's status after `step`, `created` pods having been created, at time `t`.
+pub(super) fn job_status(job: &Value, step: &JobStep, pods: &[Value], created: usize, t: &str) -> Value {
+    let mut status = job
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}));
+    if status.get("startTime").is_none() {
+        status["startTime"] = json!(t);
+    }
+    let mut conds: Vec<Value> = job
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut active: Vec<&Value> = pods.iter().filter(|p| pod_active(p)).collect();
+    match step {
+        JobStep::Complete => {
             conclude(
                 &mut conds,
                 ("SuccessCriteriaMet", "Complete"),
@@ -72,54 +67,106 @@ pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
             );
             status["completionTime"] = json!(t);
             active.clear();
-            event(st, "Normal", "Completed", "Job completed");
-        } else if failed > backoff {
+        }
+        JobStep::Fail => {
             conclude(
                 &mut conds,
                 ("FailureTarget", "Failed"),
                 "BackoffLimitExceeded",
                 "Job has reached the specified backoff limit",
             );
-            let victims: Vec<String> = active.iter().map(|p| meta_str(p, "name").to_string()).collect();
-            for v in victims {
-                delete_obj(sim, st, prt, &ns, &v, "Background");
-            }
             active.clear();
+        }
+        JobStep::Run(_) => {}
+    }
+    let count = |ph: &str| pods.iter().filter(|p| phase(p) == ph).count() as i64;
+    let n_active = (active.len() + created) as i64;
+    for (k, v) in [
+        ("active", n_active),
+        ("succeeded", count("Succeeded")),
+        ("failed", count("Failed")),
+    ] {
+        if v > 0 {
+            status[k] = json!(v);
+        } else if let Some(m) = status.as_object_mut() {
+            m.remove(k);
+        }
+    }
+    status["ready"] = json!(active.iter().filter(|p| pod_ready(p)).count());
+    status["terminating"] = json!(0);
+    status["uncountedTerminatedPods"] = json!({});
+    if !conds.is_empty() {
+        status["conditions"] = json!(conds);
+    }
+    status
+}
+
+fn finished(job: &Value) -> bool {
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True")
+        })
+}
+
+pub(super) fn jobs(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
+    let mut all = scope.objects(st, "batch/jobs");
+    all.retain(|j| !deleting(j));
+    for job in all {
+        if !finished(&job) && job.pointer("/spec/suspend") != Some(&json!(true)) {
+            sync_job(sim, reg, st, &job);
+        }
+    }
+}
+
+fn sync_job(sim: &Sim, reg: &Registry, st: &mut Store, job: &Value) {
+    let prt = rt(reg, "/pods");
+    let ns = meta_str(job, "namespace").to_string();
+    let name = meta_str(job, "name").to_string();
+    let uid = meta_str(job, "uid").to_string();
+    let pods: Vec<Value> = st
+        .list("/pods", Some(&ns))
+        .filter(|p| controller_of(p) == Some(uid.as_str()))
+        .cloned()
+        .collect();
+    let event = |st: &mut Store, etype: &str, reason: &str, message: &str| {
+        let note = Note {
+            etype,
+            ..Note::normal("job-controller", reason, message)
+        };
+        record_event(sim, reg, st, job, &note);
+    };
+    let step = job_step(job, &pods);
+    let mut created = 0;
+    match step {
+        JobStep::Complete => event(st, "Normal", "Completed", "Job completed"),
+        JobStep::Fail => {
+            for p in pods.iter().filter(|p| pod_active(p)) {
+                delete_obj(sim, st, prt, &ns, meta_str(p, "name"), "Background");
+            }
             event(
                 st,
                 "Warning",
                 "BackoffLimitExceeded",
                 "Job has reached the specified backoff limit",
             );
-        } else {
-            let want = parallelism.min(completions - succeeded).max(0);
+        }
+        JobStep::Run(n) => {
             let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
-            for _ in (active.len() as i64)..want {
+            for _ in 0..n {
                 let pname = format!("{name}-{}", random_suffix(5));
-                let pod = new_pod(&job, "batch/v1", "Job", &template, &pname, &[]);
+                let pod = new_pod(job, "batch/v1", "Job", &template, &pname, &[]);
                 if ops::create_internal(sim, st, prt, pod, CM).is_ok() {
                     event(st, "Normal", "SuccessfulCreate", &format!("Created pod: {pname}"));
-                    created.push(pname);
+                    created += 1;
                 }
             }
         }
-        let n_active = active.len() as i64 + created.len() as i64;
-        for (k, v) in [("active", n_active), ("succeeded", succeeded), ("failed", failed)] {
-            if v > 0 {
-                status[k] = json!(v);
-            } else if let Some(m) = status.as_object_mut() {
-                m.remove(k);
-            }
-        }
-        status["ready"] = json!(active.iter().filter(|p| pod_ready(p)).count());
-        status["terminating"] = json!(0);
-        status["uncountedTerminatedPods"] = json!({});
-        if !conds.is_empty() {
-            status["conditions"] = json!(conds);
-        }
-        let Some(cur) = st.get("batch/jobs", &ns, &name).cloned() else {
-            continue;
-        };
-        set_status(sim, st, jrt, &cur, status);
     }
+    let status = job_status(job, &step, &pods, created, &now());
+    let Some(cur) = st.get("batch/jobs", &ns, &name).cloned() else {
+        return;
+    };
+    set_status(sim, st, rt(reg, "batch/jobs"), &cur, status);
 }
