@@ -170,3 +170,82 @@ fn sync_job(sim: &Sim, reg: &Registry, st: &mut Store, job: &Value) {
     };
     set_status(sim, st, rt(reg, "batch/jobs"), &cur, status);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(completions: i64, parallelism: i64, backoff: i64) -> Value {
+        json!({
+            "metadata": {"name": "migrate", "namespace": "ns", "uid": "j-uid"},
+            "spec": {"completions": completions, "parallelism": parallelism, "backoffLimit": backoff},
+        })
+    }
+
+    fn pod(phase: &str) -> Value {
+        json!({"metadata": {"name": "p"}, "status": {"phase": phase}})
+    }
+
+    fn condition<'a>(status: &'a Value, ty: &str) -> Option<&'a Value> {
+        status["conditions"].as_array()?.iter().find(|c| c["type"] == ty)
+    }
+
+    #[test]
+    fn a_job_runs_parallelism_pods_until_its_completions() {
+        let j = job(3, 2, 6);
+        assert_eq!(job_step(&j, &[]), JobStep::Run(2));
+        assert_eq!(job_step(&j, &[pod("Running"), pod("Running")]), JobStep::Run(0));
+        // One left to complete: no more than one pod at a time.
+        let two_done = [pod("Succeeded"), pod("Succeeded")];
+        assert_eq!(job_step(&j, &two_done), JobStep::Run(1));
+        // A failed pod is replaced.
+        assert_eq!(job_step(&j, &[pod("Failed"), pod("Running")]), JobStep::Run(1));
+    }
+
+    #[test]
+    fn completions_mark_the_job_complete() {
+        let j = job(2, 1, 6);
+        let pods = [pod("Succeeded"), pod("Failed"), pod("Succeeded")];
+        let step = job_step(&j, &pods);
+        assert_eq!(step, JobStep::Complete);
+        let s = job_status(&j, &step, &pods, 0, "2026-01-01T00:00:00Z");
+        for ty in ["Complete", "SuccessCriteriaMet"] {
+            let c = condition(&s, ty).expect("condition");
+            assert_eq!(
+                (c["status"].as_str(), c["reason"].as_str()),
+                (Some("True"), Some("CompletionsReached"))
+            );
+        }
+        assert_eq!(s["completionTime"], "2026-01-01T00:00:00Z");
+        assert_eq!(s["succeeded"], 2);
+        assert_eq!(s["failed"], 1);
+        assert!(s.get("active").is_none());
+    }
+
+    #[test]
+    fn failures_beyond_the_backoff_limit_fail_the_job() {
+        let j = job(1, 1, 1);
+        assert_eq!(job_step(&j, &[pod("Failed")]), JobStep::Run(1));
+        let pods = [pod("Failed"), pod("Failed"), pod("Running")];
+        let step = job_step(&j, &pods);
+        assert_eq!(step, JobStep::Fail);
+        let s = job_status(&j, &step, &pods, 0, "2026-01-01T00:00:00Z");
+        assert_eq!(
+            condition(&s, "Failed").expect("Failed")["reason"],
+            "BackoffLimitExceeded"
+        );
+        assert!(condition(&s, "Complete").is_none());
+        assert!(s.get("active").is_none(), "its running pods are deleted");
+        assert!(s.get("completionTime").is_none());
+    }
+
+    #[test]
+    fn a_running_job_counts_its_active_and_new_pods() {
+        let j = job(3, 2, 6);
+        let pods = [pod("Running")];
+        let s = job_status(&j, &job_step(&j, &pods), &pods, 1, "2026-01-01T00:00:00Z");
+        assert_eq!(s["active"], 2);
+        assert_eq!(s["startTime"], "2026-01-01T00:00:00Z");
+        assert!(s.get("conditions").is_none());
+    }
+}

@@ -134,3 +134,46 @@ fn sync_replicas(sim: &Sim, reg: &Registry, st: &mut Store, key: &str, rs: &Valu
     let status = replicas_status(&cur, &pods, &selector);
     set_status(sim, st, rt(reg, key), &cur, status);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, created: &str, ready: bool) -> Value {
+        json!({
+            "metadata": {"name": name, "creationTimestamp": created, "labels": {"app": "web"}},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        })
+    }
+
+    #[test]
+    fn scale_down_removes_not_ready_pods_first_then_the_newest() {
+        let pods = [
+            pod("a", "2026-01-01T00:00:01Z", true),
+            pod("b", "2026-01-01T00:00:02Z", false),
+            pod("c", "2026-01-01T00:00:03Z", true),
+            pod("d", "2026-01-01T00:00:04Z", true),
+        ];
+        assert_eq!(excess_pods(&pods, 2), ["b", "d"]);
+        assert_eq!(excess_pods(&pods, 1), ["b", "d", "c"]);
+        assert!(excess_pods(&pods, 4).is_empty());
+        assert!(excess_pods(&pods, 6).is_empty());
+    }
+
+    #[test]
+    fn status_counts_ready_and_selected_pods() {
+        let cur = json!({"metadata": {"generation": 2}});
+        let mut stray = pod("x", "2026-01-01T00:00:05Z", false);
+        stray["metadata"]["labels"] = json!({"app": "other"});
+        let pods = [pod("a", "2026-01-01T00:00:01Z", true), stray];
+        let sel = LabelSelector::from_object(&json!({"matchLabels": {"app": "web"}}));
+        let s = replicas_status(&cur, &pods, &sel);
+        assert_eq!(s["replicas"], 2);
+        assert_eq!(s["fullyLabeledReplicas"], 1);
+        assert_eq!(s["readyReplicas"], 1);
+        assert_eq!(s["availableReplicas"], 1);
+        assert_eq!(s["observedGeneration"], 2);
+        let none = replicas_status(&cur, &[], &sel);
+        assert_eq!(none, json!({"replicas": 0, "observedGeneration": 2}));
+    }
+}

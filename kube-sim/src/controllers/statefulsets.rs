@@ -258,3 +258,91 @@ pub(super) fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scop
         set_status(sim, st, drt, &cur, status);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sts(replicas: i64, policy: &str, strategy: &str) -> Value {
+        json!({
+            "metadata": {"name": "db", "namespace": "ns", "uid": "s-uid", "generation": 1},
+            "spec": {
+                "replicas": replicas,
+                "podManagementPolicy": policy,
+                "updateStrategy": {"type": strategy},
+                "template": {"metadata": {"labels": {"app": "db"}}, "spec": {}},
+            },
+        })
+    }
+
+    fn pod(i: i64, revision: &str, ready: bool) -> Value {
+        json!({
+            "metadata": {"name": format!("db-{i}"), "labels": {"controller-revision-hash": revision}},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        })
+    }
+
+    #[test]
+    fn pods_are_created_in_order_each_waiting_for_the_one_before() {
+        let s = sts(3, "OrderedReady", "RollingUpdate");
+        assert_eq!(plan(&s, &[], "r").create, [0]);
+        assert_eq!(plan(&s, &[pod(0, "r", false)], "r"), StsPlan::default());
+        assert_eq!(plan(&s, &[pod(0, "r", true)], "r").create, [1]);
+        assert_eq!(plan(&s, &[pod(0, "r", true), pod(1, "r", true)], "r").create, [2]);
+        let parallel = sts(3, "Parallel", "RollingUpdate");
+        assert_eq!(plan(&parallel, &[pod(1, "r", false)], "r").create, [0, 2]);
+    }
+
+    #[test]
+    fn the_pod_for_an_ordinal_is_named_and_labelled_by_it() {
+        let mut s = sts(3, "OrderedReady", "RollingUpdate");
+        s["spec"]["serviceName"] = json!("db-headless");
+        let p = sts_pod(&s, &s["spec"]["template"], "db-abc", 2);
+        assert_eq!(p["metadata"]["name"], "db-2");
+        assert_eq!(p["spec"]["hostname"], "db-2");
+        assert_eq!(p["spec"]["subdomain"], "db-headless");
+        assert_eq!(p["metadata"]["labels"]["apps.kubernetes.io/pod-index"], "2");
+        assert_eq!(p["metadata"]["labels"]["controller-revision-hash"], "db-abc");
+        assert_eq!(p["metadata"]["labels"]["app"], "db");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["uid"], "s-uid");
+    }
+
+    #[test]
+    fn scale_down_removes_the_highest_ordinal_first() {
+        let pods: Vec<Value> = (0..3).map(|i| pod(i, "r", true)).collect();
+        let one = sts(1, "OrderedReady", "RollingUpdate");
+        assert_eq!(plan(&one, &pods, "r").scale_down, ["db-2"]);
+        let parallel = sts(1, "Parallel", "RollingUpdate");
+        assert_eq!(plan(&parallel, &pods, "r").scale_down, ["db-2", "db-1"]);
+    }
+
+    #[test]
+    fn a_new_template_replaces_the_highest_outdated_pod_once_all_are_ready() {
+        let s = sts(2, "OrderedReady", "RollingUpdate");
+        let old = [pod(0, "old", true), pod(1, "old", true)];
+        assert_eq!(plan(&s, &old, "new").replace.as_deref(), Some("db-1"));
+        let half = [pod(0, "old", true), pod(1, "new", true)];
+        assert_eq!(plan(&s, &half, "new").replace.as_deref(), Some("db-0"));
+        let waiting = [pod(0, "old", true), pod(1, "new", false)];
+        assert_eq!(plan(&s, &waiting, "new").replace, None);
+        let on_delete = sts(2, "OrderedReady", "OnDelete");
+        assert_eq!(plan(&on_delete, &old, "new").replace, None);
+    }
+
+    #[test]
+    fn status_counts_ready_and_updated_pods_and_the_revisions() {
+        let cur = json!({"metadata": {"generation": 3}, "status": {"currentRevision": "old"}});
+        let pods = [pod(0, "new", true), pod(1, "old", false)];
+        let s = sts_status(&cur, &pods, "new");
+        assert_eq!(s["replicas"], 2);
+        assert_eq!(s["readyReplicas"], 1);
+        assert_eq!(s["updatedReplicas"], 1);
+        assert_eq!(s["currentRevision"], "old");
+        assert_eq!(s["currentReplicas"], 1);
+        assert_eq!(s["updateRevision"], "new");
+        assert_eq!(s["observedGeneration"], 3);
+        let done = sts_status(&cur, &[pod(0, "new", true), pod(1, "new", true)], "new");
+        assert_eq!(done["currentRevision"], "new");
+        assert_eq!(done["currentReplicas"], 2);
+    }
+}
