@@ -605,4 +605,168 @@ mod tests {
         );
         assert_eq!(fault_of(&plain, "registry/web:1"), Fault::None);
     }
+
+    fn pod(containers: Value, restart: &str) -> Value {
+        json!({
+            "metadata": {"name": "web-1", "namespace": "ns", "uid": "p-uid", "generation": 1},
+            "spec": {"containers": containers, "restartPolicy": restart},
+        })
+    }
+
+    fn clock(elapsed_ms: u64) -> Clock {
+        Clock {
+            elapsed: Duration::from_millis(elapsed_ms),
+            delay: Duration::from_millis(1000),
+            start: chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+                .expect("a time")
+                .with_timezone(&chrono::Utc),
+        }
+    }
+
+    /// The pod's status and its containers' outcomes at `elapsed_ms` (the delay being 1s).
+    fn run(pod: &Value, elapsed_ms: u64) -> (Value, Vec<ContainerOutcome>) {
+        let to_completion = pod["spec"]["restartPolicy"] != "Always";
+        let outcomes: Vec<ContainerOutcome> = pod["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .map(|c| {
+                container_status(
+                    pod,
+                    c,
+                    &clock(elapsed_ms),
+                    "docker-pullable://web@sha256:0",
+                    to_completion,
+                    false,
+                )
+            })
+            .collect();
+        (
+            pod_status(pod, &clock(elapsed_ms), &outcomes, &[], "10.244.0.9"),
+            outcomes,
+        )
+    }
+
+    fn condition<'a>(status: &'a Value, ty: &str) -> &'a Value {
+        status["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == ty))
+            .expect("condition present")
+    }
+
+    #[test]
+    fn a_pod_is_pending_until_the_delay_then_running_and_ready() {
+        let p = pod(json!([{"name": "web", "image": "web:1"}]), "Always");
+        let (early, _) = run(&p, 500);
+        assert_eq!(early["phase"], "Pending");
+        assert_eq!(
+            early["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
+        assert_eq!(condition(&early, "Ready")["status"], "False");
+        assert_eq!(condition(&early, "Ready")["reason"], "ContainersNotReady");
+        assert!(early.get("podIP").is_none());
+        let (later, _) = run(&p, 1500);
+        assert_eq!(later["phase"], "Running");
+        assert_eq!(condition(&later, "Ready")["status"], "True");
+        assert_eq!(condition(&later, "ContainersReady")["status"], "True");
+        assert_eq!(
+            condition(&later, "Ready")["lastTransitionTime"],
+            "2026-01-01T00:00:01Z"
+        );
+        assert_eq!(later["podIP"], "10.244.0.9");
+        assert_eq!(
+            later["containerStatuses"][0]["imageID"],
+            "docker-pullable://web@sha256:0"
+        );
+        assert_eq!(later["qosClass"], "BestEffort");
+    }
+
+    #[test]
+    fn a_pod_that_runs_to_completion_succeeds_or_fails_by_its_exit_code() {
+        let ok = pod(json!([{"name": "job", "image": "migrate:1"}]), "Never");
+        assert_eq!(run(&ok, 1500).0["phase"], "Running");
+        let (done, _) = run(&ok, 2500);
+        assert_eq!(done["phase"], "Succeeded");
+        assert_eq!(done["containerStatuses"][0]["state"]["terminated"]["exitCode"], 0);
+        assert_eq!(condition(&done, "Ready")["reason"], "PodCompleted");
+        let bad = pod(
+            json!([{"name": "job", "image": "migrate:fault-fail"}]),
+            "OnFailure",
+        );
+        let (failed, _) = run(&bad, 2500);
+        assert_eq!(failed["phase"], "Failed");
+        assert_eq!(
+            failed["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Error"
+        );
+    }
+
+    #[test]
+    fn one_container_not_ready_keeps_the_pod_not_ready() {
+        let p = pod(
+            json!([{"name": "web", "image": "web:1"}, {"name": "side", "image": "side:fault-never-ready"}]),
+            "Always",
+        );
+        let (s, outcomes) = run(&p, 1500);
+        assert_eq!(s["phase"], "Running");
+        assert_eq!(condition(&s, "Ready")["status"], "False");
+        assert_eq!(pod_phase(&outcomes), "Running");
+        let events = container_events(&p, &p["spec"]["containers"][1], &outcomes[1]);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.reason == "Unhealthy" && e.etype == "Warning")
+        );
+        assert!(
+            container_events(&p, &p["spec"]["containers"][0], &outcomes[0])
+                .iter()
+                .all(|e| e.reason != "Unhealthy")
+        );
+    }
+
+    #[test]
+    fn an_image_that_cannot_be_pulled_backs_off_with_its_events() {
+        let p = pod(
+            json!([{"name": "web", "image": "web:fault-imagepullbackoff"}]),
+            "Always",
+        );
+        let (first, outcomes) = run(&p, 1500);
+        assert_eq!(first["phase"], "Pending");
+        assert_eq!(
+            first["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ErrImagePull"
+        );
+        let reasons: Vec<&str> = container_events(&p, &p["spec"]["containers"][0], &outcomes[0])
+            .iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(reasons, ["Pulling", "Failed", "Failed"]);
+        let (later, outcomes) = run(&p, 2500);
+        assert_eq!(
+            later["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ImagePullBackOff"
+        );
+        let events = container_events(&p, &p["spec"]["containers"][0], &outcomes[0]);
+        assert!(events.iter().any(|e| e.reason == "BackOff"));
+        assert!(events.iter().all(|e| e.field_path == "spec.containers{web}"));
+    }
+
+    #[test]
+    fn a_crash_looping_container_keeps_the_pod_running_and_counts_restarts() {
+        let p = pod(json!([{"name": "web", "image": "web:fault-crashloop"}]), "Always");
+        // Runs 1s, crashes at 2s, backs off 1s: waiting at 2.5s with one restart.
+        let (s, outcomes) = run(&p, 2500);
+        assert_eq!(s["phase"], "Running");
+        let c = &s["containerStatuses"][0];
+        assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(c["restartCount"], 1);
+        assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
+        let events = container_events(&p, &p["spec"]["containers"][0], &outcomes[0]);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.reason == "BackOff" && e.key == "web/backoff-1")
+        );
+    }
 }

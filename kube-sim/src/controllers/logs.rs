@@ -208,3 +208,104 @@ fn follow(
     });
     crate::api::stream_response("text/plain", rx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(containers: Value, statuses: Value) -> Value {
+        json!({
+            "metadata": {"name": "web-1", "namespace": "ns"},
+            "spec": {"containers": containers},
+            "status": {"containerStatuses": statuses},
+        })
+    }
+
+    #[test]
+    fn lines_appear_every_interval_and_stop_at_a_crash_or_the_end() {
+        let every = LOG_LINE_EVERY;
+        assert_eq!(line_count(Duration::ZERO, false, false), 2);
+        assert_eq!(line_count(every * 3, false, false), 5);
+        assert_eq!(line_count(every * 10, true, false), 3);
+        assert_eq!(line_count(every * 10, false, true), 4);
+    }
+
+    #[test]
+    fn a_log_says_where_it_runs_and_a_crash_panics() {
+        let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("a time")
+            .with_timezone(&chrono::Utc);
+        let src = LogSource {
+            ns: "ns".into(),
+            pod: "web-1".into(),
+            container: "web".into(),
+            image: "web:1".into(),
+            start,
+            timestamps: false,
+            crash: false,
+        };
+        assert_eq!(
+            src.line(0),
+            "starting web:1 (simulated by kube-sim) in pod ns/web-1, container web\n"
+        );
+        assert_eq!(src.line(3), "GET /healthz 200 (3)\n");
+        assert_eq!(src.lines(1, 3).lines().count(), 2);
+        let crash = LogSource {
+            crash: true,
+            timestamps: true,
+            ..src
+        };
+        assert_eq!(
+            crash.line(1),
+            "2026-01-01T00:00:00.500000000Z listening on 0.0.0.0:8080\n"
+        );
+        assert!(
+            crash
+                .line(2)
+                .ends_with(" panic: simulated crash (fault-crashloop)\n")
+        );
+    }
+
+    #[test]
+    fn the_container_is_the_one_asked_for_or_the_only_one() {
+        let one = pod(json!([{"name": "web"}]), json!([]));
+        assert_eq!(choose_container(&one, None).ok().as_deref(), Some("web"));
+        assert_eq!(choose_container(&one, Some("")).ok().as_deref(), Some("web"));
+        assert_eq!(
+            choose_container(&one, Some("db")).map_err(|e| e.code).err(),
+            Some(400)
+        );
+        let two = pod(json!([{"name": "web"}, {"name": "side"}]), json!([]));
+        assert_eq!(choose_container(&two, Some("side")).ok().as_deref(), Some("side"));
+        let err = choose_container(&two, None).expect_err("ambiguous");
+        assert!(
+            err.message.contains("choose one of: [web side]"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_waiting_container_has_no_logs_yet_unless_it_crash_loops() {
+        let c = json!([{"name": "web"}]);
+        let creating = pod(c.clone(), json!([]));
+        assert!(check_started(&creating, "web").is_err());
+        let pulling = pod(
+            c.clone(),
+            json!([{"name": "web", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]),
+        );
+        let err = check_started(&pulling, "web").expect_err("waiting");
+        assert!(
+            err.message.ends_with("trying and failing to pull image"),
+            "{}",
+            err.message
+        );
+        let crashing = pod(
+            c.clone(),
+            json!([{"name": "web", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]),
+        );
+        assert!(check_started(&crashing, "web").is_ok());
+        let running = pod(c, json!([{"name": "web", "state": {"running": {}}}]));
+        assert!(check_started(&running, "web").is_ok());
+    }
+}
