@@ -19,6 +19,7 @@ use crate::selectors::LabelSelector;
 use crate::store::Store;
 use crate::{PodSim, Sim};
 
+mod daemonsets;
 mod deployments;
 mod gc;
 mod jobs;
@@ -28,6 +29,7 @@ mod namespaces;
 mod replicasets;
 mod statefulsets;
 
+use daemonsets::*;
 use deployments::*;
 use gc::*;
 use jobs::*;

@@ -1,4 +1,4 @@
-//! StatefulSets and DaemonSets.
+//! StatefulSets.
 //!
 //! A StatefulSet's pods are `{name}-{ordinal}`: created lowest ordinal first, each waiting for
 //! the one before to be ready (unless `podManagementPolicy: Parallel`), removed highest first
@@ -180,83 +180,6 @@ fn sync_statefulset(sim: &Sim, reg: &Registry, st: &mut Store, s: &Value) {
     };
     let status = sts_status(&cur, &pods, &revision);
     set_status(sim, st, rt(reg, "apps/statefulsets"), &cur, status);
-}
-
-pub(super) fn daemonsets(sim: &Sim, reg: &Registry, st: &mut Store, scope: &Scope) {
-    let drt = rt(reg, "apps/daemonsets");
-    let prt = rt(reg, "/pods");
-    let mut all = scope.objects(st, "apps/daemonsets");
-    all.retain(|s| !deleting(s));
-    for ds in all {
-        let ns = meta_str(&ds, "namespace").to_string();
-        let name = meta_str(&ds, "name").to_string();
-        let uid = meta_str(&ds, "uid").to_string();
-        let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let hash = template_hash(&template);
-        let pods: Vec<Value> = st
-            .list("/pods", Some(&ns))
-            .filter(|p| controller_of(p) == Some(uid.as_str()) && pod_active(p))
-            .cloned()
-            .collect();
-        for p in &pods {
-            if p.pointer("/metadata/labels/controller-revision-hash")
-                .and_then(Value::as_str)
-                != Some(hash.as_str())
-            {
-                delete_obj(sim, st, prt, &ns, meta_str(p, "name"), "Background");
-            }
-        }
-        let current: Vec<&Value> = pods
-            .iter()
-            .filter(|p| {
-                p.pointer("/metadata/labels/controller-revision-hash")
-                    .and_then(Value::as_str)
-                    == Some(hash.as_str())
-            })
-            .collect();
-        if current.is_empty() {
-            let pname = format!("{name}-{}", random_suffix(5));
-            let extra = [
-                ("controller-revision-hash", hash.clone()),
-                (
-                    "pod-template-generation",
-                    i64_at(&ds, "/metadata/generation", 1).to_string(),
-                ),
-            ];
-            let mut pod = new_pod(&ds, "apps/v1", "DaemonSet", &template, &pname, &extra);
-            pod["spec"]["nodeName"] = json!(NODE_NAME);
-            if ops::create_internal(sim, st, prt, pod, CM).is_ok() {
-                record_event(
-                    sim,
-                    reg,
-                    st,
-                    &ds,
-                    &Note::normal(
-                        "daemonset-controller",
-                        "SuccessfulCreate",
-                        &format!("Created pod: {pname}"),
-                    ),
-                );
-            }
-        }
-        let ready = current.iter().filter(|p| pod_ready(p)).count() as i64;
-        let Some(cur) = st.get("apps/daemonsets", &ns, &name).cloned() else {
-            continue;
-        };
-        let status = json!({
-            "currentNumberScheduled": 1, "numberMisscheduled": 0, "desiredNumberScheduled": 1,
-            "numberReady": ready, "observedGeneration": i64_at(&cur, "/metadata/generation", 1),
-            "updatedNumberScheduled": current.len(), "numberAvailable": ready,
-            "numberUnavailable": 1 - ready.min(1),
-        });
-        let mut status = status;
-        if ready >= 1 {
-            status.as_object_mut().map(|m| m.remove("numberUnavailable"));
-        } else {
-            status.as_object_mut().map(|m| m.remove("numberAvailable"));
-        }
-        set_status(sim, st, drt, &cur, status);
-    }
 }
 
 #[cfg(test)]
