@@ -1,4 +1,6 @@
-//! The verbs: create, update, patch, delete, list — with the apiserver's semantics.
+//! The verbs: create, update, patch, delete, list — with the apiserver's semantics. The writing
+//! verbs are methods of an `Op` (the store, the type and version written); the API handlers
+//! and the simulated controllers both write through them.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -152,43 +154,73 @@ fn after_write(sim: &Sim, st: &Store, rt: &ResourceType) {
     sim.notify.notify_one();
 }
 
+/// `obj` as an object of this type to be created in `ns` (the request's namespace): typed,
+/// in that namespace (or none for a cluster-scoped type), named from `generateName` if unnamed.
+fn placed(rt: &ResourceType, version: &str, ns: Option<&str>, mut obj: Value) -> ApiResult<Value> {
+    check_type(rt, version, &obj)?;
+    obj["apiVersion"] = json!(rt.api_version(version));
+    obj["kind"] = json!(rt.kind);
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    if rt.namespaced {
+        let ns = ns.unwrap_or("");
+        let body_ns = meta_str(&obj, "namespace");
+        if !body_ns.is_empty() && body_ns != ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        obj["metadata"]["namespace"] = json!(ns);
+    } else if let Some(m) = obj["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    if meta_str(&obj, "name").is_empty() {
+        let mut base = meta_str(&obj, "generateName").to_string();
+        if !base.is_empty() {
+            base.truncate(63 - 5);
+            obj["metadata"]["name"] = json!(format!("{base}{}", random_suffix(5)));
+        }
+    }
+    Ok(obj)
+}
+
+/// The metadata the server sets on a new object (a client's values for them dropped).
+fn set_creation_metadata(rt: &ResourceType, obj: &mut Value) {
+    let meta = obj["metadata"].as_object_mut().expect("metadata is an object");
+    for f in [
+        "uid",
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+        "generation",
+    ] {
+        meta.remove(f);
+    }
+    meta.insert("uid".into(), json!(new_uid()));
+    meta.insert("creationTimestamp".into(), json!(now()));
+    if rt.generation {
+        meta.insert("generation".into(), json!(1));
+    }
+    if meta.get("labels").is_some_and(Value::is_null) {
+        meta.remove("labels");
+    }
+}
+
 impl Op<'_> {
     /// POST: creates `obj`. `managed` is the managedFields to record instead of an Update entry (apply).
     pub fn create(
         &mut self,
         ns: Option<&str>,
-        mut obj: Value,
+        obj: Value,
         opts: &WriteOpts,
         managed: Option<Value>,
     ) -> ApiResult<Value> {
         let (sim, rt, version) = (self.sim, self.rt, self.version);
         let st = &mut *self.st;
-        check_type(rt, version, &obj)?;
-        obj["apiVersion"] = json!(rt.api_version(version));
-        obj["kind"] = json!(rt.kind);
-        if !obj.get("metadata").is_some_and(Value::is_object) {
-            obj["metadata"] = json!({});
-        }
-        if rt.namespaced {
-            let ns = ns.unwrap_or("");
-            let body_ns = meta_str(&obj, "namespace");
-            if !body_ns.is_empty() && body_ns != ns {
-                return Err(ApiError::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
-            obj["metadata"]["namespace"] = json!(ns);
-        } else if let Some(m) = obj["metadata"].as_object_mut() {
-            m.remove("namespace");
-        }
-        if meta_str(&obj, "name").is_empty() {
-            let gen_name = meta_str(&obj, "generateName").to_string();
-            if !gen_name.is_empty() {
-                let mut base = gen_name;
-                base.truncate(63 - 5);
-                obj["metadata"]["name"] = json!(format!("{base}{}", random_suffix(5)));
-            }
-        }
+        let mut obj = placed(rt, version, ns, obj)?;
         let name = meta_str(&obj, "name").to_string();
         validate::validate_object(rt, &obj)?;
         let ns = meta_str(&obj, "namespace").to_string();
@@ -201,26 +233,7 @@ impl Op<'_> {
                 "resourceVersion should not be set on objects to be created",
             ));
         }
-        let meta = obj["metadata"].as_object_mut().expect("metadata is an object");
-        for f in [
-            "uid",
-            "resourceVersion",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "managedFields",
-            "selfLink",
-            "generation",
-        ] {
-            meta.remove(f);
-        }
-        meta.insert("uid".into(), json!(new_uid()));
-        meta.insert("creationTimestamp".into(), json!(now()));
-        if rt.generation {
-            meta.insert("generation".into(), json!(1));
-        }
-        if meta.get("labels").is_some_and(Value::is_null) {
-            meta.remove("labels");
-        }
+        set_creation_metadata(rt, &mut obj);
         defaults::prepare_create(sim, rt, &mut obj);
         match managed {
             Some(m) => obj["metadata"]["managedFields"] = m,
@@ -324,10 +337,55 @@ fn keep_status(rt: &ResourceType, sub: Option<&str>, old: &Value, new: &mut Valu
     }
 }
 
-/// Finishes a write to an existing object: keeps server-owned metadata, applies the status
-/// subresource rules, bumps generation, records managedFields, skips no-ops, and completes a
-/// pending deletion once the last finalizer is gone.
+/// The server-owned metadata of `old` kept on `new` (what a client may not change), and
+/// the type's apiVersion and kind.
+fn keep_server_fields(rt: &ResourceType, version: &str, old: &Value, new: &mut Value) {
+    if !new.get("metadata").is_some_and(Value::is_object) {
+        new["metadata"] = json!({});
+    }
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "name",
+        "namespace",
+        "generation",
+    ] {
+        match old["metadata"].get(f) {
+            Some(v) => new["metadata"][f] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(f);
+                }
+            }
+        }
+    }
+    new["apiVersion"] = json!(rt.api_version(version));
+    new["kind"] = json!(rt.kind);
+    if new["metadata"].get("labels").is_some_and(Value::is_null) {
+        new["metadata"].as_object_mut().map(|m| m.remove("labels"));
+    }
+}
+
+/// Whether `new` is being deleted with no finalizer left (for a namespace, neither its own
+/// nor the `spec.finalizers` of its content): then the write removes it.
+fn deletion_finished(rt: &ResourceType, new: &Value) -> bool {
+    let none = |p: &str| {
+        new.pointer(p)
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty())
+    };
+    let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
+    new.pointer("/metadata/deletionTimestamp").is_some()
+        && none("/metadata/finalizers")
+        && (!is_ns || none("/spec/finalizers"))
+}
+
 impl Op<'_> {
+    /// Finishes a write to an existing object: keeps server-owned metadata, applies the status
+    /// subresource rules, bumps generation, records managedFields, skips no-ops, and completes a
+    /// pending deletion once the last finalizer is gone.
     pub fn commit_update(
         &mut self,
         old: &Value,
@@ -339,32 +397,7 @@ impl Op<'_> {
         let st = &mut *self.st;
         let sub = opts.subresource.as_deref();
         keep_status(rt, sub, old, &mut new);
-        if !new.get("metadata").is_some_and(Value::is_object) {
-            new["metadata"] = json!({});
-        }
-        for f in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "name",
-            "namespace",
-            "generation",
-        ] {
-            match old["metadata"].get(f) {
-                Some(v) => new["metadata"][f] = v.clone(),
-                None => {
-                    if let Some(m) = new["metadata"].as_object_mut() {
-                        m.remove(f);
-                    }
-                }
-            }
-        }
-        new["apiVersion"] = json!(rt.api_version(version));
-        new["kind"] = json!(rt.kind);
-        if new["metadata"].get("labels").is_some_and(Value::is_null) {
-            new["metadata"].as_object_mut().map(|m| m.remove("labels"));
-        }
+        keep_server_fields(rt, version, old, &mut new);
         if sub.is_none() {
             validate::validate_object(rt, &new)?;
             defaults::prepare_update(sim, rt, old, &mut new);
@@ -396,18 +429,7 @@ impl Op<'_> {
             );
         }
         let key = rt.key();
-        let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
-        let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
-        let no_finalizers = new
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(|f| f.is_empty())
-            && (!is_ns
-                || new
-                    .pointer("/spec/finalizers")
-                    .and_then(Value::as_array)
-                    .is_none_or(|f| f.is_empty()));
-        if deleting && no_finalizers {
+        if deletion_finished(rt, &new) {
             if opts.dry_run {
                 return Ok(present(rt, version, new));
             }
