@@ -248,4 +248,37 @@ mod tests {
         assert_eq!(s["startTime"], "2026-01-01T00:00:00Z");
         assert!(s.get("conditions").is_none());
     }
+
+    #[test]
+    fn through_the_store_a_job_whose_pod_succeeds_is_complete() {
+        // Without a delay the kubelet runs a pod to completion in the pass that creates it.
+        let cfg = crate::SimConfig::default().pod_ready_delay(Duration::ZERO);
+        let sim = crate::Sim::new(cfg, "token".into(), None);
+        {
+            let reg = sim.registry.read().clone();
+            let mut st = sim.store.lock();
+            let j = json!({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "migrate", "namespace": "default"},
+                "spec": {"template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "migrate", "image": "migrate:1"}],
+                }}},
+            });
+            ops::create_internal(&sim, &mut st, rt(&reg, "batch/jobs"), j, "test").expect("created");
+        }
+        reconcile(&sim);
+        reconcile(&sim);
+        let st = sim.store.lock();
+        let pods: Vec<&Value> = st.list("/pods", Some("default")).collect();
+        assert_eq!(pods.len(), 1, "one pod for one completion");
+        assert_eq!(pods[0]["status"]["phase"], "Succeeded");
+        let j = st.get("batch/jobs", "default", "migrate").expect("stored");
+        assert_eq!(j["status"]["succeeded"], 1);
+        let complete = j["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Complete"))
+            .expect("Complete condition");
+        assert_eq!(complete["status"], "True");
+    }
 }

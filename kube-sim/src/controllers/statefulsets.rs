@@ -268,4 +268,43 @@ mod tests {
         assert_eq!(done["currentRevision"], "new");
         assert_eq!(done["currentReplicas"], 2);
     }
+
+    /// The names of the pods in `default`, sorted.
+    fn pod_names(sim: &Sim) -> Vec<String> {
+        let mut names: Vec<String> = sim
+            .store
+            .lock()
+            .list("/pods", Some("default"))
+            .map(|p| meta_str(p, "name").to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn through_the_store_each_pod_is_created_once_the_one_before_is_ready() {
+        // Without a delay the kubelet makes each pod ready in the pass that creates it.
+        let cfg = crate::SimConfig::default().pod_ready_delay(Duration::ZERO);
+        let sim = crate::Sim::new(cfg, "token".into(), None);
+        {
+            let reg = sim.registry.read().clone();
+            let mut st = sim.store.lock();
+            let mut s = sts(3, "OrderedReady", "RollingUpdate");
+            s["metadata"] = json!({"name": "db", "namespace": "default"});
+            s["spec"]["selector"] = json!({"matchLabels": {"app": "db"}});
+            s["spec"]["template"]["spec"] = json!({"containers": [{"name": "db", "image": "db:1"}]});
+            ops::create_internal(&sim, &mut st, rt(&reg, "apps/statefulsets"), s, "test").expect("created");
+        }
+        reconcile(&sim);
+        assert_eq!(pod_names(&sim), ["db-0"]);
+        reconcile(&sim);
+        assert_eq!(pod_names(&sim), ["db-0", "db-1"]);
+        reconcile(&sim);
+        reconcile(&sim);
+        assert_eq!(pod_names(&sim), ["db-0", "db-1", "db-2"]);
+        let st = sim.store.lock();
+        let s = st.get("apps/statefulsets", "default", "db").expect("stored");
+        assert_eq!(s["status"]["readyReplicas"], 3);
+        assert_eq!(s["status"]["updatedReplicas"], 3);
+    }
 }
