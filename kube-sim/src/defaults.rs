@@ -206,26 +206,7 @@ pub fn prepare_create(sim: &Sim, rt: &ResourceType, obj: &mut Value) {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
         }
-        ("", "pods") => {
-            if let Some(spec) = obj.get_mut("spec") {
-                default_pod_spec(spec);
-                set_default(spec, "serviceAccountName", json!("default"));
-                let sa = spec["serviceAccountName"].clone();
-                set_default(spec, "serviceAccount", sa);
-                set_default(spec, "enableServiceLinks", json!(true));
-                set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-                set_default(spec, "priority", json!(0));
-                set_default(
-                    spec,
-                    "tolerations",
-                    json!([
-                        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-                    ]),
-                );
-            }
-            obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
-        }
+        ("", "pods") => pod_on_create(obj),
         ("", "services") => {
             service_defaults(sim, obj, None);
             obj["status"] = json!({"loadBalancer": {}});
@@ -240,20 +221,7 @@ pub fn prepare_create(sim: &Sim, rt: &ResourceType, obj: &mut Value) {
             }
             obj["status"] = json!({"phase": "Pending"});
         }
-        ("apps", "deployments") => {
-            if let Some(spec) = obj.get_mut("spec") {
-                set_default(spec, "replicas", json!(1));
-                set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(spec, "progressDeadlineSeconds", json!(600));
-                set_default(
-                    spec,
-                    "strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-                );
-            }
-            default_template(obj);
-            obj["status"] = json!({});
-        }
+        ("apps", "deployments") => deployment_on_create(obj),
         ("apps", "replicasets") | ("", "replicationcontrollers") => {
             if let Some(spec) = obj.get_mut("spec") {
                 set_default(spec, "replicas", json!(1));
@@ -261,80 +229,10 @@ pub fn prepare_create(sim: &Sim, rt: &ResourceType, obj: &mut Value) {
             default_template(obj);
             obj["status"] = json!({"replicas": 0});
         }
-        ("apps", "statefulsets") => {
-            if let Some(spec) = obj.get_mut("spec") {
-                set_default(spec, "replicas", json!(1));
-                set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-                set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(
-                    spec,
-                    "updateStrategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-                );
-                set_default(
-                    spec,
-                    "persistentVolumeClaimRetentionPolicy",
-                    json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
-                );
-            }
-            default_template(obj);
-            obj["status"] = json!({"replicas": 0, "availableReplicas": 0});
-        }
-        ("apps", "daemonsets") => {
-            if let Some(spec) = obj.get_mut("spec") {
-                set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(
-                    spec,
-                    "updateStrategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
-                );
-            }
-            default_template(obj);
-            obj["status"] = json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0});
-        }
-        ("batch", "jobs") => {
-            let uid = obj["metadata"]["uid"].clone();
-            if let Some(spec) = obj.get_mut("spec") {
-                set_default(spec, "parallelism", json!(1));
-                set_default(spec, "completions", json!(1));
-                set_default(spec, "backoffLimit", json!(6));
-                set_default(spec, "completionMode", json!("NonIndexed"));
-                set_default(spec, "suspend", json!(false));
-                set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
-                if spec.get("manualSelector") != Some(&json!(true)) {
-                    set_default(
-                        spec,
-                        "selector",
-                        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
-                    );
-                    if spec.pointer("/template/metadata").is_none_or(|m| !m.is_object()) {
-                        spec["template"]["metadata"] = json!({});
-                    }
-                    let labels = &mut spec["template"]["metadata"]["labels"];
-                    if !labels.is_object() {
-                        *labels = json!({});
-                    }
-                    labels["batch.kubernetes.io/controller-uid"] = uid.clone();
-                    labels["controller-uid"] = uid;
-                    labels["batch.kubernetes.io/job-name"] = json!(name);
-                    labels["job-name"] = json!(name);
-                }
-            }
-            default_template(obj);
-            obj["status"] = json!({});
-        }
-        ("batch", "cronjobs") => {
-            if let Some(spec) = obj.get_mut("spec") {
-                set_default(spec, "concurrencyPolicy", json!("Allow"));
-                set_default(spec, "suspend", json!(false));
-                set_default(spec, "successfulJobsHistoryLimit", json!(3));
-                set_default(spec, "failedJobsHistoryLimit", json!(1));
-            }
-            if let Some(spec) = obj.pointer_mut("/spec/jobTemplate/spec/template/spec") {
-                default_pod_spec(spec);
-            }
-            obj["status"] = json!({});
-        }
+        ("apps", "statefulsets") => statefulset_on_create(obj),
+        ("apps", "daemonsets") => daemonset_on_create(obj),
+        ("batch", "jobs") => job_on_create(obj, &name),
+        ("batch", "cronjobs") => cronjob_on_create(obj),
         ("networking.k8s.io", "ingresses") => {
             obj["status"] = json!({"loadBalancer": {}});
         }
@@ -350,6 +248,126 @@ pub fn prepare_create(sim: &Sim, rt: &ResourceType, obj: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// A pod: its spec's defaults and the Pending status.
+fn pod_on_create(obj: &mut Value) {
+    if let Some(spec) = obj.get_mut("spec") {
+        default_pod_spec(spec);
+        set_default(spec, "serviceAccountName", json!("default"));
+        let sa = spec["serviceAccountName"].clone();
+        set_default(spec, "serviceAccount", sa);
+        set_default(spec, "enableServiceLinks", json!(true));
+        set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+        set_default(spec, "priority", json!(0));
+        set_default(
+            spec,
+            "tolerations",
+            json!([
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            ]),
+        );
+    }
+    obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+}
+
+/// A Deployment: replicas, history and a rolling-update strategy by default.
+fn deployment_on_create(obj: &mut Value) {
+    if let Some(spec) = obj.get_mut("spec") {
+        set_default(spec, "replicas", json!(1));
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        set_default(spec, "progressDeadlineSeconds", json!(600));
+        set_default(
+            spec,
+            "strategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+        );
+    }
+    default_template(obj);
+    obj["status"] = json!({});
+}
+
+/// A StatefulSet: ordered pod management and rolling updates by default.
+fn statefulset_on_create(obj: &mut Value) {
+    if let Some(spec) = obj.get_mut("spec") {
+        set_default(spec, "replicas", json!(1));
+        set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        set_default(
+            spec,
+            "updateStrategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        );
+        set_default(
+            spec,
+            "persistentVolumeClaimRetentionPolicy",
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+        );
+    }
+    default_template(obj);
+    obj["status"] = json!({"replicas": 0, "availableReplicas": 0});
+}
+
+/// A DaemonSet: a rolling update of one pod at a time by default.
+fn daemonset_on_create(obj: &mut Value) {
+    if let Some(spec) = obj.get_mut("spec") {
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        set_default(
+            spec,
+            "updateStrategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+        );
+    }
+    default_template(obj);
+    obj["status"] = json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0});
+}
+
+/// A Job: one pod to completion by default, selected by the job's uid unless `manualSelector`.
+fn job_on_create(obj: &mut Value, name: &str) {
+    let uid = obj["metadata"]["uid"].clone();
+    if let Some(spec) = obj.get_mut("spec") {
+        set_default(spec, "parallelism", json!(1));
+        set_default(spec, "completions", json!(1));
+        set_default(spec, "backoffLimit", json!(6));
+        set_default(spec, "completionMode", json!("NonIndexed"));
+        set_default(spec, "suspend", json!(false));
+        set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+        if spec.get("manualSelector") != Some(&json!(true)) {
+            set_default(
+                spec,
+                "selector",
+                json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+            );
+            if spec.pointer("/template/metadata").is_none_or(|m| !m.is_object()) {
+                spec["template"]["metadata"] = json!({});
+            }
+            let labels = &mut spec["template"]["metadata"]["labels"];
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            labels["batch.kubernetes.io/controller-uid"] = uid.clone();
+            labels["controller-uid"] = uid;
+            labels["batch.kubernetes.io/job-name"] = json!(name);
+            labels["job-name"] = json!(name);
+        }
+    }
+    default_template(obj);
+    obj["status"] = json!({});
+}
+
+/// A CronJob: its schedule policy and its job template's pod spec defaults.
+fn cronjob_on_create(obj: &mut Value) {
+    if let Some(spec) = obj.get_mut("spec") {
+        set_default(spec, "concurrencyPolicy", json!("Allow"));
+        set_default(spec, "suspend", json!(false));
+        set_default(spec, "successfulJobsHistoryLimit", json!(3));
+        set_default(spec, "failedJobsHistoryLimit", json!(1));
+    }
+    if let Some(spec) = obj.pointer_mut("/spec/jobTemplate/spec/template/spec") {
+        default_pod_spec(spec);
+    }
+    obj["status"] = json!({});
 }
 
 /// Fields kept or defaulted on update of an existing object.

@@ -1,4 +1,6 @@
-//! The verbs: create, update, patch, delete, list — with the apiserver's semantics.
+//! The verbs: create, update, patch, delete, list — with the apiserver's semantics. The writing
+//! verbs are methods of an `Op` (the store, the type and version written); the API handlers
+//! and the simulated controllers both write through them.
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -14,7 +16,16 @@ use crate::validate;
 
 mod delete;
 
-pub use delete::{DeleteOpts, delete};
+pub use delete::DeleteOpts;
+
+/// One operation's context: the simulation, its store (locked by the caller), the resource
+/// type and the version it is served at. The verbs are its methods.
+pub struct Op<'a> {
+    pub sim: &'a Sim,
+    pub st: &'a mut Store,
+    pub rt: &'a ResourceType,
+    pub version: &'a str,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct WriteOpts {
@@ -143,18 +154,9 @@ fn after_write(sim: &Sim, st: &Store, rt: &ResourceType) {
     sim.notify.notify_one();
 }
 
-/// POST: creates `obj`. `managed` is the managedFields to record instead of an Update entry (apply).
-#[allow(clippy::too_many_arguments)]
-pub fn create(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    ns: Option<&str>,
-    mut obj: Value,
-    opts: &WriteOpts,
-    managed: Option<Value>,
-) -> ApiResult<Value> {
+/// `obj` as an object of this type to be created in `ns` (the request's namespace): typed,
+/// in that namespace (or none for a cluster-scoped type), named from `generateName` if unnamed.
+fn placed(rt: &ResourceType, version: &str, ns: Option<&str>, mut obj: Value) -> ApiResult<Value> {
     check_type(rt, version, &obj)?;
     obj["apiVersion"] = json!(rt.api_version(version));
     obj["kind"] = json!(rt.kind);
@@ -174,25 +176,17 @@ pub fn create(
         m.remove("namespace");
     }
     if meta_str(&obj, "name").is_empty() {
-        let gen_name = meta_str(&obj, "generateName").to_string();
-        if !gen_name.is_empty() {
-            let mut base = gen_name;
+        let mut base = meta_str(&obj, "generateName").to_string();
+        if !base.is_empty() {
             base.truncate(63 - 5);
             obj["metadata"]["name"] = json!(format!("{base}{}", random_suffix(5)));
         }
     }
-    let name = meta_str(&obj, "name").to_string();
-    validate::validate_object(rt, &obj)?;
-    let ns = meta_str(&obj, "namespace").to_string();
-    check_namespace(st, rt, &ns, &name, true)?;
-    if st.get(&rt.key(), &ns, &name).is_some() {
-        return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
-    }
-    if !meta_str(&obj, "resourceVersion").is_empty() {
-        return Err(ApiError::internal(
-            "resourceVersion should not be set on objects to be created",
-        ));
-    }
+    Ok(obj)
+}
+
+/// The metadata the server sets on a new object (a client's values for them dropped).
+fn set_creation_metadata(rt: &ResourceType, obj: &mut Value) {
     let meta = obj["metadata"].as_object_mut().expect("metadata is an object");
     for f in [
         "uid",
@@ -213,32 +207,60 @@ pub fn create(
     if meta.get("labels").is_some_and(Value::is_null) {
         meta.remove("labels");
     }
-    defaults::prepare_create(sim, rt, &mut obj);
-    match managed {
-        Some(m) => obj["metadata"]["managedFields"] = m,
-        None => {
-            let t = now();
-            let av = rt.api_version(version);
-            patch::record_update(
-                None,
-                &mut obj,
-                &Writer {
-                    manager: &opts.manager,
-                    api_version: &av,
-                    time: &t,
-                    subresource: None,
-                    builtin: !rt.custom,
-                    scope: scope(rt, None),
-                },
-            );
+}
+
+impl Op<'_> {
+    /// POST: creates `obj`. `managed` is the managedFields to record instead of an Update entry (apply).
+    pub fn create(
+        &mut self,
+        ns: Option<&str>,
+        obj: Value,
+        opts: &WriteOpts,
+        managed: Option<Value>,
+    ) -> ApiResult<Value> {
+        let (sim, rt, version) = (self.sim, self.rt, self.version);
+        let st = &mut *self.st;
+        let mut obj = placed(rt, version, ns, obj)?;
+        let name = meta_str(&obj, "name").to_string();
+        validate::validate_object(rt, &obj)?;
+        let ns = meta_str(&obj, "namespace").to_string();
+        check_namespace(st, rt, &ns, &name, true)?;
+        if st.get(&rt.key(), &ns, &name).is_some() {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
+        if !meta_str(&obj, "resourceVersion").is_empty() {
+            return Err(ApiError::internal(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        set_creation_metadata(rt, &mut obj);
+        defaults::prepare_create(sim, rt, &mut obj);
+        match managed {
+            Some(m) => obj["metadata"]["managedFields"] = m,
+            None => {
+                let t = now();
+                let av = rt.api_version(version);
+                patch::record_update(
+                    None,
+                    &mut obj,
+                    &Writer {
+                        manager: &opts.manager,
+                        api_version: &av,
+                        time: &t,
+                        subresource: None,
+                        builtin: !rt.custom,
+                        scope: scope(rt, None),
+                    },
+                );
+            }
+        }
+        if opts.dry_run {
+            return Ok(present(rt, version, obj));
+        }
+        let stored = st.put(&rt.key(), obj);
+        after_write(sim, st, rt);
+        Ok(present(rt, version, stored))
     }
-    if opts.dry_run {
-        return Ok(present(rt, version, obj));
-    }
-    let stored = st.put(&rt.key(), obj);
-    after_write(sim, st, rt);
-    Ok(present(rt, version, stored))
 }
 
 /// Creation by the simulated control plane (bootstrap, controllers).
@@ -251,11 +273,13 @@ pub fn create_internal(
 ) -> ApiResult<Value> {
     let ns = meta_str(&obj, "namespace").to_string();
     let version = rt.preferred_version().to_string();
-    create(
+    let mut op = Op {
         sim,
         st,
         rt,
-        &version,
+        version: &version,
+    };
+    op.create(
         Some(&ns),
         obj,
         &WriteOpts {
@@ -313,22 +337,9 @@ fn keep_status(rt: &ResourceType, sub: Option<&str>, old: &Value, new: &mut Valu
     }
 }
 
-/// Finishes a write to an existing object: keeps server-owned metadata, applies the status
-/// subresource rules, bumps generation, records managedFields, skips no-ops, and completes a
-/// pending deletion once the last finalizer is gone.
-#[allow(clippy::too_many_arguments)]
-pub fn commit_update(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    old: &Value,
-    mut new: Value,
-    opts: &WriteOpts,
-    applied_managed: bool,
-) -> ApiResult<Value> {
-    let sub = opts.subresource.as_deref();
-    keep_status(rt, sub, old, &mut new);
+/// The server-owned metadata of `old` kept on `new` (what a client may not change), and
+/// the type's apiVersion and kind.
+fn keep_server_fields(rt: &ResourceType, version: &str, old: &Value, new: &mut Value) {
     if !new.get("metadata").is_some_and(Value::is_object) {
         new["metadata"] = json!({});
     }
@@ -355,111 +366,124 @@ pub fn commit_update(
     if new["metadata"].get("labels").is_some_and(Value::is_null) {
         new["metadata"].as_object_mut().map(|m| m.remove("labels"));
     }
-    if sub.is_none() {
-        validate::validate_object(rt, &new)?;
-        defaults::prepare_update(sim, rt, old, &mut new);
-    }
-    if rt.generation && spec_part(old) != spec_part(&new) {
-        let g = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        new["metadata"]["generation"] = json!(g + 1);
-    }
-    if !applied_managed {
-        if let Some(mf) = old.pointer("/metadata/managedFields") {
-            new["metadata"]["managedFields"] = mf.clone();
-        }
-        let t = now();
-        let av = rt.api_version(version);
-        patch::record_update(
-            Some(old),
-            &mut new,
-            &Writer {
-                manager: &opts.manager,
-                api_version: &av,
-                time: &t,
-                subresource: sub,
-                builtin: !rt.custom,
-                scope: scope(rt, sub),
-            },
-        );
-    }
-    let key = rt.key();
-    let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+}
+
+/// Whether `new` is being deleted with no finalizer left (for a namespace, neither its own
+/// nor the `spec.finalizers` of its content): then the write removes it.
+fn deletion_finished(rt: &ResourceType, new: &Value) -> bool {
+    let none = |p: &str| {
+        new.pointer(p)
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty())
+    };
     let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
-    let no_finalizers = new
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_none_or(|f| f.is_empty())
-        && (!is_ns
-            || new
-                .pointer("/spec/finalizers")
-                .and_then(Value::as_array)
-                .is_none_or(|f| f.is_empty()));
-    if deleting && no_finalizers {
+    new.pointer("/metadata/deletionTimestamp").is_some()
+        && none("/metadata/finalizers")
+        && (!is_ns || none("/spec/finalizers"))
+}
+
+impl Op<'_> {
+    /// Finishes a write to an existing object: keeps server-owned metadata, applies the status
+    /// subresource rules, bumps generation, records managedFields, skips no-ops, and completes a
+    /// pending deletion once the last finalizer is gone.
+    pub fn commit_update(
+        &mut self,
+        old: &Value,
+        mut new: Value,
+        opts: &WriteOpts,
+        applied_managed: bool,
+    ) -> ApiResult<Value> {
+        let (sim, rt, version) = (self.sim, self.rt, self.version);
+        let st = &mut *self.st;
+        let sub = opts.subresource.as_deref();
+        keep_status(rt, sub, old, &mut new);
+        keep_server_fields(rt, version, old, &mut new);
+        if sub.is_none() {
+            validate::validate_object(rt, &new)?;
+            defaults::prepare_update(sim, rt, old, &mut new);
+        }
+        if rt.generation && spec_part(old) != spec_part(&new) {
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            new["metadata"]["generation"] = json!(g + 1);
+        }
+        if !applied_managed {
+            if let Some(mf) = old.pointer("/metadata/managedFields") {
+                new["metadata"]["managedFields"] = mf.clone();
+            }
+            let t = now();
+            let av = rt.api_version(version);
+            patch::record_update(
+                Some(old),
+                &mut new,
+                &Writer {
+                    manager: &opts.manager,
+                    api_version: &av,
+                    time: &t,
+                    subresource: sub,
+                    builtin: !rt.custom,
+                    scope: scope(rt, sub),
+                },
+            );
+        }
+        let key = rt.key();
+        if deletion_finished(rt, &new) {
+            if opts.dry_run {
+                return Ok(present(rt, version, new));
+            }
+            let ns = meta_str(old, "namespace").to_string();
+            let name = meta_str(old, "name").to_string();
+            st.put(&key, new);
+            let gone = st.remove(&key, &ns, &name).unwrap_or_default();
+            after_write(sim, st, rt);
+            return Ok(present(rt, version, gone));
+        }
+        if without_volatile(old) == without_volatile(&new) {
+            return Ok(present(rt, version, old.clone()));
+        }
         if opts.dry_run {
             return Ok(present(rt, version, new));
         }
-        let ns = meta_str(old, "namespace").to_string();
-        let name = meta_str(old, "name").to_string();
-        st.put(&key, new);
-        let gone = st.remove(&key, &ns, &name).unwrap_or_default();
+        let stored = st.put(&key, new);
         after_write(sim, st, rt);
-        return Ok(present(rt, version, gone));
+        Ok(present(rt, version, stored))
     }
-    if without_volatile(old) == without_volatile(&new) {
-        return Ok(present(rt, version, old.clone()));
-    }
-    if opts.dry_run {
-        return Ok(present(rt, version, new));
-    }
-    let stored = st.put(&key, new);
-    after_write(sim, st, rt);
-    Ok(present(rt, version, stored))
-}
 
-/// PUT.
-#[allow(clippy::too_many_arguments)]
-pub fn update(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    ns: &str,
-    name: &str,
-    mut obj: Value,
-    opts: &WriteOpts,
-) -> ApiResult<Value> {
-    check_type(rt, version, &obj)?;
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj["metadata"] = json!({});
-    }
-    let body_name = meta_str(&obj, "name");
-    if body_name.is_empty() {
-        obj["metadata"]["name"] = json!(name);
-    } else if body_name != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
-    if rt.namespaced {
-        let body_ns = meta_str(&obj, "namespace");
-        if !body_ns.is_empty() && body_ns != ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
+    /// PUT.
+    pub fn update(&mut self, ns: &str, name: &str, mut obj: Value, opts: &WriteOpts) -> ApiResult<Value> {
+        let (rt, version) = (self.rt, self.version);
+        check_type(rt, version, &obj)?;
+        if !obj.get("metadata").is_some_and(Value::is_object) {
+            obj["metadata"] = json!({});
         }
+        let body_name = meta_str(&obj, "name");
+        if body_name.is_empty() {
+            obj["metadata"]["name"] = json!(name);
+        } else if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        if rt.namespaced {
+            let body_ns = meta_str(&obj, "namespace");
+            if !body_ns.is_empty() && body_ns != ns {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        }
+        check_namespace(self.st, rt, ns, name, false)?;
+        let Some(old) = self.st.get(&rt.key(), ns, name).cloned() else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let rv = meta_str(&obj, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        self.commit_update(&old, obj, opts, false)
     }
-    check_namespace(st, rt, ns, name, false)?;
-    let Some(old) = st.get(&rt.key(), ns, name).cloned() else {
-        return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-    };
-    let rv = meta_str(&obj, "resourceVersion");
-    if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
-        return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-    }
-    commit_update(sim, st, rt, version, &old, obj, opts, false)
 }
 
 fn parse_json(body: &[u8]) -> ApiResult<Value> {
@@ -481,124 +505,53 @@ pub const PATCH_TYPES: &[&str] = &[
     "application/strategic-merge-patch+json",
 ];
 
-/// PATCH with any of the four patch types.
-#[allow(clippy::too_many_arguments)]
-pub fn patch(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    ns: &str,
-    name: &str,
-    content_type: &str,
-    body: &[u8],
-    opts: &WriteOpts,
-) -> ApiResult<(Value, bool)> {
-    let ct = content_type.split(';').next().unwrap_or("").trim();
-    let accepted: &[&str] = if rt.custom { &PATCH_TYPES[..3] } else { PATCH_TYPES };
-    if !accepted.contains(&ct) {
-        return Err(ApiError::unsupported_media_type(ct, accepted));
+/// The name in a request body must be the one in the URL.
+fn check_name(body_name: &str, name: &str) -> ApiResult<()> {
+    if body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
     }
-    let key = rt.key();
-    let existing = st.get(&key, ns, name).cloned();
-    if ct == "application/apply-patch+yaml" {
-        if opts.manager.is_empty() || !opts.manager_explicit {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "PatchOptions",
-                "",
-                vec![(
-                    "FieldValueRequired",
-                    "fieldManager".into(),
-                    "Required value: is required for apply patch".into(),
-                )],
-            ));
-        }
-        let applied = parse_yaml_or_json(body)?;
-        check_type(rt, version, &applied)?;
-        if applied
-            .get("apiVersion")
+    Ok(())
+}
+
+/// The 409 of a server-side apply that would take fields another manager owns.
+fn apply_conflict(c: Vec<patch::ApplyConflict>) -> ApiError {
+    ApiError::new(409, "Conflict", patch::conflict_message(&c)).with_details(json!({
+        "causes": c.iter().map(|c| json!({
+            "reason": "FieldManagerConflict",
+            "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
+            "field": c.path,
+        })).collect::<Vec<_>>()
+    }))
+}
+
+/// The applied configuration of a server-side apply, checked: an object of this type with
+/// apiVersion and kind set, named as in the URL (or not named).
+fn applied_config(rt: &ResourceType, version: &str, name: &str, body: &[u8]) -> ApiResult<Value> {
+    let applied = parse_yaml_or_json(body)?;
+    check_type(rt, version, &applied)?;
+    let unset = |k: &str| {
+        applied
+            .get(k)
             .is_none_or(|v| v.as_str().is_none_or(str::is_empty))
-        {
-            return Err(ApiError::bad_request("apiVersion must be set"));
-        }
-        if applied
-            .get("kind")
-            .is_none_or(|v| v.as_str().is_none_or(str::is_empty))
-        {
-            return Err(ApiError::bad_request("kind must be set"));
-        }
-        let body_name = meta_str(&applied, "name");
-        if !body_name.is_empty() && body_name != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        let t = now();
-        let av = rt.api_version(version);
-        let sub = opts.subresource.as_deref();
-        let req = ApplyRequest {
-            manager: &opts.manager,
-            api_version: &av,
-            time: &t,
-            force: opts.force,
-            builtin: !rt.custom,
-            scope: scope(rt, sub),
-        };
-        let conflict = |c: Vec<patch::ApplyConflict>| {
-            ApiError::new(409, "Conflict", patch::conflict_message(&c)).with_details(json!({
-                "causes": c.iter().map(|c| json!({
-                    "reason": "FieldManagerConflict",
-                    "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
-                    "field": c.path,
-                })).collect::<Vec<_>>()
-            }))
-        };
-        return match existing {
-            None => {
-                if sub.is_some() {
-                    return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-                }
-                let mut applied = applied;
-                applied["metadata"]["name"] = json!(name);
-                let merged = patch::server_side_apply(None, &applied, &req).map_err(conflict)?;
-                let managed = merged.pointer("/metadata/managedFields").cloned();
-                let mut obj = merged;
-                if let Some(m) = obj["metadata"].as_object_mut() {
-                    m.remove("managedFields");
-                }
-                let created = create(
-                    sim,
-                    st,
-                    rt,
-                    version,
-                    if rt.namespaced { Some(ns) } else { None },
-                    obj,
-                    opts,
-                    managed,
-                )?;
-                Ok((created, true))
-            }
-            Some(old) => {
-                let rv = meta_str(&applied, "resourceVersion");
-                if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
-                    return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-                }
-                let mut applied = applied;
-                if let Some(m) = applied["metadata"].as_object_mut() {
-                    m.remove("resourceVersion");
-                }
-                let merged = patch::server_side_apply(Some(&old), &applied, &req).map_err(conflict)?;
-                let r = commit_update(sim, st, rt, version, &old, merged, opts, true)?;
-                Ok((r, false))
-            }
-        };
-    }
-    let Some(old) = existing else {
-        return Err(ApiError::not_found(&rt.group, &rt.plural, name));
     };
-    let mut doc = present(rt, version, old.clone());
-    match ct {
+    if unset("apiVersion") {
+        return Err(ApiError::bad_request("apiVersion must be set"));
+    }
+    if unset("kind") {
+        return Err(ApiError::bad_request("kind must be set"));
+    }
+    let body_name = meta_str(&applied, "name");
+    if !body_name.is_empty() {
+        check_name(body_name, name)?;
+    }
+    Ok(applied)
+}
+
+/// `doc` (the stored object as served) with a JSON, merge or strategic merge patch applied.
+fn patched(mut doc: Value, content_type: &str, body: &[u8]) -> ApiResult<Value> {
+    match content_type {
         "application/json-patch+json" => {
             let p: json_patch::Patch = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
@@ -632,19 +585,101 @@ pub fn patch(
     if !doc.is_object() {
         return Err(ApiError::bad_request("the patched object is not a JSON object"));
     }
-    check_type(rt, version, &doc)?;
-    let rv = meta_str(&doc, "resourceVersion");
-    if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
-        return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+    Ok(doc)
+}
+
+impl Op<'_> {
+    /// PATCH with any of the four patch types; whether it created the object (apply may).
+    pub fn patch(
+        &mut self,
+        ns: &str,
+        name: &str,
+        content_type: &str,
+        body: &[u8],
+        opts: &WriteOpts,
+    ) -> ApiResult<(Value, bool)> {
+        let rt = self.rt;
+        let ct = content_type.split(';').next().unwrap_or("").trim();
+        let accepted: &[&str] = if rt.custom { &PATCH_TYPES[..3] } else { PATCH_TYPES };
+        if !accepted.contains(&ct) {
+            return Err(ApiError::unsupported_media_type(ct, accepted));
+        }
+        let existing = self.st.get(&rt.key(), ns, name).cloned();
+        if ct == "application/apply-patch+yaml" {
+            return self.apply(existing, ns, name, body, opts);
+        }
+        let Some(old) = existing else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        let doc = patched(present(rt, self.version, old.clone()), ct, body)?;
+        check_type(rt, self.version, &doc)?;
+        let rv = meta_str(&doc, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        check_name(meta_str(&doc, "name"), name)?;
+        let r = self.commit_update(&old, doc, opts, false)?;
+        Ok((r, false))
     }
-    if meta_str(&doc, "name") != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({}) does not match the name on the URL ({name})",
-            meta_str(&doc, "name")
-        )));
+
+    /// Server-side apply: creates the object if missing, else merges the applied
+    /// configuration by field ownership.
+    fn apply(
+        &mut self,
+        existing: Option<Value>,
+        ns: &str,
+        name: &str,
+        body: &[u8],
+        opts: &WriteOpts,
+    ) -> ApiResult<(Value, bool)> {
+        let rt = self.rt;
+        if opts.manager.is_empty() || !opts.manager_explicit {
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                vec![(
+                    "FieldValueRequired",
+                    "fieldManager".into(),
+                    "Required value: is required for apply patch".into(),
+                )],
+            ));
+        }
+        let mut applied = applied_config(rt, self.version, name, body)?;
+        let t = now();
+        let av = rt.api_version(self.version);
+        let sub = opts.subresource.as_deref();
+        let req = ApplyRequest {
+            manager: &opts.manager,
+            api_version: &av,
+            time: &t,
+            force: opts.force,
+            builtin: !rt.custom,
+            scope: scope(rt, sub),
+        };
+        let Some(old) = existing else {
+            if sub.is_some() {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            }
+            applied["metadata"]["name"] = json!(name);
+            let mut obj = patch::server_side_apply(None, &applied, &req).map_err(apply_conflict)?;
+            let managed = obj.pointer("/metadata/managedFields").cloned();
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+            let ns = if rt.namespaced { Some(ns) } else { None };
+            return Ok((self.create(ns, obj, opts, managed)?, true));
+        };
+        let rv = meta_str(&applied, "resourceVersion");
+        if !rv.is_empty() && rv != meta_str(&old, "resourceVersion") {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        if let Some(m) = applied["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let merged = patch::server_side_apply(Some(&old), &applied, &req).map_err(apply_conflict)?;
+        Ok((self.commit_update(&old, merged, opts, true)?, false))
     }
-    let r = commit_update(sim, st, rt, version, &old, doc, opts, false)?;
-    Ok((r, false))
 }
 
 #[derive(Debug, Clone, Default)]

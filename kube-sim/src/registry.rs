@@ -99,345 +99,161 @@ struct B {
     generation: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-const fn b(
-    group: &'static str,
-    version: &'static str,
-    plural: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short: &'static [&'static str],
-    status: bool,
-    scale: bool,
-    generation: bool,
-) -> B {
+/// A built-in type: cluster-scoped with none of the flags, as the builder methods leave it.
+const fn b(group: &'static str, version: &'static str, plural: &'static str, kind: &'static str) -> B {
     B {
         group,
         version,
         plural,
         kind,
-        namespaced,
-        short,
-        status,
-        scale,
-        generation,
+        namespaced: false,
+        short: &[],
+        status: false,
+        scale: false,
+        generation: false,
+    }
+}
+
+impl B {
+    const fn namespaced(self) -> Self {
+        B {
+            namespaced: true,
+            ..self
+        }
+    }
+    const fn short(self, short: &'static [&'static str]) -> Self {
+        B { short, ..self }
+    }
+    /// Has a status subresource.
+    const fn status(self) -> Self {
+        B { status: true, ..self }
+    }
+    /// Has a scale subresource.
+    const fn scale(self) -> Self {
+        B { scale: true, ..self }
+    }
+    /// Counts `metadata.generation` on spec changes.
+    const fn generation(self) -> Self {
+        B {
+            generation: true,
+            ..self
+        }
     }
 }
 
 const BUILTINS: &[B] = &[
-    b(
-        "",
-        "v1",
-        "namespaces",
-        "Namespace",
-        false,
-        &["ns"],
-        true,
-        false,
-        false,
-    ),
-    b("", "v1", "nodes", "Node", false, &["no"], true, false, false),
-    b("", "v1", "pods", "Pod", true, &["po"], true, false, true),
-    b(
-        "",
-        "v1",
-        "services",
-        "Service",
-        true,
-        &["svc"],
-        true,
-        false,
-        false,
-    ),
-    b(
-        "",
-        "v1",
-        "configmaps",
-        "ConfigMap",
-        true,
-        &["cm"],
-        false,
-        false,
-        false,
-    ),
-    b("", "v1", "secrets", "Secret", true, &[], false, false, false),
-    b(
-        "",
-        "v1",
-        "serviceaccounts",
-        "ServiceAccount",
-        true,
-        &["sa"],
-        false,
-        false,
-        false,
-    ),
-    b("", "v1", "events", "Event", true, &["ev"], false, false, false),
-    b(
-        "",
-        "v1",
-        "persistentvolumeclaims",
-        "PersistentVolumeClaim",
-        true,
-        &["pvc"],
-        true,
-        false,
-        false,
-    ),
-    b(
-        "",
-        "v1",
-        "persistentvolumes",
-        "PersistentVolume",
-        false,
-        &["pv"],
-        true,
-        false,
-        false,
-    ),
-    b(
-        "",
-        "v1",
-        "endpoints",
-        "Endpoints",
-        true,
-        &["ep"],
-        false,
-        false,
-        false,
-    ),
-    b(
-        "",
-        "v1",
-        "resourcequotas",
-        "ResourceQuota",
-        true,
-        &["quota"],
-        true,
-        false,
-        false,
-    ),
-    b(
-        "",
-        "v1",
-        "limitranges",
-        "LimitRange",
-        true,
-        &["limits"],
-        false,
-        false,
-        false,
-    ),
-    b(
-        "",
-        "v1",
-        "replicationcontrollers",
-        "ReplicationController",
-        true,
-        &["rc"],
-        true,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "v1",
-        "deployments",
-        "Deployment",
-        true,
-        &["deploy"],
-        true,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "v1",
-        "replicasets",
-        "ReplicaSet",
-        true,
-        &["rs"],
-        true,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "v1",
-        "statefulsets",
-        "StatefulSet",
-        true,
-        &["sts"],
-        true,
-        true,
-        true,
-    ),
-    b(
-        "apps",
-        "v1",
-        "daemonsets",
-        "DaemonSet",
-        true,
-        &["ds"],
-        true,
-        false,
-        true,
-    ),
-    b(
-        "apps",
-        "v1",
-        "controllerrevisions",
-        "ControllerRevision",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    b("batch", "v1", "jobs", "Job", true, &[], true, false, true),
-    b(
-        "batch",
-        "v1",
-        "cronjobs",
-        "CronJob",
-        true,
-        &["cj"],
-        true,
-        false,
-        true,
-    ),
-    b(
-        "networking.k8s.io",
-        "v1",
-        "ingresses",
-        "Ingress",
-        true,
-        &["ing"],
-        true,
-        false,
-        true,
-    ),
-    b(
-        "networking.k8s.io",
-        "v1",
-        "networkpolicies",
-        "NetworkPolicy",
-        true,
-        &["netpol"],
-        false,
-        false,
-        true,
-    ),
-    b(
-        "networking.k8s.io",
-        "v1",
-        "ingressclasses",
-        "IngressClass",
-        false,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    b(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "roles",
-        "Role",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    b(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "rolebindings",
-        "RoleBinding",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    b(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterroles",
-        "ClusterRole",
-        false,
-        &[],
-        false,
-        false,
-        false,
-    ),
+    b("", "v1", "namespaces", "Namespace").short(&["ns"]).status(),
+    b("", "v1", "nodes", "Node").short(&["no"]).status(),
+    b("", "v1", "pods", "Pod")
+        .namespaced()
+        .short(&["po"])
+        .status()
+        .generation(),
+    b("", "v1", "services", "Service")
+        .namespaced()
+        .short(&["svc"])
+        .status(),
+    b("", "v1", "configmaps", "ConfigMap").namespaced().short(&["cm"]),
+    b("", "v1", "secrets", "Secret").namespaced(),
+    b("", "v1", "serviceaccounts", "ServiceAccount")
+        .namespaced()
+        .short(&["sa"]),
+    b("", "v1", "events", "Event").namespaced().short(&["ev"]),
+    b("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+        .namespaced()
+        .short(&["pvc"])
+        .status(),
+    b("", "v1", "persistentvolumes", "PersistentVolume")
+        .short(&["pv"])
+        .status(),
+    b("", "v1", "endpoints", "Endpoints").namespaced().short(&["ep"]),
+    b("", "v1", "resourcequotas", "ResourceQuota")
+        .namespaced()
+        .short(&["quota"])
+        .status(),
+    b("", "v1", "limitranges", "LimitRange")
+        .namespaced()
+        .short(&["limits"]),
+    b("", "v1", "replicationcontrollers", "ReplicationController")
+        .namespaced()
+        .short(&["rc"])
+        .status()
+        .scale()
+        .generation(),
+    b("apps", "v1", "deployments", "Deployment")
+        .namespaced()
+        .short(&["deploy"])
+        .status()
+        .scale()
+        .generation(),
+    b("apps", "v1", "replicasets", "ReplicaSet")
+        .namespaced()
+        .short(&["rs"])
+        .status()
+        .scale()
+        .generation(),
+    b("apps", "v1", "statefulsets", "StatefulSet")
+        .namespaced()
+        .short(&["sts"])
+        .status()
+        .scale()
+        .generation(),
+    b("apps", "v1", "daemonsets", "DaemonSet")
+        .namespaced()
+        .short(&["ds"])
+        .status()
+        .generation(),
+    b("apps", "v1", "controllerrevisions", "ControllerRevision").namespaced(),
+    b("batch", "v1", "jobs", "Job").namespaced().status().generation(),
+    b("batch", "v1", "cronjobs", "CronJob")
+        .namespaced()
+        .short(&["cj"])
+        .status()
+        .generation(),
+    b("networking.k8s.io", "v1", "ingresses", "Ingress")
+        .namespaced()
+        .short(&["ing"])
+        .status()
+        .generation(),
+    b("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
+        .namespaced()
+        .short(&["netpol"])
+        .generation(),
+    b("networking.k8s.io", "v1", "ingressclasses", "IngressClass"),
+    b("rbac.authorization.k8s.io", "v1", "roles", "Role").namespaced(),
+    b("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding").namespaced(),
+    b("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole"),
     b(
         "rbac.authorization.k8s.io",
         "v1",
         "clusterrolebindings",
         "ClusterRoleBinding",
-        false,
-        &[],
-        false,
-        false,
-        false,
     ),
-    b(
-        "policy",
-        "v1",
-        "poddisruptionbudgets",
-        "PodDisruptionBudget",
-        true,
-        &["pdb"],
-        true,
-        false,
-        true,
-    ),
+    b("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
+        .namespaced()
+        .short(&["pdb"])
+        .status()
+        .generation(),
     b(
         "autoscaling",
         "v2",
         "horizontalpodautoscalers",
         "HorizontalPodAutoscaler",
-        true,
-        &["hpa"],
-        true,
-        false,
-        false,
-    ),
-    b(
-        "coordination.k8s.io",
-        "v1",
-        "leases",
-        "Lease",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
+    )
+    .namespaced()
+    .short(&["hpa"])
+    .status(),
+    b("coordination.k8s.io", "v1", "leases", "Lease").namespaced(),
     b(
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",
         "CustomResourceDefinition",
-        false,
-        &["crd", "crds"],
-        true,
-        false,
-        true,
-    ),
-    b(
-        "storage.k8s.io",
-        "v1",
-        "storageclasses",
-        "StorageClass",
-        false,
-        &["sc"],
-        false,
-        false,
-        false,
-    ),
+    )
+    .short(&["crd", "crds"])
+    .status()
+    .generation(),
+    b("storage.k8s.io", "v1", "storageclasses", "StorageClass").short(&["sc"]),
 ];
 
 /// Groups in the order the real apiserver lists them.

@@ -1,4 +1,6 @@
-//! Garbage collector.
+//! Garbage collector: deletes dependents whose owners are gone (or are being deleted in the
+//! foreground), orphans those of an owner deleted with `orphan`, and then lifts the owner's
+//! `foregroundDeletion` / `orphan` finalizer.
 
 use super::*;
 

@@ -19,6 +19,7 @@ use crate::selectors::LabelSelector;
 use crate::store::Store;
 use crate::{PodSim, Sim};
 
+mod daemonsets;
 mod deployments;
 mod gc;
 mod jobs;
@@ -28,6 +29,7 @@ mod namespaces;
 mod replicasets;
 mod statefulsets;
 
+use daemonsets::*;
 use deployments::*;
 use gc::*;
 use jobs::*;
@@ -159,6 +161,16 @@ fn rt<'a>(reg: &'a Registry, key: &str) -> &'a ResourceType {
     reg.by_key(key).expect("built-in type registered")
 }
 
+/// A write by a controller, at the type's preferred version.
+fn op<'a>(sim: &'a Sim, st: &'a mut Store, rt: &'a ResourceType) -> ops::Op<'a> {
+    ops::Op {
+        sim,
+        st,
+        rt,
+        version: rt.preferred_version(),
+    }
+}
+
 fn opts(manager: &str, sub: Option<&str>) -> WriteOpts {
     WriteOpts {
         manager: manager.to_string(),
@@ -182,8 +194,7 @@ fn set_status(sim: &Sim, st: &mut Store, rt: &ResourceType, old: &Value, status:
     }
     let mut new = old.clone();
     new["status"] = status;
-    let v = rt.preferred_version().to_string();
-    let _ = ops::commit_update(sim, st, rt, &v, old, new, &opts(CM, Some("status")), false);
+    let _ = op(sim, st, rt).commit_update(old, new, &opts(CM, Some("status")), false);
 }
 
 fn update_obj(
@@ -194,17 +205,13 @@ fn update_obj(
     new: Value,
     manager: &str,
 ) -> Option<Value> {
-    let v = rt.preferred_version().to_string();
-    ops::commit_update(sim, st, rt, &v, old, new, &opts(manager, None), false).ok()
+    op(sim, st, rt)
+        .commit_update(old, new, &opts(manager, None), false)
+        .ok()
 }
 
 fn delete_obj(sim: &Sim, st: &mut Store, rt: &ResourceType, ns: &str, name: &str, policy: &str) {
-    let v = rt.preferred_version().to_string();
-    let _ = ops::delete(
-        sim,
-        st,
-        rt,
-        &v,
+    let _ = op(sim, st, rt).delete(
         ns,
         name,
         &DeleteOpts {
@@ -231,19 +238,37 @@ fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
     }])
 }
 
+/// An Event to record about an object: its type, reason and message, the component that
+/// reports it and, for a container, its field path.
+pub struct Note<'a> {
+    pub etype: &'a str,
+    pub reason: &'a str,
+    pub message: &'a str,
+    pub component: &'a str,
+    pub field_path: Option<&'a str>,
+}
+
+impl<'a> Note<'a> {
+    pub fn normal(component: &'a str, reason: &'a str, message: &'a str) -> Self {
+        Note {
+            etype: "Normal",
+            reason,
+            message,
+            component,
+            field_path: None,
+        }
+    }
+}
+
 /// Records (or aggregates) a core/v1 Event about `obj`.
-#[allow(clippy::too_many_arguments)]
-pub fn record_event(
-    sim: &Sim,
-    reg: &Registry,
-    st: &mut Store,
-    obj: &Value,
-    etype: &str,
-    reason: &str,
-    message: &str,
-    component: &str,
-    field_path: Option<&str>,
-) {
+pub fn record_event(sim: &Sim, reg: &Registry, st: &mut Store, obj: &Value, note: &Note) {
+    let &Note {
+        etype,
+        reason,
+        message,
+        component,
+        field_path,
+    } = note;
     let ns = meta_str(obj, "namespace").to_string();
     let ns = if ns.is_empty() { "default".to_string() } else { ns };
     let uid = meta_str(obj, "uid").to_string();

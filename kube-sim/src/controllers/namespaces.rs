@@ -1,4 +1,7 @@
-//! Namespaces.
+//! Namespaces: an active one gets its `default` ServiceAccount and `kube-root-ca.crt`
+//! ConfigMap; a Terminating one has its content deleted, reports what remains in its
+//! conditions, and disappears once empty (and at least `namespace_delete_delay` after the
+//! delete) unless a metadata finalizer holds it.
 
 use super::*;
 

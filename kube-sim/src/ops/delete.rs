@@ -106,85 +106,80 @@ fn propagation<'a>(rt: &ResourceType, opts: &'a DeleteOpts) -> ApiResult<&'a str
     }
 }
 
-/// DELETE of one object. Returns the response body.
-#[allow(clippy::too_many_arguments)]
-pub fn delete(
-    sim: &Sim,
-    st: &mut Store,
-    rt: &ResourceType,
-    version: &str,
-    ns: &str,
-    name: &str,
-    opts: &DeleteOpts,
-) -> ApiResult<Value> {
-    let key = rt.key();
-    let Some(old) = st.get(&key, ns, name).cloned() else {
-        return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-    };
-    st.gc_dirty = true;
-    check_preconditions(rt, name, &old, opts)?;
-    let policy = propagation(rt, opts)?;
-    let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
-    if is_ns && matches!(name, "default" | "kube-system" | "kube-public") {
-        return Err(ApiError::forbidden(
-            "",
-            "namespaces",
-            name,
-            "this namespace may not be deleted",
-        ));
-    }
-    if old.pointer("/metadata/deletionTimestamp").is_some() {
-        return Ok(present(rt, version, old));
-    }
-    let mut new = old.clone();
-    let mut finalizers: Vec<Value> = new
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let gc_finalizer = match policy {
-        "Foreground" => Some("foregroundDeletion"),
-        "Orphan" => Some("orphan"),
-        _ => None,
-    };
-    if let Some(f) = gc_finalizer
-        && !finalizers.iter().any(|x| x == f)
-    {
-        finalizers.push(json!(f));
-    }
-    if is_ns || !finalizers.is_empty() {
-        new["metadata"]["deletionTimestamp"] = json!(now());
-        new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        if !finalizers.is_empty() {
-            new["metadata"]["finalizers"] = Value::Array(finalizers);
+impl Op<'_> {
+    /// DELETE of one object. Returns the response body.
+    pub fn delete(&mut self, ns: &str, name: &str, opts: &DeleteOpts) -> ApiResult<Value> {
+        let (sim, rt, version) = (self.sim, self.rt, self.version);
+        let st = &mut *self.st;
+        let key = rt.key();
+        let Some(old) = st.get(&key, ns, name).cloned() else {
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        st.gc_dirty = true;
+        check_preconditions(rt, name, &old, opts)?;
+        let policy = propagation(rt, opts)?;
+        let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
+        if is_ns && matches!(name, "default" | "kube-system" | "kube-public") {
+            return Err(ApiError::forbidden(
+                "",
+                "namespaces",
+                name,
+                "this namespace may not be deleted",
+            ));
         }
-        if is_ns {
-            new["status"]["phase"] = json!("Terminating");
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(present(rt, version, old));
+        }
+        let mut new = old.clone();
+        let mut finalizers: Vec<Value> = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let gc_finalizer = match policy {
+            "Foreground" => Some("foregroundDeletion"),
+            "Orphan" => Some("orphan"),
+            _ => None,
+        };
+        if let Some(f) = gc_finalizer
+            && !finalizers.iter().any(|x| x == f)
+        {
+            finalizers.push(json!(f));
+        }
+        if is_ns || !finalizers.is_empty() {
+            new["metadata"]["deletionTimestamp"] = json!(now());
+            new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            if !finalizers.is_empty() {
+                new["metadata"]["finalizers"] = Value::Array(finalizers);
+            }
+            if is_ns {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            if opts.dry_run {
+                return Ok(present(rt, version, new));
+            }
+            if is_ns {
+                sim.kubelet
+                    .lock()
+                    .namespace_deleted
+                    .insert(name.to_string(), std::time::Instant::now());
+            }
+            let stored = st.put(&key, new);
+            after_write(sim, st, rt);
+            return Ok(present(rt, version, stored));
         }
         if opts.dry_run {
-            return Ok(present(rt, version, new));
+            return Ok(if rt.group.is_empty() && rt.plural == "pods" {
+                present(rt, version, old)
+            } else {
+                success_status(rt, name, meta_str(&old, "uid"))
+            });
         }
-        if is_ns {
-            sim.kubelet
-                .lock()
-                .namespace_deleted
-                .insert(name.to_string(), std::time::Instant::now());
-        }
-        let stored = st.put(&key, new);
+        let gone = st.remove(&key, ns, name).unwrap_or(old);
         after_write(sim, st, rt);
-        return Ok(present(rt, version, stored));
+        if rt.group.is_empty() && rt.plural == "pods" {
+            return Ok(present(rt, version, gone));
+        }
+        Ok(success_status(rt, name, meta_str(&gone, "uid")))
     }
-    if opts.dry_run {
-        return Ok(if rt.group.is_empty() && rt.plural == "pods" {
-            present(rt, version, old)
-        } else {
-            success_status(rt, name, meta_str(&old, "uid"))
-        });
-    }
-    let gone = st.remove(&key, ns, name).unwrap_or(old);
-    after_write(sim, st, rt);
-    if rt.group.is_empty() && rt.plural == "pods" {
-        return Ok(present(rt, version, gone));
-    }
-    Ok(success_status(rt, name, meta_str(&gone, "uid")))
 }
