@@ -273,7 +273,7 @@ fn pod_on_create(obj: &mut Value) {
 }
 
 /// A Deployment: replicas, history and a rolling-update strategy by default.
-fn deployment_on_create(obj: &mut Value) {
+fn deployment_defaults(obj: &mut Value) {
     if let Some(spec) = obj.get_mut("spec") {
         set_default(spec, "replicas", json!(1));
         set_default(spec, "revisionHistoryLimit", json!(10));
@@ -285,6 +285,10 @@ fn deployment_on_create(obj: &mut Value) {
         );
     }
     default_template(obj);
+}
+
+fn deployment_on_create(obj: &mut Value) {
+    deployment_defaults(obj);
     obj["status"] = json!({});
 }
 
@@ -400,19 +404,7 @@ pub fn prepare_update(sim: &Sim, rt: &ResourceType, old: &Value, new: &mut Value
                 default_pod_spec(spec);
             }
         }
-        ("apps", "deployments") => {
-            if let Some(spec) = new.get_mut("spec") {
-                set_default(spec, "replicas", json!(1));
-                set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(spec, "progressDeadlineSeconds", json!(600));
-                set_default(
-                    spec,
-                    "strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-                );
-            }
-            default_template(new);
-        }
+        ("apps", "deployments") => deployment_defaults(new),
         ("apps", _) | ("", "replicationcontrollers") => {
             if let Some(spec) = new.get_mut("spec")
                 && rt.plural != "daemonsets"

@@ -473,10 +473,7 @@ mod tests {
     }
 
     fn condition<'a>(status: &'a Value, ty: &str) -> &'a Value {
-        status["conditions"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == ty))
-            .expect("condition present")
+        crate::controllers::condition(status, ty).expect("condition present")
     }
 
     #[test]

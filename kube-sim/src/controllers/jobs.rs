@@ -186,9 +186,7 @@ mod tests {
         json!({"metadata": {"name": "p"}, "status": {"phase": phase}})
     }
 
-    fn condition<'a>(status: &'a Value, ty: &str) -> Option<&'a Value> {
-        status["conditions"].as_array()?.iter().find(|c| c["type"] == ty)
-    }
+    use crate::controllers::condition;
 
     #[test]
     fn a_job_runs_parallelism_pods_until_its_completions() {

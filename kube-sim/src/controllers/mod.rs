@@ -316,3 +316,9 @@ pub fn record_event(sim: &Sim, reg: &Registry, st: &mut Store, obj: &Value, note
         sim.kubelet.lock().event_names.insert(k, name);
     }
 }
+
+/// A condition of an object's `status` by type, for the controllers' tests.
+#[cfg(test)]
+fn condition<'a>(status: &'a Value, ty: &str) -> Option<&'a Value> {
+    status["conditions"].as_array()?.iter().find(|c| c["type"] == ty)
+}
