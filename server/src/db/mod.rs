@@ -3,8 +3,12 @@
 pub mod entity;
 pub mod migration;
 
+use crate::error::Doing;
 use anyhow::Context;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use app::error::AppError;
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
+};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
 
@@ -72,6 +76,28 @@ pub fn parse_stored<T: serde::de::DeserializeOwned + Default>(json: Option<&str>
             T::default()
         }),
     }
+}
+
+/// Refuses `name` for the `name` field when a row of `E` other than `own` (the row being edited)
+/// already has it: "{what} named '…' already exists."
+pub async fn refuse_taken_name<E: EntityTrait, C: ConnectionTrait>(
+    c: &C,
+    (name_column, id_column): (E::Column, E::Column),
+    name: &str,
+    own: Option<i64>,
+    what: &str,
+) -> Result<(), AppError> {
+    let mut others = E::find().filter(name_column.eq(name));
+    if let Some(own) = own {
+        others = others.filter(id_column.ne(own));
+    }
+    if others.one(c).await.doing("checking the name")?.is_some() {
+        return Err(AppError::invalid(
+            "name",
+            format!("{what} named '{name}' already exists."),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -604,17 +604,16 @@ impl HelmRegistries for SqlHelmRegistries {
         });
         let keep_secret = stored.is_some() && !moved;
         let valid = validate(&input, keep_secret, moved)?;
-        let clash = helm_registry::Entity::find()
-            .filter(helm_registry::Column::Name.eq(valid.name.clone()))
-            .one(&txn)
-            .await
-            .doing("saving Helm registry")?;
-        if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
-            return Err(AppError::invalid(
-                "name",
-                format!("A Helm registry named '{}' already exists.", valid.name),
-            ));
-        }
+        let columns = (helm_registry::Column::Name, helm_registry::Column::Id);
+        let own = existing.as_ref().map(|m| m.id);
+        crate::db::refuse_taken_name::<helm_registry::Entity, _>(
+            &txn,
+            columns,
+            &valid.name,
+            own,
+            "A Helm registry",
+        )
+        .await?;
         let now = Utc::now();
         let new_secret = input.secret.filter(|s| !s.is_empty());
         let plain_http = input.plain_http && valid.kind != HelmRegistryKind::Gcs;

@@ -264,17 +264,10 @@ impl SqlProjects {
                 "That Docker registry no longer exists.",
             ));
         };
-        let clash = project::Entity::find()
-            .filter(project::Column::Name.eq(valid.name.clone()))
-            .one(&txn)
-            .await
-            .doing("saving project")?;
-        if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
-            return Err(AppError::invalid(
-                "name",
-                format!("A project named '{}' already exists.", valid.name),
-            ));
-        }
+        let columns = (project::Column::Name, project::Column::Id);
+        let own = existing.as_ref().map(|m| m.id);
+        crate::db::refuse_taken_name::<project::Entity, _>(&txn, columns, &valid.name, own, "A project")
+            .await?;
         let now = Utc::now();
         let (saved, kind, message) = match existing {
             None => {

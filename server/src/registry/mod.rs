@@ -328,17 +328,16 @@ impl Registries for SqlRegistries {
                 .filter(|m| m.secret.is_some())
                 .map(|m| m.url.as_str()),
         )?;
-        let clash = docker_registry::Entity::find()
-            .filter(docker_registry::Column::Name.eq(valid.name.clone()))
-            .one(&txn)
-            .await
-            .doing("saving registry")?;
-        if clash.is_some_and(|c| Some(c.id) != existing.as_ref().map(|m| m.id)) {
-            return Err(AppError::invalid(
-                "name",
-                format!("A registry named '{}' already exists.", valid.name),
-            ));
-        }
+        let columns = (docker_registry::Column::Name, docker_registry::Column::Id);
+        let own = existing.as_ref().map(|m| m.id);
+        crate::db::refuse_taken_name::<docker_registry::Entity, _>(
+            &txn,
+            columns,
+            &valid.name,
+            own,
+            "A registry",
+        )
+        .await?;
         let now = Utc::now();
         let new_secret = input.secret.clone().filter(|s| !s.is_empty());
         let new_webhook = input.webhook_secret.clone().filter(|s| !s.is_empty());

@@ -129,6 +129,24 @@ async fn chart_repository_listing_preview_and_delete_protection() {
         !registry.to_string().contains(PASSWORD),
         "the password never comes back"
     );
+    // A second registry may not take the name; the registry itself keeps it when saved again.
+    let (status, body) = save_registry(
+        &admin,
+        json!({"id": null, "name": "Team charts", "kind": "http", "url": repo.url, "username": "",
+            "secret": null, "ca_pem": "", "plain_http": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["fields"][0]["field"], "name", "{body}");
+    assert!(
+        body.to_string()
+            .contains("A Helm registry named 'Team charts' already exists"),
+        "{body}"
+    );
+    let again = json!({"id": registry["id"], "name": "Team charts", "kind": "http", "url": repo.url,
+        "username": USER, "secret": null, "ca_pem": "", "plain_http": true});
+    let (status, body) = save_registry(&admin, again).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     // DOERs see names and charts; VIEWERs do not.
     let (status, names) = doer.call("list_helm_registry_names", json!({})).await;
