@@ -486,6 +486,109 @@ mod tests {
         assert!(a.len() <= 53 && b.len() <= 53 && a != b, "{a} {b}");
     }
 
+    fn facts(namespace: Option<&str>) -> VersionFacts {
+        VersionFacts {
+            project_id: 3,
+            project_name: "shop".into(),
+            version_id: 7,
+            version_name: "feature/login".into(),
+            image_repository: "registry.example.com/team/shop".into(),
+            image_digest: Some("sha256:ab12".into()),
+            namespace: namespace.map(Into::into),
+            pull_secret: String::new(),
+        }
+    }
+
+    fn config(templates: Vec<ConfigTemplate>) -> ProjectConfig {
+        ProjectConfig {
+            templates,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_preview_renders_each_template_with_the_versions_facts() {
+        let project = config(vec![tpl(
+            "web",
+            "ns: {{ NAMESPACE }}\nrelease: {{ RELEASE_NAME }}\nimage: {{ IMAGE }}\n",
+        )]);
+        let p = preview(&facts(None), &project, &VersionOverrides::default());
+        assert_eq!(p.error, None);
+        assert_eq!(p.namespace, version_namespace("shop", "feature/login"));
+        let [t] = &p.templates[..] else {
+            panic!("{:?}", p.templates)
+        };
+        assert_eq!((t.name.as_str(), t.release_name.as_str()), ("web", "web"));
+        assert_eq!(t.origin, "project");
+        assert_eq!(t.chart, "nginx (latest)");
+        assert!(t.values.contains(&format!("ns: {}", p.namespace)), "{}", t.values);
+        assert!(t.values.contains("release: web"), "{}", t.values);
+        assert!(
+            t.values.contains("registry.example.com/team/shop"),
+            "{}",
+            t.values
+        );
+    }
+
+    #[test]
+    fn in_a_defined_namespace_release_names_carry_the_version() {
+        let project = config(vec![tpl("web", "ns: {{ NAMESPACE }}\n")]);
+        let p = preview(&facts(Some("on-shared")), &project, &VersionOverrides::default());
+        assert_eq!(p.namespace, "on-shared");
+        assert_eq!(
+            p.templates[0].release_name,
+            release_name("web", Some("shop-feature/login"))
+        );
+        assert_ne!(
+            p.templates[0].release_name, "web",
+            "two versions would share a release"
+        );
+    }
+
+    #[test]
+    fn the_deploy_hash_follows_values_and_charts_only() {
+        let project = config(vec![tpl("web", "a: 1\n")]);
+        let none = VersionOverrides::default();
+        let hash = |p: &ProjectConfig, f: &VersionFacts| preview(f, p, &none).hash.unwrap();
+        let base = hash(&project, &facts(None));
+        assert!(base.starts_with("sha256:"), "{base}");
+        assert_eq!(hash(&project, &facts(None)), base, "same input, same hash");
+        let mut pinned = project.clone();
+        pinned.templates[0].chart_version = "1.2.3".into();
+        assert_ne!(hash(&pinned, &facts(None)), base, "another chart version");
+        assert_ne!(
+            hash(&config(vec![tpl("web", "a: 2\n")]), &facts(None)),
+            base,
+            "other values"
+        );
+    }
+
+    #[test]
+    fn a_version_override_replaces_the_template_and_a_render_error_is_part_of_the_preview() {
+        let project = config(vec![tpl("web", "a: 1\n")]);
+        let overrides = VersionOverrides {
+            templates: vec![tpl("web", "a: {{ 1 + 1 }}\n")],
+            ..Default::default()
+        };
+        let p = preview(&facts(None), &project, &overrides);
+        assert_eq!(p.templates[0].origin, "override");
+        assert!(
+            p.templates[0].values.contains("a: 2"),
+            "{}",
+            p.templates[0].values
+        );
+
+        let broken = config(vec![tpl("web", "a: {{ 1 + }}\n")]);
+        let p = preview(&facts(None), &broken, &VersionOverrides::default());
+        assert!(
+            p.error.as_deref().is_some_and(|e| e.contains("web")),
+            "{:?}",
+            p.error
+        );
+        assert!(p.templates.is_empty() && p.hash.is_none());
+        assert_eq!(p.namespace, version_namespace("shop", "feature/login"));
+    }
+
     #[test]
     fn version_templates_override_by_name_and_add() {
         let project = vec![tpl("a", "a: 1"), tpl("b", "b: 1")];
