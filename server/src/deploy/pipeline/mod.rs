@@ -6,9 +6,14 @@
 //! Every step is idempotent, so a deploy interrupted anywhere is simply run again.
 //!
 //! `deploy` reads as that list; each step is a method of `steps::Run` (the version, its
-//! namespace and policy, the applier). A failure carries a [`FailureKind`], counted in
+//! namespace and policy, the applier): `steps` (render, policy, namespace, stamp, dry run, apply,
+//! prune), `secrets` (the image pull secret), `objects` (hooks, ownership, CRD kinds), and
+//! `removal` (stop, and leaving a namespace). A failure carries a [`FailureKind`], counted in
 //! `/metrics`.
 
+mod objects;
+mod removal;
+mod secrets;
 mod steps;
 
 use super::{Deployer, inventory_of};
@@ -29,7 +34,10 @@ use crate::{
 };
 use app::model::{DeployState, ProjectPolicy};
 use base64::Engine;
+use objects::crd_kinds;
+use removal::remove;
 use sea_orm::EntityTrait;
+use secrets::is_shared_secret;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use steps::{Partial, Run};
@@ -173,7 +181,7 @@ pub async fn deploy(
     if !old.is_empty() && row.namespace != run.namespace {
         run.step("Removing the deployment from its previous namespace")
             .await;
-        remove(d, &run.applier, row, &old).await?;
+        remove(d.config.timeout, &run.applier, row, &old).await?;
     }
     run.step("Preparing the namespace").await;
     run.prepare_namespace().await?;
@@ -240,258 +248,11 @@ pub async fn deploy(
     })
 }
 
-/// A hook: the old one deleted first (by its policy), applied, waited for, deleted after.
-async fn run_hook(d: &Deployer, applier: &Applier, r: &ObjectRef, m: &Manifest) -> Result<(), String> {
-    let hook = m.hook.as_ref().expect("only hooks are run as hooks");
-    if hook.before_creation {
-        applier.delete(r).await?;
-        applier.wait_gone(r, d.config.timeout).await?;
-    }
-    applier.apply(r, &m.object, false).await?;
-    match applier.wait_hook(r, d.config.timeout).await {
-        Ok(()) => {
-            if hook.delete_on_success {
-                applier.delete(r).await?;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            if hook.delete_on_failure {
-                let _ = applier.delete(r).await;
-            }
-            Err(e)
-        }
-    }
-}
-
-/// The registry's pull secret in a shared namespace is shared by every version there.
-fn is_shared_secret(m: &Manifest) -> bool {
-    m.kind == "Secret" && m.release.is_empty()
-}
-
-/// The image pull secret for the project's registry, when it has credentials.
-async fn pull_secret(
-    d: &Deployer,
-    p: &project::Model,
-    name: &str,
-    namespace: &str,
-    shared: bool,
-    labels: &BTreeMap<String, String>,
-) -> Result<Option<Manifest>, String> {
-    if name.is_empty() {
-        return Ok(None);
-    }
-    let conn = d
-        .registries
-        .connection(p.docker_registry_id)
-        .await
-        .map_err(|e| format!("reading the registry's credentials failed: {e}"))?;
-    let host = conn
-        .url
-        .split_once("://")
-        .map_or(conn.url.as_str(), |(_, h)| h)
-        .trim_end_matches('/')
-        .to_owned();
-    let auth = match &conn.auth {
-        Credentials::Basic(user, password) => json!({
-            "username": user,
-            "password": password,
-            "auth": base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
-        }),
-        Credentials::Token(t) => json!({ "registrytoken": t }),
-        Credentials::Anonymous => return Ok(None),
-    };
-    let config = json!({ "auths": { host: auth } });
-    // In a shared namespace the secret belongs to no single version.
-    let mut labels: BTreeMap<String, String> = if shared {
-        BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
-    } else {
-        labels.clone()
-    };
-    labels.insert(LABEL_REGISTRY.to_string(), p.docker_registry_id.to_string());
-    let object = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": { "name": name, "namespace": namespace, "labels": labels },
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": { ".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string()) },
-    });
-    Ok(Some(Manifest {
-        release: String::new(),
-        api_version: "v1".into(),
-        kind: "Secret".into(),
-        name: name.to_owned(),
-        namespace: Some(namespace.to_owned()),
-        hook: None,
-        object,
-    }))
-}
-
-/// Refuses a shared namespace's pull secret that holds another registry's credentials.
-async fn same_registry_or_free(applier: &Applier, r: &ObjectRef, registry: i64) -> Result<(), String> {
-    match applier.label_of(r, LABEL_REGISTRY).await? {
-        Some(Some(other)) if other != registry.to_string() => Err(format!(
-            "{} in namespace {} holds the credentials of another Docker registry (id {other}) whose name reads the same; rename one of the two registries",
-            r.describe(),
-            r.namespace.as_deref().unwrap_or_default()
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Deletes this registry's pull secret from a shared namespace (when it is O-Neko's, and not
-/// another registry's of the same name).
-async fn remove_shared_pull_secret(
-    applier: &Applier,
-    namespace: &str,
-    name: &str,
-    registry: i64,
-) -> Result<(), String> {
-    let r = ObjectRef {
-        api_version: "v1".into(),
-        kind: "Secret".into(),
-        namespace: Some(namespace.to_owned()),
-        name: name.to_owned(),
-    };
-    let Some(found) = applier.get(&r).await? else {
-        return Ok(());
-    };
-    let labels = found.metadata.labels.unwrap_or_default();
-    let ours = labels.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
-        && labels
-            .get(LABEL_REGISTRY)
-            .is_none_or(|id| *id == registry.to_string());
-    if ours { applier.delete(&r).await } else { Ok(()) }
-}
-
-/// Refuses an object that exists and belongs to another version (or to no version of O-Neko's).
-async fn owned_or_free(applier: &Applier, r: &ObjectRef, version: &str) -> Result<(), String> {
-    match applier.label_of(r, LABEL_VERSION).await? {
-        None => Ok(()),
-        Some(Some(v)) if v == version => Ok(()),
-        Some(Some(v)) => Err(format!(
-            "{} already exists and belongs to another deployment (version {v}); O-Neko does not take it over",
-            r.describe()
-        )),
-        Some(None) => Err(format!(
-            "{} already exists and was not deployed by O-Neko; O-Neko does not take it over",
-            r.describe()
-        )),
-    }
-}
-
-/// The `(apiVersion, kind)` pairs a CustomResourceDefinition serves.
-fn crd_kinds(crd: &serde_json::Value) -> Vec<(String, String)> {
-    let group = crd
-        .pointer("/spec/group")
-        .and_then(|g| g.as_str())
-        .unwrap_or_default();
-    let kind = crd
-        .pointer("/spec/names/kind")
-        .and_then(|k| k.as_str())
-        .unwrap_or_default();
-    crd.pointer("/spec/versions")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .filter(|v| v.get("served").and_then(|s| s.as_bool()).unwrap_or(true))
-        .filter_map(|v| v.get("name").and_then(|n| n.as_str()))
-        .map(|name| (format!("{group}/{name}"), kind.to_owned()))
-        .collect()
-}
-
-/// Takes a deployment out of the cluster: its own namespace (one labelled as this version's), or
-/// in a shared namespace exactly the objects labelled as its own; cluster-scoped objects it
-/// applied go too while they carry its label (CRDs stay, as with Helm).
-async fn remove(
-    d: &Deployer,
-    applier: &Applier,
-    row: &deployment::Model,
-    inventory: &[ObjectRef],
-) -> Result<(), String> {
-    let version = row.version_id.to_string();
-    let ns_ref = |name: &str| ObjectRef {
-        api_version: "v1".into(),
-        kind: "Namespace".into(),
-        namespace: None,
-        name: name.to_owned(),
-    };
-    let mut gone: Vec<ObjectRef> = vec![];
-    for r in inventory
-        .iter()
-        .filter(|r| r.namespace.is_none() && r.kind != "CustomResourceDefinition")
-    {
-        if applier.delete_if_labelled(r, LABEL_VERSION, &version).await? {
-            gone.push(r.clone());
-        }
-    }
-    // Every namespace the deployment used (after a move that failed, the inventory names both).
-    let mut namespaces: BTreeSet<String> = inventory.iter().filter_map(|r| r.namespace.clone()).collect();
-    namespaces.insert(row.namespace.clone());
-    for ns in namespaces {
-        let own = !row.shared || ns != row.namespace;
-        if own {
-            match applier.label_of(&ns_ref(&ns), LABEL_VERSION).await? {
-                None => continue,
-                Some(Some(v)) if v == version => {
-                    applier.delete_namespace(&ns, d.config.timeout).await?;
-                    continue;
-                }
-                // Not the version's namespace: only its objects there.
-                Some(_) => {}
-            }
-        } else if applier.get(&ns_ref(&ns)).await?.is_none() {
-            continue;
-        }
-        let mut refs: BTreeSet<ObjectRef> = inventory
-            .iter()
-            .filter(|r| r.namespace.as_deref() == Some(ns.as_str()))
-            .cloned()
-            .collect();
-        refs.extend(
-            applier
-                .labelled(&ns, &format!("{LABEL_VERSION}={version}"))
-                .await?,
-        );
-        for r in &refs {
-            if applier.delete_if_labelled(r, LABEL_VERSION, &version).await? {
-                gone.push(r.clone());
-            }
-        }
-    }
-    for r in &gone {
-        applier.wait_gone(r, d.config.timeout).await?;
-    }
-    Ok(())
-}
-
 /// Stops a version: deletes its namespace and waits until it is gone, or in a shared namespace
 /// deletes exactly its objects. Already gone is success.
 pub async fn stop(d: &Deployer, row: &deployment::Model) -> Result<(), Failure> {
     let client = d.cluster.client().kind(FailureKind::NoCluster)?;
     let applier = Applier::new(client).await.kind(FailureKind::NoCluster)?;
-    remove(d, &applier, row, &inventory_of(row)).await?;
+    remove(d.config.timeout, &applier, row, &inventory_of(row)).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    #[test]
-    fn only_the_registry_secret_is_shared() {
-        let m = |kind: &str, release: &str| Manifest {
-            release: release.into(),
-            api_version: "v1".into(),
-            kind: kind.into(),
-            name: "x".into(),
-            namespace: None,
-            hook: None,
-            object: Value::Null,
-        };
-        assert!(is_shared_secret(&m("Secret", "")));
-        assert!(!is_shared_secret(&m("Secret", "web")));
-        assert!(!is_shared_secret(&m("ConfigMap", "")));
-    }
 }

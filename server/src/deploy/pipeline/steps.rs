@@ -174,15 +174,7 @@ impl Run<'_> {
         objects: &mut Vec<Manifest>,
         pull_secret_name: &str,
     ) -> Result<(Option<Manifest>, Option<String>), Failure> {
-        let pull_secret = pull_secret(
-            self.d,
-            self.p,
-            pull_secret_name,
-            &self.namespace,
-            self.shared,
-            &self.labels(None),
-        )
-        .await?;
+        let pull_secret = self.pull_secret(pull_secret_name).await?;
         let registry_secret = docker_registry::Entity::find_by_id(self.p.docker_registry_id)
             .one(&self.d.db)
             .await
@@ -238,12 +230,12 @@ impl Run<'_> {
             // Where versions share a namespace (or the cluster, for cluster-scoped objects), an
             // object of another version is never taken over.
             if (self.shared || r.namespace.is_none()) && !is_shared_secret(m) {
-                owned_or_free(&self.applier, r, &self.version).await?;
+                self.owned_or_free(r).await?;
             }
             // A shared namespace's pull secret of the same name but another registry's
             // credentials (two registry names that sanitise alike) is never overwritten.
             if self.shared && is_shared_secret(m) {
-                same_registry_or_free(&self.applier, r, self.p.docker_registry_id).await?;
+                self.same_registry_or_free(r).await?;
             }
             // A hook that is replaced on every run is created anew, not updated: its dry run
             // would refuse the change of an immutable Job.
@@ -279,7 +271,7 @@ impl Run<'_> {
             .iter()
             .filter(|(_, m)| m.hook.as_ref().is_some_and(|h| h.phase == phase))
         {
-            run_hook(self.d, &self.applier, r, m)
+            self.run_hook(r, m)
                 .await
                 .map_err(|e| partial.fail(format!("{when} hook {}: {e}", m.describe()), applied))?;
         }
@@ -351,8 +343,7 @@ impl Run<'_> {
             && current.is_none()
             && let Some(name) = registry_secret
         {
-            remove_shared_pull_secret(&self.applier, &self.namespace, name, self.p.docker_registry_id)
-                .await?;
+            self.remove_shared_pull_secret(name).await?;
         }
         Ok(())
     }
