@@ -29,7 +29,7 @@ use app::{
     ssr::Projects,
 };
 use chrono::Utc;
-use poller::{Poller, Refresh};
+use poller::{PollError, Poller, Refresh};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -327,9 +327,13 @@ impl Projects for SqlProjects {
         self.poller
             .poll(id.0, Refresh::All, &actor.username)
             .await
-            .map_err(|message| AppError::Upstream {
-                service: "Polling the registry".into(),
-                message,
+            .map_err(|e| match e {
+                PollError::Registry(message) => AppError::Upstream {
+                    service: "Polling the registry".into(),
+                    message,
+                },
+                PollError::Gone(_) => AppError::not_found(format!("Project {}", id.0)),
+                PollError::Server(e) => e.into(),
             })
     }
 

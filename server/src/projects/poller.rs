@@ -7,6 +7,7 @@
 use crate::{
     activity::{self, Entry},
     db::entity::{docker_registry, project, project_version},
+    error::{Doing, ServerError},
     registry::{
         SqlRegistries,
         tags::{PAGE_SIZE, TagClient, TagFilter, is_valid_tag, shown_tag},
@@ -24,6 +25,39 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{Notify, Semaphore, watch};
+
+/// Why a poll failed.
+#[derive(Debug)]
+pub enum PollError {
+    /// The registry could not be polled: the message is stored on the project and shown.
+    Registry(String),
+    /// The project was deleted meanwhile.
+    Gone(i64),
+    /// Storing the result failed (logged with a reference when it reaches a user).
+    Server(ServerError),
+}
+
+impl From<String> for PollError {
+    fn from(message: String) -> Self {
+        PollError::Registry(message)
+    }
+}
+
+impl From<ServerError> for PollError {
+    fn from(e: ServerError) -> Self {
+        PollError::Server(e)
+    }
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollError::Registry(message) => f.write_str(message),
+            PollError::Gone(id) => write!(f, "project {id} no longer exists"),
+            PollError::Server(e) => e.fmt(f),
+        }
+    }
+}
 
 /// Longest wait between polls of a failing project.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -264,7 +298,12 @@ impl Poller {
     }
 
     /// Polls one project. The error is the message also stored on the project.
-    pub async fn poll(&self, project_id: i64, refresh: Refresh, actor: &str) -> Result<PollReport, String> {
+    pub async fn poll(
+        &self,
+        project_id: i64,
+        refresh: Refresh,
+        actor: &str,
+    ) -> Result<PollReport, PollError> {
         let lock = self
             .project_locks
             .lock()
@@ -273,13 +312,12 @@ impl Poller {
             .or_default()
             .clone();
         let _one_at_a_time = lock.lock().await;
-        let db_err = |e: sea_orm::DbErr| format!("database error: {e}");
         let Some(p) = project::Entity::find_by_id(project_id)
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .doing("reading the project to poll")?
         else {
-            return Err(format!("project {project_id} no longer exists"));
+            return Err(PollError::Gone(project_id));
         };
         let started = std::time::Instant::now();
         let result = self.poll_project(&p, refresh, actor).await;
@@ -290,13 +328,12 @@ impl Poller {
             .flatten()
             .map_or_else(|| p.docker_registry_id.to_string(), |r| r.name);
         crate::metrics::global().poll(&registry, result.is_ok(), started.elapsed());
-        match result {
-            Ok(report) => Ok(report),
-            Err(message) => {
-                self.record_failure(&p, &message).await.map_err(db_err)?;
-                Err(message)
-            }
+        if let Err(PollError::Registry(message)) = &result {
+            self.record_failure(&p, message)
+                .await
+                .doing("recording a failed poll")?;
         }
+        result
     }
 
     async fn poll_project(
@@ -304,14 +341,13 @@ impl Poller {
         p: &project::Model,
         refresh: Refresh,
         actor: &str,
-    ) -> Result<PollReport, String> {
-        let db_err = |e: sea_orm::DbErr| format!("database error: {e}");
+    ) -> Result<PollReport, PollError> {
         let (client, tags, skipped_tags) = self.list_tags(p).await?;
         let versions = project_version::Entity::find()
             .filter(project_version::Column::ProjectId.eq(p.id))
             .all(&self.db)
             .await
-            .map_err(db_err)?;
+            .doing("storing the poll")?;
         let known: HashSet<&str> = versions.iter().map(|v| v.name.as_str()).collect();
         let listed: HashSet<&str> = tags.iter().map(String::as_str).collect();
         let named: HashSet<&str> = match &refresh {
@@ -348,15 +384,15 @@ impl Poller {
             skipped_tags,
             ..Default::default()
         };
-        let txn = crate::db::begin_write(&self.db).await.map_err(db_err)?;
+        let txn = crate::db::begin_write(&self.db).await.doing("storing the poll")?;
         let run = PollRun { p, actor, now };
         run.store_new(&txn, inspected, &mut report)
             .await
-            .map_err(db_err)?;
+            .doing("storing the poll")?;
         let digest_errors = run
             .store_checked(&txn, checked, &mut report)
             .await
-            .map_err(db_err)?;
+            .doing("storing the poll")?;
         for v in versions
             .iter()
             .filter(|v| v.removed_at.is_none() && !listed.contains(v.name.as_str()))
@@ -364,14 +400,14 @@ impl Poller {
             let mut am: project_version::ActiveModel = v.clone().into();
             am.removed_at = Set(Some(now));
             am.updated_at = Set(now);
-            am.update(&txn).await.map_err(db_err)?;
+            am.update(&txn).await.doing("storing the poll")?;
             report.removed_versions.push(v.name.clone());
         }
-        run.log_summary(&txn, &report).await.map_err(db_err)?;
+        run.log_summary(&txn, &report).await.doing("storing the poll")?;
         run.finish(&txn, &digest_errors, now + self.interval(p))
             .await
-            .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+            .doing("storing the poll")?;
+        txn.commit().await.doing("storing the poll")?;
         Ok(report)
     }
 
