@@ -30,13 +30,12 @@ impl Deployer {
                     .await?;
                 for v in versions {
                     if let Err(e) = self
-                        .request(
-                            SCHEDULER,
-                            false,
+                        .request(Request::automatic(
                             VersionId(v.id),
-                            false,
+                            Action::Stop,
                             "the project is being deleted",
-                        )
+                            None,
+                        ))
                         .await
                     {
                         tracing::warn!(version = v.id, error = %e, "a stop for a project deletion was not accepted");

@@ -30,7 +30,12 @@ use crate::{
     helm::registries::SqlHelmRegistries,
     lease::{self, Lease},
     registry::SqlRegistries,
-    versions::{config, render::RenderedVersion, version_facts},
+    versions::{
+        config,
+        render::RenderedVersion,
+        request::{Action, Request, Requester, SCHEDULER},
+        version_facts,
+    },
 };
 use app::{
     error::AppError,
@@ -56,9 +61,6 @@ use std::{
 };
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
-/// The actor of automatic actions.
-pub const SCHEDULER: &str = "scheduler";
-
 /// Seconds after an apply from which a workload the watchers do not see counts as deleted
 /// outside O-Neko (before that it may just not have reached the watchers yet).
 const DRIFT_GRACE_SECS: i64 = 10;
@@ -67,15 +69,6 @@ const LEASE_COLUMNS: lease::Columns<deployment::Column> = lease::Columns {
     owner: deployment::Column::LeaseOwner,
     until: deployment::Column::LeaseUntil,
 };
-
-/// What a scheduler request expects to be unchanged since it was decided.
-#[derive(Clone, Copy, Debug)]
-pub struct Expect {
-    /// The deployment's generation when it was read.
-    pub generation: i64,
-    /// A timed stop: the stop time must still be due.
-    pub stop_due: bool,
-}
 
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -248,8 +241,12 @@ impl crate::versions::DeployPort for Deployer {
         Deployer::full_status(self, p, v, row).await
     }
 
-    async fn request_stop(&self, actor: &str, id: VersionId, reason: &str) -> Result<DeployStatus, AppError> {
-        self.request(actor, true, id, false, reason).await
+    async fn request(&self, r: Request<'_>) -> Result<DeployStatus, AppError> {
+        Deployer::request(self, r).await
+    }
+
+    fn client(&self) -> Result<kube::Client, AppError> {
+        Deployer::client(self)
     }
 
     async fn lifetime_changed(&self, project_id: i64) -> Result<(), AppError> {

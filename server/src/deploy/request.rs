@@ -16,17 +16,17 @@ pub(super) enum Decision {
     Record { queued: bool, message: String },
 }
 
-/// The decision for a request to deploy (`deploy`) or stop version `name`, given its
-/// deployment row, whether it is wanted deployed now, and what a scheduler request expected.
+/// The decision for a request to deploy or stop version `name`, given its deployment row and
+/// whether it is wanted deployed now (`deployed`).
 pub(super) fn decide(
     name: &str,
     row: Option<&deployment::Model>,
     deployed: bool,
-    deploy: bool,
-    expect: Option<Expect>,
+    r: &Request<'_>,
     now: DateTime<Utc>,
 ) -> Decision {
-    if let Some(e) = expect {
+    let deploy = r.action == Action::Deploy;
+    if let Some(e) = r.expect {
         let changed = row.is_none_or(|r| {
             r.generation != e.generation || (e.stop_due && r.stop_at.is_none_or(|t| t > now))
         });
@@ -63,33 +63,6 @@ pub(super) fn decide(
 }
 
 impl Deployer {
-    /// Records a deploy (`deploy`) or stop request and wakes the worker. `user`: a person asked
-    /// (a deploy then restarts the lifetime clock); otherwise `actor` is the scheduler or a
-    /// webhook and `reason` says why.
-    pub async fn request(
-        &self,
-        actor: &str,
-        user: bool,
-        id: VersionId,
-        deploy: bool,
-        reason: &str,
-    ) -> Result<DeployStatus, AppError> {
-        self.request_if(actor, user, id, deploy, reason, None).await
-    }
-
-    /// A request the scheduler decided on from what it read: carried out only if nothing changed
-    /// since (no newer request; for a timed stop, the stop time not moved), else nothing happens.
-    pub async fn request_unchanged(
-        &self,
-        id: VersionId,
-        deploy: bool,
-        reason: &str,
-        expect: Expect,
-    ) -> Result<DeployStatus, AppError> {
-        self.request_if(SCHEDULER, false, id, deploy, reason, Some(expect))
-            .await
-    }
-
     /// Refuses a deploy that cannot happen: no cluster, a vanished tag, a project being deleted.
     fn deployable(&self, p: &project::Model, v: &project_version::Model, name: &str) -> Result<(), AppError> {
         self.cluster.client().map_err(AppError::conflict)?;
@@ -107,15 +80,15 @@ impl Deployer {
         Ok(())
     }
 
-    pub(super) async fn request_if(
-        &self,
-        actor: &str,
-        user: bool,
-        id: VersionId,
-        deploy: bool,
-        reason: &str,
-        expect: Option<Expect>,
-    ) -> Result<DeployStatus, AppError> {
+    /// Records a deploy or stop request and wakes the worker. A person's deploy restarts the
+    /// lifetime clock; a scheduler request is carried out only if nothing changed meanwhile.
+    pub async fn request(&self, req: Request<'_>) -> Result<DeployStatus, AppError> {
+        let (id, deploy, actor, reason) = (
+            req.version,
+            req.action == Action::Deploy,
+            req.by.name(),
+            req.reason,
+        );
         let (p, v) = self.find(id).await?;
         let name = format!("{}:{}", p.name, v.name);
         if deploy {
@@ -143,7 +116,7 @@ impl Deployer {
             .await
             .doing("recording the request")?;
         let now = Utc::now();
-        let (queued, message) = match decide(&name, row.as_ref(), v.deployed, deploy, expect, now) {
+        let (queued, message) = match decide(&name, row.as_ref(), v.deployed, &req, now) {
             Decision::Unchanged => return Ok(status_of(row.as_ref(), &v)),
             Decision::Busy(why) => return Err(AppError::conflict(why)),
             Decision::Record { queued, message } => (queued, message),
@@ -193,7 +166,7 @@ impl Deployer {
                 }
                 am.message = Set(message);
                 // A person's deploy restarts the lifetime; automatic redeploys do not.
-                if deploy && user {
+                if deploy && matches!(req.by, Requester::Person(_)) {
                     am.started_at = Set(Some(now));
                     am.stop_at = Set(crate::versions::lifetime::stop_at(
                         effective_lifetime(&p, &v),
@@ -322,6 +295,12 @@ impl Deployer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::versions::request::Expect;
+
+    fn req(deploy: bool, expect: Option<Expect>) -> Request<'static> {
+        let action = if deploy { Action::Deploy } else { Action::Stop };
+        Request::automatic(VersionId(1), action, "", expect)
+    }
     use crate::deploy::sample_row as row;
 
     fn now() -> DateTime<Utc> {
@@ -331,14 +310,14 @@ mod tests {
     #[test]
     fn a_first_deploy_is_recorded_and_a_first_stop_does_nothing() {
         assert_eq!(
-            decide("p:v", None, false, true, None, now()),
+            decide("p:v", None, false, &req(true, None), now()),
             Decision::Record {
                 queued: false,
                 message: "Waiting to be deployed".into()
             }
         );
         assert_eq!(
-            decide("p:v", None, false, false, None, now()),
+            decide("p:v", None, false, &req(false, None), now()),
             Decision::Unchanged
         );
     }
@@ -346,7 +325,7 @@ mod tests {
     #[test]
     fn the_same_request_twice_is_refused_with_who_asked() {
         let r = row(2, 1, DeployState::Deploying);
-        match decide("p:v", Some(&r), true, true, None, now()) {
+        match decide("p:v", Some(&r), true, &req(true, None), now()) {
             Decision::Busy(why) => {
                 assert!(why.contains("p:v is already being deployed"), "{why}");
                 assert!(why.contains("asked by ada at 22:13:20 UTC"), "{why}");
@@ -359,7 +338,7 @@ mod tests {
     fn the_opposite_request_queues_behind_the_one_in_progress() {
         let r = row(2, 1, DeployState::Deploying);
         assert_eq!(
-            decide("p:v", Some(&r), true, false, None, now()),
+            decide("p:v", Some(&r), true, &req(false, None), now()),
             Decision::Record {
                 queued: true,
                 message: "Queued: to be stopped once the deploy in progress is done".into()
@@ -371,12 +350,12 @@ mod tests {
     fn stopping_what_is_stopped_does_nothing_but_a_redeploy_is_recorded() {
         let stopped = row(3, 3, DeployState::NotDeployed);
         assert_eq!(
-            decide("p:v", Some(&stopped), false, false, None, now()),
+            decide("p:v", Some(&stopped), false, &req(false, None), now()),
             Decision::Unchanged
         );
         let running = row(3, 3, DeployState::Running);
         assert_eq!(
-            decide("p:v", Some(&running), true, true, None, now()),
+            decide("p:v", Some(&running), true, &req(true, None), now()),
             Decision::Record {
                 queued: false,
                 message: "Waiting to be deployed".into()
@@ -392,7 +371,7 @@ mod tests {
             stop_due: false,
         };
         assert_eq!(
-            decide("p:v", Some(&r), true, false, Some(stale), now()),
+            decide("p:v", Some(&r), true, &req(false, Some(stale)), now()),
             Decision::Unchanged
         );
         // A timed stop whose stop time was moved into the future (extended) is dropped too.
@@ -402,12 +381,12 @@ mod tests {
             stop_due: true,
         };
         assert_eq!(
-            decide("p:v", Some(&r), true, false, Some(due), now()),
+            decide("p:v", Some(&r), true, &req(false, Some(due)), now()),
             Decision::Unchanged
         );
         r.stop_at = Some(now() - chrono::Duration::minutes(1));
         assert!(matches!(
-            decide("p:v", Some(&r), true, false, Some(due), now()),
+            decide("p:v", Some(&r), true, &req(false, Some(due)), now()),
             Decision::Record { queued: false, .. }
         ));
     }

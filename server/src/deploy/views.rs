@@ -216,11 +216,13 @@ impl Deployer {
 #[async_trait::async_trait]
 impl Deployments for Deployer {
     async fn deploy(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError> {
-        self.request(&actor.username, true, id, true, "").await
+        self.request(Request::by_person(&actor.username, id, Action::Deploy))
+            .await
     }
 
     async fn stop(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError> {
-        self.request(&actor.username, true, id, false, "").await
+        self.request(Request::by_person(&actor.username, id, Action::Stop))
+            .await
     }
 
     async fn extend(
@@ -434,7 +436,10 @@ impl Deployments for Deployer {
                 Ok((p, v)) => format!("{}:{}", p.name, v.name),
                 Err(_) => format!("version {}", id.0),
             };
-            let result = self.request(&actor.username, true, id, deploy, "").await;
+            let action = if deploy { Action::Deploy } else { Action::Stop };
+            let result = self
+                .request(Request::by_person(&actor.username, id, action))
+                .await;
             out.push(BatchOutcome {
                 version: id,
                 name,

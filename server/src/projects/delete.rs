@@ -1,7 +1,10 @@
 //! Deleting a project: stopping its deployed versions first.
 
 use super::*;
-use crate::error::Doing;
+use crate::{
+    error::Doing,
+    versions::request::{Action, Request, Requester},
+};
 
 impl SqlProjects {
     /// Deletes a project: at once if none of its versions is deployed; else they are asked to
@@ -72,7 +75,13 @@ impl SqlProjects {
                 // One the deployer re-asked for meanwhile is already on its way.
                 if let Err(e) = self
                     .deployer
-                    .request_stop(&actor.username, VersionId(v.id), "the project is being deleted")
+                    .request(Request {
+                        version: VersionId(v.id),
+                        action: Action::Stop,
+                        by: Requester::Person(&actor.username),
+                        reason: "the project is being deleted",
+                        expect: None,
+                    })
                     .await
                 {
                     tracing::warn!(version = v.id, error = %e, "stopping a version of a deleted project");

@@ -77,8 +77,7 @@ pub enum Refresh {
     Tags(Vec<String>),
 }
 
-/// Who asked for a poll, for the activity log.
-pub const SCHEDULER: &str = "scheduler";
+use crate::versions::request::SCHEDULER;
 
 /// A registry's client and the registry's `updated_at` it was built for.
 type CachedClient = (DateTime<Utc>, Arc<TagClient>);

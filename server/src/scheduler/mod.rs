@@ -14,8 +14,11 @@ use crate::{
     activity::{self, Entry},
     config::RemovedTagAction,
     db::entity::{activity as activity_entity, deployment, project, project_version},
-    deploy::{Deployer, Expect, SCHEDULER},
     lease::{Leadership, Lease},
+    versions::{
+        DeployPort,
+        request::{Action, Expect, Request, SCHEDULER},
+    },
 };
 use app::model::{DeployState, RedeployPolicy, Severity, VersionId};
 use chrono::{DateTime, Utc};
@@ -50,7 +53,7 @@ pub struct SchedulerConfig {
 /// The scheduler's jobs and its lease.
 pub struct Scheduler {
     db: DatabaseConnection,
-    deployer: Arc<Deployer>,
+    deployer: Arc<dyn DeployPort>,
     config: SchedulerConfig,
     leadership: Leadership,
 }
@@ -63,7 +66,7 @@ fn short(digest: &str) -> String {
 impl Scheduler {
     pub fn new(
         db: DatabaseConnection,
-        deployer: Arc<Deployer>,
+        deployer: Arc<dyn DeployPort>,
         config: SchedulerConfig,
         leadership: Leadership,
     ) -> Self {
@@ -180,9 +183,10 @@ impl Scheduler {
             generation: row.generation,
             stop_due,
         };
+        let action = if deploy { Action::Deploy } else { Action::Stop };
         if let Err(e) = self
             .deployer
-            .request_unchanged(VersionId(v.id), deploy, reason, expect)
+            .request(Request::automatic(VersionId(v.id), action, reason, Some(expect)))
             .await
         {
             tracing::warn!(version = v.id, error = %e, "{what} was not accepted");
@@ -367,15 +371,15 @@ impl Scheduler {
                 let reason = format!("its namespace {} was missing from the cluster", row.namespace);
                 if let Err(e) = self
                     .deployer
-                    .request_unchanged(
+                    .request(Request::automatic(
                         VersionId(v.id),
-                        true,
+                        Action::Deploy,
                         &reason,
-                        Expect {
+                        Some(Expect {
                             generation: row.generation,
                             stop_due: false,
-                        },
-                    )
+                        }),
+                    ))
                     .await
                 {
                     tracing::warn!(version = v.id, error = %e, "restoring a missing deployment was not accepted");
@@ -401,15 +405,15 @@ impl Scheduler {
             if !v.deployed
                 && let Err(e) = self
                     .deployer
-                    .request_unchanged(
+                    .request(Request::automatic(
                         VersionId(v.id),
-                        false,
+                        Action::Stop,
                         "trying the failed stop again",
-                        Expect {
+                        Some(Expect {
                             generation: row.generation,
                             stop_due: false,
-                        },
-                    )
+                        }),
+                    ))
                     .await
             {
                 tracing::warn!(version = v.id, error = %e, "retrying a stop was not accepted");

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod lifetime;
 pub mod render;
+pub mod request;
 
 mod port;
 

@@ -1,13 +1,11 @@
-//! What editing projects needs of the deployer, as a narrow port: `projects` depends on this
-//! trait, `deploy` implements it, so neither module depends on the other.
+//! What editing projects and the scheduler need of the deployer, as a narrow port: they depend
+//! on this trait, `deploy` implements it, so none of them depends on another.
 
+use super::request::Request;
 use crate::db::entity::{deployment, project, project_version};
-use app::{
-    error::AppError,
-    model::{DeployStatus, VersionId},
-};
+use app::{error::AppError, model::DeployStatus};
 
-/// The deployments of versions, as projects see them.
+/// The deployments of versions, as projects and the scheduler see them.
 #[async_trait::async_trait]
 pub trait DeployPort: Send + Sync {
     /// A version's status, "outdated" computed from its current configuration.
@@ -18,8 +16,11 @@ pub trait DeployPort: Send + Sync {
         row: Option<&deployment::Model>,
     ) -> Result<DeployStatus, AppError>;
 
-    /// Asks for a version to be stopped, on behalf of the user `actor`, for `reason`.
-    async fn request_stop(&self, actor: &str, id: VersionId, reason: &str) -> Result<DeployStatus, AppError>;
+    /// Records a deploy or stop request and wakes the worker.
+    async fn request(&self, r: Request<'_>) -> Result<DeployStatus, AppError>;
+
+    /// The cluster's client; a conflict when there is no cluster.
+    fn client(&self) -> Result<kube::Client, AppError>;
 
     /// A project's (or version's) lifetime changed: running versions get their new stop time.
     async fn lifetime_changed(&self, project_id: i64) -> Result<(), AppError>;
