@@ -27,9 +27,9 @@ pub struct SessionUser {
     pub epoch: i64,
 }
 
-/// The backend operations server functions need. Implemented by the server crate over SeaORM.
+/// The users and sessions operations server functions need. Implemented by the server crate over SeaORM.
 #[async_trait::async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait Users: Send + Sync + 'static {
     /// Checks credentials (with login throttling per user and per client address).
     async fn authenticate(
         &self,
@@ -199,7 +199,7 @@ pub trait ActivityLog: Send + Sync + 'static {
 /// The server context every server function receives through Leptos context.
 #[derive(Clone)]
 pub struct ServerCtx {
-    pub backend: Arc<dyn Backend>,
+    pub users: Arc<dyn Users>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,
@@ -215,8 +215,8 @@ fn ctx() -> Result<ServerCtx, AppError> {
 }
 
 /// The users and authentication port.
-pub fn backend() -> Result<Arc<dyn Backend>, AppError> {
-    ctx().map(|c| c.backend)
+pub fn users() -> Result<Arc<dyn Users>, AppError> {
+    ctx().map(|c| c.users)
 }
 
 /// The Docker registries port.
@@ -282,14 +282,14 @@ pub async fn client_ip() -> Option<IpAddr> {
 /// effect at once. The server's middleware calls this once per request and keeps the answer in
 /// the request as a [`RequestUser`]; everything else asks [`current_user`].
 pub async fn look_up_session_user(
-    backend: &dyn Backend,
+    users: &dyn Users,
     session: &Session,
 ) -> Result<Option<CurrentUser>, AppError> {
     let who: Option<SessionUser> = session.get(SESSION_USER).await.map_err(|e| AppError::Internal {
         reference: format!("session read failed: {e}"),
     })?;
     match who {
-        Some(who) => backend.session_user(who).await,
+        Some(who) => users.session_user(who).await,
         None => Ok(None),
     }
 }
@@ -312,7 +312,7 @@ pub async fn current_user() -> Result<Option<CurrentUser>, AppError> {
         return found;
     }
     let session = session().await?;
-    look_up_session_user(&*backend()?, &session).await
+    look_up_session_user(&*users()?, &session).await
 }
 
 /// The single authorization check: the caller must be logged in and hold at least `min`.

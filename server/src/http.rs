@@ -26,7 +26,7 @@ const MAX_BODY: usize = 1 << 20;
 /// Builds the whole application router.
 pub fn router(state: AppState) -> Router {
     let ctx = ServerCtx {
-        backend: state.backend.clone(),
+        users: state.users.clone(),
         registries: state.registries.clone(),
         helm_registries: state.helm_registries.clone(),
         namespaces: state.namespaces.clone(),
@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         // Layers run bottom-up for requests: the trace span wraps everything.
         // The session's user, looked up once per request (after the CSRF check, inside sessions).
         .layer(middleware::from_fn_with_state(
-            state.backend.clone(),
+            state.users.clone(),
             crate::auth::session::look_up_user,
         ))
         .layer(middleware::from_fn(api_guard))

@@ -129,7 +129,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         leadership.clone(),
     ));
     let state = AppState {
-        backend: Arc::new(SqlUsers::new(db.clone(), throttle)?),
+        users: Arc::new(SqlUsers::new(db.clone(), throttle)?),
         registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),
         projects: Arc::new(SqlProjects {

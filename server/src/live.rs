@@ -119,7 +119,7 @@ async fn still_allowed(state: &AppState, id: Option<Id>) -> bool {
     else {
         return false;
     };
-    matches!(state.backend.session_user(who).await, Ok(Some(u)) if u.role >= Role::Viewer)
+    matches!(state.users.session_user(who).await, Ok(Some(u)) if u.role >= Role::Viewer)
 }
 
 type Events = Pin<Box<dyn Stream<Item = Event> + Send>>;
@@ -250,7 +250,7 @@ async fn user(
 ) -> Result<CurrentUser, AppError> {
     let found = match known {
         Some(Extension(RequestUser(found))) => found,
-        None => look_up_session_user(&*state.backend, session).await,
+        None => look_up_session_user(&*state.users, session).await,
     };
     found?.ok_or(AppError::Unauthenticated)
 }

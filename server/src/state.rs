@@ -2,7 +2,7 @@
 
 use crate::projects::webhook::Hooks;
 use crate::{config::Config, session_store::DbSessionStore};
-use app::ssr::{ActivityLog, Backend, Deployments, HelmRegistries, Namespaces, Projects, Registries};
+use app::ssr::{ActivityLog, Deployments, HelmRegistries, Namespaces, Projects, Registries, Users};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
@@ -14,7 +14,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub db: DatabaseConnection,
-    pub backend: Arc<dyn Backend>,
+    pub users: Arc<dyn Users>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,

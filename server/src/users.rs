@@ -1,4 +1,4 @@
-//! Users and logging in: the server's implementation of `app::ssr::Backend` over SeaORM.
+//! Users and logging in: the server's implementation of `app::ssr::Users` over SeaORM.
 
 use crate::{
     activity,
@@ -9,7 +9,7 @@ use crate::{
 use app::{
     error::AppError,
     model::{CurrentUser, NewUser, Role, User, UserId, UserUpdate},
-    ssr::{Backend, SessionUser},
+    ssr::{SessionUser, Users},
 };
 use chrono::Utc;
 use sea_orm::{
@@ -140,7 +140,7 @@ async fn admins_locked<C: ConnectionTrait>(c: &C) -> Result<Vec<user::Model>, Db
 }
 
 #[async_trait::async_trait]
-impl Backend for SqlUsers {
+impl Users for SqlUsers {
     async fn authenticate(
         &self,
         username: &str,

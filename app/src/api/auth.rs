@@ -7,14 +7,14 @@ use server_fn::codec::Json;
 /// Logs in. Public. Rotates the session id so a session fixed before login is worthless.
 #[server(endpoint = "login", input = Json)]
 pub async fn login(username: String, password: String) -> Result<CurrentUser, AppError> {
-    use crate::ssr::{SESSION_USER, SessionUser, backend, client_ip, session};
+    use crate::ssr::{SESSION_USER, SessionUser, client_ip, session, users};
     if username.trim().is_empty() {
         return Err(AppError::invalid("username", "Enter your username."));
     }
     if password.is_empty() {
         return Err(AppError::invalid("password", "Enter your password."));
     }
-    let (user, epoch) = backend()?
+    let (user, epoch) = users()?
         .authenticate(username.trim(), &password, client_ip().await)
         .await?;
     let session = session().await?;
@@ -43,10 +43,10 @@ pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
 pub async fn change_own_password(old_password: String, new_password: String) -> Result<(), AppError> {
     use crate::{
         model::Role,
-        ssr::{SESSION_USER, SessionUser, authorize, backend, session},
+        ssr::{SESSION_USER, SessionUser, authorize, session, users},
     };
     let me = authorize(Role::Viewer).await?;
-    let epoch = backend()?
+    let epoch = users()?
         .change_own_password(&me, old_password, new_password)
         .await?;
     let session = session().await?;

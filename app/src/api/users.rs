@@ -12,7 +12,7 @@ use server_fn::codec::Json;
 pub async fn list_users() -> Result<Vec<User>, AppError> {
     use crate::{model::Role, ssr::*};
     authorize(Role::Admin).await?;
-    backend()?.list_users().await
+    users()?.list_users().await
 }
 
 /// Creates a user.
@@ -20,7 +20,7 @@ pub async fn list_users() -> Result<Vec<User>, AppError> {
 pub async fn create_user(user: NewUser) -> Result<User, AppError> {
     use crate::{model::Role, ssr::*};
     let me = authorize(Role::Admin).await?;
-    backend()?.create_user(&me, user).await
+    users()?.create_user(&me, user).await
 }
 
 /// Changes a user's display name, email and role.
@@ -28,7 +28,7 @@ pub async fn create_user(user: NewUser) -> Result<User, AppError> {
 pub async fn update_user(update: UserUpdate) -> Result<User, AppError> {
     use crate::{model::Role, ssr::*};
     let me = authorize(Role::Admin).await?;
-    backend()?.update_user(&me, update).await
+    users()?.update_user(&me, update).await
 }
 
 /// Deletes a user. The last administrator cannot be deleted.
@@ -36,7 +36,7 @@ pub async fn update_user(update: UserUpdate) -> Result<User, AppError> {
 pub async fn delete_user(id: UserId) -> Result<(), AppError> {
     use crate::{model::Role, ssr::*};
     let me = authorize(Role::Admin).await?;
-    backend()?.delete_user(&me, id).await
+    users()?.delete_user(&me, id).await
 }
 
 /// Sets a new password for a user; their sessions end.
@@ -44,5 +44,5 @@ pub async fn delete_user(id: UserId) -> Result<(), AppError> {
 pub async fn reset_user_password(id: UserId, password: String) -> Result<(), AppError> {
     use crate::{model::Role, ssr::*};
     let me = authorize(Role::Admin).await?;
-    backend()?.reset_password(&me, id, password).await
+    users()?.reset_password(&me, id, password).await
 }

@@ -3,7 +3,7 @@
 //! (the role gate, the top bar), server functions (`authorize`) and the live streams all read
 //! that one answer.
 
-use app::ssr::{Backend, RequestUser, look_up_session_user};
+use app::ssr::{RequestUser, Users, look_up_session_user};
 use axum::{
     extract::{Request, State},
     middleware::Next,
@@ -30,11 +30,11 @@ pub fn needs_user(path: &str) -> bool {
 
 /// The middleware: looks the session's user up (once) and stores it in the request's extensions.
 /// Runs inside the session layer.
-pub async fn look_up_user(State(backend): State<Arc<dyn Backend>>, mut req: Request, next: Next) -> Response {
+pub async fn look_up_user(State(users): State<Arc<dyn Users>>, mut req: Request, next: Next) -> Response {
     if needs_user(req.uri().path())
         && let Some(session) = req.extensions().get::<Session>().cloned()
     {
-        let found = look_up_session_user(&*backend, &session).await;
+        let found = look_up_session_user(&*users, &session).await;
         req.extensions_mut().insert(RequestUser(found));
     }
     next.run(req).await

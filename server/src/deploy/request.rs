@@ -63,6 +63,29 @@ pub(super) fn decide(
 }
 
 impl Deployer {
+    /// A person's request for each of `ids` in turn; one failing does not stop the others.
+    pub(super) async fn request_each(
+        &self,
+        actor: &str,
+        ids: Vec<VersionId>,
+        action: Action,
+    ) -> Vec<BatchOutcome> {
+        let mut out = vec![];
+        for id in ids {
+            let name = match self.find(id).await {
+                Ok((p, v)) => format!("{}:{}", p.name, v.name),
+                Err(_) => format!("version {}", id.0),
+            };
+            let result = self.request(Request::by_person(actor, id, action)).await;
+            out.push(BatchOutcome {
+                version: id,
+                name,
+                error: result.err().map(|e| e.to_string()),
+            });
+        }
+        out
+    }
+
     /// Refuses a deploy that cannot happen: no cluster, a vanished tag, a project being deleted.
     fn deployable(&self, p: &project::Model, v: &project_version::Model, name: &str) -> Result<(), AppError> {
         self.cluster.client().map_err(AppError::conflict)?;

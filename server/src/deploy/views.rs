@@ -1,5 +1,6 @@
 //! The read side: the dashboard, search, a version's detail (pods, events, ingress URLs) and
-//! its logs.
+//! its logs; and the dashboard's port (`app::ssr::Deployments`), whose writes (deploy, stop,
+//! extend, batch) are one-line calls into `request`.
 
 use super::*;
 use crate::error::Doing;
@@ -430,23 +431,8 @@ impl Deployments for Deployer {
     }
 
     async fn batch(&self, actor: &CurrentUser, ids: Vec<VersionId>, deploy: bool) -> Vec<BatchOutcome> {
-        let mut out = vec![];
-        for id in ids {
-            let name = match self.find(id).await {
-                Ok((p, v)) => format!("{}:{}", p.name, v.name),
-                Err(_) => format!("version {}", id.0),
-            };
-            let action = if deploy { Action::Deploy } else { Action::Stop };
-            let result = self
-                .request(Request::by_person(&actor.username, id, action))
-                .await;
-            out.push(BatchOutcome {
-                version: id,
-                name,
-                error: result.err().map(|e| e.to_string()),
-            });
-        }
-        out
+        let action = if deploy { Action::Deploy } else { Action::Stop };
+        self.request_each(&actor.username, ids, action).await
     }
 }
 

@@ -311,7 +311,7 @@ async fn an_overlong_username_is_refused_at_once_and_counts_for_nothing() {
 
 #[tokio::test]
 async fn the_failure_table_stays_bounded_after_many_usernames() {
-    use app::ssr::Backend;
+    use app::ssr::Users;
     use server::auth::throttle::{HashGate, Limits, LoginThrottle};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
