@@ -185,4 +185,46 @@ mod tests {
         assert_eq!(dependents["gone-uid"].len(), 1);
         assert!(!by_uid.contains_key("gone-uid"));
     }
+
+    #[test]
+    fn through_the_store_dependents_of_a_deleted_owner_go_unless_another_owner_lives() {
+        let sim = crate::Sim::new(crate::SimConfig::default(), "token".into(), None);
+        let reg = sim.registry.read().clone();
+        let cm = |name: &str, owners: &[(&str, &str)]| {
+            let refs: Vec<Value> = owners
+                .iter()
+                .map(|(n, uid)| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": n, "uid": uid}))
+                .collect();
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "default", "ownerReferences": refs}})
+        };
+        let uid_of = |st: &Store, name: &str| {
+            meta_str(st.get("/configmaps", "default", name).unwrap(), "uid").to_string()
+        };
+        {
+            let mut st = sim.store.lock();
+            let crt = rt(&reg, "/configmaps");
+            for name in ["parent", "keeper"] {
+                ops::create_internal(&sim, &mut st, crt, cm(name, &[]), "test").expect("owner");
+            }
+            let (parent, keeper) = (uid_of(&st, "parent"), uid_of(&st, "keeper"));
+            ops::create_internal(&sim, &mut st, crt, cm("child", &[("parent", &parent)]), "test")
+                .expect("child");
+            let both = cm("shared", &[("parent", &parent), ("keeper", &keeper)]);
+            ops::create_internal(&sim, &mut st, crt, both, "test").expect("shared");
+            st.remove("/configmaps", "default", "parent");
+            st.gc_dirty = true;
+        }
+        reconcile(&sim);
+        let st = sim.store.lock();
+        assert!(
+            st.get("/configmaps", "default", "child").is_none(),
+            "its only owner is gone"
+        );
+        assert!(
+            st.get("/configmaps", "default", "shared").is_some(),
+            "another owner is alive"
+        );
+        assert!(st.get("/configmaps", "default", "keeper").is_some());
+    }
 }

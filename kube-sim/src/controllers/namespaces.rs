@@ -199,4 +199,47 @@ mod tests {
         );
         assert!(!same_conditions(&json!(done), &json!(held)));
     }
+
+    #[test]
+    fn through_the_store_a_deleted_namespace_is_terminating_until_empty_then_gone() {
+        let cfg = crate::SimConfig::default().namespace_delete_delay(Duration::ZERO);
+        let sim = crate::Sim::new(cfg, "token".into(), None);
+        let reg = sim.registry.read().clone();
+        {
+            let mut st = sim.store.lock();
+            let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "on-x"}});
+            ops::create_internal(&sim, &mut st, rt(&reg, "/namespaces"), ns, "test").expect("namespace");
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "on-x"}});
+            ops::create_internal(&sim, &mut st, rt(&reg, "/configmaps"), cm, "test").expect("configmap");
+        }
+        reconcile(&sim);
+        {
+            // A live namespace gets its defaults and keeps what is in it.
+            let st = sim.store.lock();
+            assert!(st.get("/serviceaccounts", "on-x", "default").is_some());
+            assert!(st.get("/configmaps", "on-x", "c").is_some());
+        }
+        {
+            let mut st = sim.store.lock();
+            let mut op = ops::Op {
+                sim: &sim,
+                st: &mut st,
+                rt: rt(&reg, "/namespaces"),
+                version: "v1",
+            };
+            op.delete("", "on-x", &DeleteOpts::default()).expect("deleted");
+            let ns = st
+                .get("/namespaces", "", "on-x")
+                .expect("still there while not empty");
+            assert_eq!(ns["status"]["phase"], "Terminating");
+        }
+        reconcile(&sim);
+        reconcile(&sim);
+        let st = sim.store.lock();
+        assert!(
+            st.get("/configmaps", "on-x", "c").is_none(),
+            "its objects go first"
+        );
+        assert!(st.get("/namespaces", "", "on-x").is_none(), "then the namespace");
+    }
 }

@@ -296,7 +296,8 @@ impl Poller {
         }
     }
 
-    /// Polls one project. The error is the message also stored on the project.
+    /// Polls one project. A registry's failure is also stored on the project; any failure backs
+    /// off the project's next poll.
     pub async fn poll(
         &self,
         project_id: i64,
@@ -327,7 +328,16 @@ impl Poller {
             .flatten()
             .map_or_else(|| p.docker_registry_id.to_string(), |r| r.name);
         crate::metrics::global().poll(&registry, result.is_ok(), started.elapsed());
-        if let Err(PollError::Registry(message)) = &result {
+        // Either failure backs off; only the registry's own message is shown on the project.
+        let shown = match &result {
+            Ok(_) | Err(PollError::Gone(_)) => None,
+            Err(PollError::Registry(message)) => Some(message.as_str()),
+            Err(PollError::Server(e)) => {
+                tracing::error!(project = p.id, error = %e, "storing a poll failed");
+                Some("the poll's result could not be stored; the server log has the details")
+            }
+        };
+        if let Some(message) = shown {
             self.record_failure(&p, message)
                 .await
                 .doing("recording a failed poll")?;
@@ -416,14 +426,14 @@ impl Poller {
     async fn list_tags(
         &self,
         p: &project::Model,
-    ) -> Result<(Arc<TagClient>, Vec<String>, Vec<String>), String> {
+    ) -> Result<(Arc<TagClient>, Vec<String>, Vec<String>), PollError> {
         let filter = TagFilter::new(&p.tag_include, &p.tag_exclude, p.ignore_signature_tags)
             .map_err(|(field, e)| format!("the tag filter's {field} pattern is {e}"))?;
         let registry = docker_registry::Entity::find_by_id(p.docker_registry_id)
             .one(&self.db)
             .await
-            .map_err(|e| format!("database error: {e}"))?
-            .ok_or("the project's Docker registry no longer exists")?;
+            .doing("reading the project's Docker registry")?
+            .ok_or_else(|| "the project's Docker registry no longer exists".to_string())?;
         let client = self.client(&registry).await?;
         let (listed, invalid): (Vec<String>, Vec<String>) = client
             .list_tags(&p.image_repository, PAGE_SIZE)

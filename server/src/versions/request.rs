@@ -15,7 +15,7 @@ pub enum Action {
 }
 
 /// Who asks. A person's deploy restarts the version's lifetime; an automatic one (the
-/// scheduler, a webhook, a project's deletion) does not.
+/// scheduler, or the deletion of a project resumed after a restart) does not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requester<'a> {
     Person(&'a str),
