@@ -1040,6 +1040,12 @@ async fn concurrent_requests_are_refused_or_queued() {
     let main = &versions[0];
     let (status, _) = w.deploy(&w.viewer, main).await;
     assert_eq!(status, StatusCode::OK);
+    // Until the worker takes the request up, a newer one replaces it (the stop below would be
+    // the only thing done); this test is about requests while the deploy runs.
+    w.wait_for(main, "deploying", |d| {
+        d["status"]["message"] != "Waiting to be deployed"
+    })
+    .await;
     // The same request again while it runs is refused, with the reason.
     let (status, body) = w.deploy(&w.doer, main).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
