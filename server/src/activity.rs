@@ -57,7 +57,7 @@ pub async fn user_action<C: ConnectionTrait>(
     Ok(record(
         c,
         Entry {
-            actor: &actor.username,
+            actor: &actor.actor(),
             kind,
             subject,
             message,

@@ -27,6 +27,7 @@ const MAX_BODY: usize = 1 << 20;
 pub fn router(state: AppState) -> Router {
     let ctx = ServerCtx {
         users: state.users.clone(),
+        tokens: state.tokens.clone(),
         registries: state.registries.clone(),
         helm_registries: state.helm_registries.clone(),
         namespaces: state.namespaces.clone(),
@@ -76,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(crate::projects::webhook::router(state.hooks.clone()))
         .merge(crate::live::router(state.clone()))
+        .merge(crate::rest::router(crate::rest::RestState {
+            tokens: state.tokens.clone(),
+            projects: state.projects.clone(),
+            deployments: state.deployments.clone(),
+        }))
         .merge(leptos)
         // Layers run bottom-up for requests: the trace span wraps everything.
         // The session's user, looked up once per request (after the CSRF check, inside sessions).

@@ -18,11 +18,13 @@ pub mod names;
 pub mod projects;
 pub mod registry;
 pub mod render;
+pub mod rest;
 pub mod scheduler;
 pub mod secrets;
 pub mod session_store;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 pub mod users;
 pub mod versions;
 
@@ -130,6 +132,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     ));
     let state = AppState {
         users: Arc::new(SqlUsers::new(db.clone(), throttle)?),
+        tokens: Arc::new(tokens::SqlTokens { db: db.clone() }),
         registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),
         projects: Arc::new(SqlProjects {

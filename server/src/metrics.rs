@@ -86,6 +86,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Server-function errors by kind (forbidden, invalid, conflict, …).",
     ),
     (
+        "oneko_rest_errors_total",
+        "counter",
+        "REST API (/api/v1) errors by kind (unauthenticated, forbidden, invalid, …).",
+    ),
+    (
         "oneko_internal_errors_total",
         "counter",
         "Failures of the server's dependencies reaching a user, by source (database, cluster, encoding, task, other).",

@@ -15,6 +15,7 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub db: DatabaseConnection,
     pub users: Arc<dyn Users>,
+    pub tokens: Arc<crate::tokens::SqlTokens>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,
     pub projects: Arc<dyn Projects>,

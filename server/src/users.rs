@@ -314,6 +314,12 @@ impl Users for SqlUsers {
         if target.role() == Role::Admin && admins.len() <= 1 {
             return Err(AppError::conflict("The last administrator cannot be deleted."));
         }
+        // Their API tokens go with them (the foreign key cascades too; this does not rely on it).
+        crate::db::entity::api_token::Entity::delete_many()
+            .filter(crate::db::entity::api_token::Column::UserId.eq(id.0))
+            .exec(&txn)
+            .await
+            .doing("accessing API tokens")?;
         user::Entity::delete_by_id(id.0)
             .exec(&txn)
             .await

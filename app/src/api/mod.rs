@@ -9,4 +9,5 @@ pub mod helm;
 pub mod namespaces;
 pub mod projects;
 pub mod registries;
+pub mod tokens;
 pub mod users;

@@ -1,4 +1,4 @@
-//! The user's own account: change password.
+//! The user's own account: change password, API tokens.
 
 use crate::{
     api::auth::ChangeOwnPassword,
@@ -70,5 +70,6 @@ fn AccountDetails() -> impl IntoView {
                 <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
             </form>
         </section>
+        <super::tokens::ApiTokens all=false/>
     }
 }

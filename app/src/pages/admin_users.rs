@@ -63,6 +63,7 @@ fn UsersAdmin() -> impl IntoView {
             matches!(actions.reset.value().get(), Some(Ok(()))).then(|| "Password reset.".to_string())
         })/>
         <CreateUserForm/>
+        <super::tokens::ApiTokens all=true/>
     }
 }
 

@@ -13,4 +13,5 @@ pub mod export;
 pub mod login;
 pub mod policy;
 pub mod projects;
+pub mod tokens;
 pub mod version;

@@ -426,6 +426,8 @@ fn ProjectDetail() -> impl IntoView {
                         include_removed,
                         sort,
                         page,
+                        tag: None,
+                        page_size: None,
                     })
                     .await
                 }

@@ -15,10 +15,11 @@ use tower_sessions::Session;
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "oneko_session";
 
-/// Whether a request needs to know its user: not static files, health checks, metrics or
-/// registry webhooks (which have no session, and must not touch the session store).
+/// Whether a request needs to know its session's user: not static files, health checks,
+/// metrics, registry webhooks or the REST API (which have no session, or, for the API, a token
+/// instead, and must not touch the session store).
 pub fn needs_user(path: &str) -> bool {
-    const SKIPPED: [&str; 5] = ["/pkg/", "/hooks/", "/healthz", "/readyz", "/metrics"];
+    const SKIPPED: [&str; 6] = ["/pkg/", "/hooks/", "/healthz", "/readyz", "/metrics", "/api/v1/"];
     if SKIPPED.iter().any(|p| path.starts_with(p)) {
         return false;
     }
@@ -63,6 +64,7 @@ mod tests {
             "/healthz",
             "/metrics",
             "/hooks/registry/x",
+            "/api/v1/versions/3",
         ] {
             assert!(!needs_user(path), "{path}");
         }

@@ -221,6 +221,7 @@ pub async fn seed(state: &AppState, registry: &str, helm: &HelmConfig) -> Result
         username: "demo".into(),
         display_name: None,
         role: Role::Admin,
+        token: None,
     };
     let docker = state
         .registries

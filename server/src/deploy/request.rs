@@ -255,7 +255,7 @@ impl Deployer {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind: "version.extended",
                 subject: &name,
                 message: match stop_at {

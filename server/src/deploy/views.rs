@@ -217,12 +217,12 @@ impl Deployer {
 #[async_trait::async_trait]
 impl Deployments for Deployer {
     async fn deploy(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError> {
-        self.request(Request::by_person(&actor.username, id, Action::Deploy))
+        self.request(Request::by_person(&actor.actor(), id, Action::Deploy))
             .await
     }
 
     async fn stop(&self, actor: &CurrentUser, id: VersionId) -> Result<DeployStatus, AppError> {
-        self.request(Request::by_person(&actor.username, id, Action::Stop))
+        self.request(Request::by_person(&actor.actor(), id, Action::Stop))
             .await
     }
 
@@ -239,6 +239,18 @@ impl Deployments for Deployer {
         let (p, v) = self.find(id).await?;
         let row = self.row(v.id).await?;
         self.full_status(&p, &v, row.as_ref()).await
+    }
+
+    async fn status_with_urls(&self, id: VersionId) -> Result<(DeployStatus, Vec<String>), AppError> {
+        let (p, v) = self.find(id).await?;
+        let row = self.row(v.id).await?;
+        let (mut urls, outdated) = self.rendered(&p, &v, row.as_ref()).await?;
+        let mut status = status_of(row.as_ref(), &v);
+        status.outdated = outdated;
+        if let Some(row) = row.filter(|r| r.applied_at.is_some()) {
+            add_ingress_urls(&mut urls, self.ingress_urls(&row).await);
+        }
+        Ok((status, urls))
     }
 
     async fn detail(&self, id: VersionId) -> Result<DeploymentDetail, AppError> {
@@ -432,7 +444,7 @@ impl Deployments for Deployer {
 
     async fn batch(&self, actor: &CurrentUser, ids: Vec<VersionId>, deploy: bool) -> Vec<BatchOutcome> {
         let action = if deploy { Action::Deploy } else { Action::Stop };
-        self.request_each(&actor.username, ids, action).await
+        self.request_each(&actor.actor(), ids, action).await
     }
 }
 

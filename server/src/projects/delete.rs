@@ -56,7 +56,7 @@ impl SqlProjects {
             activity::record(
                 &txn,
                 Entry {
-                    actor: &actor.username,
+                    actor: &actor.actor(),
                     kind: "project.deleting",
                     subject: &p.name,
                     message: format!(
@@ -78,7 +78,7 @@ impl SqlProjects {
                     .request(Request {
                         version: VersionId(v.id),
                         action: Action::Stop,
-                        by: Requester::Person(&actor.username),
+                        by: Requester::Person(&actor.actor()),
                         reason: "the project is being deleted",
                         expect: None,
                     })
@@ -97,7 +97,7 @@ impl SqlProjects {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind: "project.deleted",
                 subject: &p.name,
                 message: format!("Project {} deleted with its versions", p.name),

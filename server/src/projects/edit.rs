@@ -320,7 +320,7 @@ impl SqlProjects {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind,
                 subject: &saved.name,
                 message,

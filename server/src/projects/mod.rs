@@ -80,7 +80,7 @@ async fn write_version(
     activity::record(
         txn,
         Entry {
-            actor: &actor.username,
+            actor: &actor.actor(),
             kind,
             subject: &format!("{}:{}", p.name, saved.name),
             message,
@@ -325,7 +325,7 @@ impl Projects for SqlProjects {
     async fn poll_now(&self, actor: &CurrentUser, id: ProjectId) -> Result<PollReport, AppError> {
         self.find(id).await?;
         self.poller
-            .poll(id.0, Refresh::All, &actor.username)
+            .poll(id.0, Refresh::All, &actor.actor())
             .await
             .map_err(|e| match e {
                 PollError::Registry(message) => AppError::Upstream {
@@ -345,6 +345,9 @@ impl Projects for SqlProjects {
         if !filter.is_empty() {
             select = select.filter(project_version::Column::Name.contains(filter));
         }
+        if let Some(tag) = &query.tag {
+            select = select.filter(project_version::Column::Name.eq(tag));
+        }
         if !query.include_removed {
             select = select.filter(project_version::Column::RemovedAt.is_null());
         }
@@ -359,7 +362,8 @@ impl Projects for SqlProjects {
                 .order_by_desc(project_version::Column::FirstSeenAt)
                 .order_by_asc(project_version::Column::Name),
         };
-        let pages = select.paginate(&self.db, VERSION_PAGE_SIZE);
+        let page_size = query.page_size.unwrap_or(VERSION_PAGE_SIZE).clamp(1, 200);
+        let pages = select.paginate(&self.db, page_size);
         let total = pages.num_items().await.doing("counting versions")?;
         let items = pages.fetch_page(query.page).await.doing("reading versions")?;
         let rows: HashMap<i64, deployment::Model> = deployment::Entity::find()
@@ -379,7 +383,7 @@ impl Projects for SqlProjects {
             items: out,
             total,
             page: query.page,
-            page_size: VERSION_PAGE_SIZE,
+            page_size,
         })
     }
 
@@ -422,7 +426,7 @@ impl Projects for SqlProjects {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind: "project.config_changed",
                 subject: &name,
                 message: format!(
@@ -678,7 +682,7 @@ impl Projects for SqlProjects {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind: "project.policy_changed",
                 subject: &p.name,
                 message: format!(

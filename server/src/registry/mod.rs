@@ -404,7 +404,7 @@ impl Registries for SqlRegistries {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind,
                 subject: &saved.name,
                 message,
@@ -453,7 +453,7 @@ impl Registries for SqlRegistries {
         activity::record(
             &txn,
             Entry {
-                actor: &actor.username,
+                actor: &actor.actor(),
                 kind: "docker_registry.deleted",
                 subject: &m.name,
                 message: format!("Registry {} ({}) deleted", m.name, m.url),

@@ -16,6 +16,7 @@ mod policy;
 mod process;
 mod projects;
 mod registries;
+mod rest;
 mod roles;
 mod scheduler;
 mod tags;

@@ -32,6 +32,14 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
             json!({"old_password": "wrong", "new_password": "x"}),
         ),
         ("list_users", Access::Admin, json!({})),
+        ("list_my_tokens", Access::Viewer, json!({})),
+        ("list_all_tokens", Access::Admin, json!({})),
+        (
+            "create_token",
+            Access::Viewer,
+            json!({"token": {"name": "", "expires_in_days": "", "role_cap": ""}}),
+        ),
+        ("revoke_token", Access::Viewer, json!({"id": 999999})),
         (
             "create_user",
             Access::Admin,

@@ -1,6 +1,7 @@
 //! One module per table.
 
 pub mod activity;
+pub mod api_token;
 pub mod deployment;
 pub mod docker_registry;
 pub mod helm_registry;

@@ -56,6 +56,7 @@ impl From<&Model> for app::model::CurrentUser {
             username: m.username.clone(),
             display_name: m.display_name.clone(),
             role: m.role(),
+            token: None,
         }
     }
 }

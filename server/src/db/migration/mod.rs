@@ -14,6 +14,7 @@ mod m20261202_000008_leases;
 mod m20261202_000009_drift;
 mod m20261206_000001_project_policy;
 mod m20261206_000002_registry_pull_secret;
+mod m20261207_000001_api_tokens;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_drift::Migration),
             Box::new(m20261206_000001_project_policy::Migration),
             Box::new(m20261206_000002_registry_pull_secret::Migration),
+            Box::new(m20261207_000001_api_tokens::Migration),
         ]
     }
 }

@@ -1,0 +1,284 @@
+//! The REST API under CI-style polling: `cargo bench -p server --bench api`.
+//!
+//! Starts kube-sim (on its own runtime, threads named `kube-sim`), Debian's `docker-registry` and
+//! O-Neko in this process, deploys DEPLOYED (10) versions of a project whose chart has an Ingress
+//! and whose URL template renders per version, creates API tokens, then lets CLIENTS (200)
+//! clients, each with its own connection and one of the tokens, poll
+//! `GET /api/v1/versions/{id}` once every INTERVAL_MS (1000) for SECONDS (30), on a runtime of
+//! their own. Prints p50/p99/max latency, the request rate and errors, and whether the target
+//! (p99 ≤ 20 ms, no errors) is met; it asserts nothing. Knobs: `BENCH_CLIENTS`, `BENCH_SECONDS`,
+//! `BENCH_INTERVAL_MS`, `BENCH_DEPLOYED`, `BENCH_TOKENS`.
+
+mod common;
+
+use common::{fill_repo, knob, start_registry};
+use reqwest::Client;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+struct Api {
+    http: Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, endpoint: &str, body: Value) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{endpoint}: {status} {v}");
+        v
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Pushes the sample chart to `oci://<host>/charts` with real helm.
+async fn push_chart(host: &str) {
+    let helm = server::helm::HelmConfig {
+        binary: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/bin/helm"),
+        timeout: Duration::from_secs(60),
+    };
+    server::demo::push_chart(&helm, &format!("oci://{host}/charts"))
+        .await
+        .unwrap();
+}
+
+/// What one client saw: latencies in seconds and failed requests.
+async fn client(
+    base: String,
+    token: String,
+    ids: Vec<i64>,
+    run_for: Duration,
+    interval: Duration,
+    offset: Duration,
+) -> (Vec<f64>, usize) {
+    let http = Client::builder().build().unwrap();
+    let mut latencies = vec![];
+    let mut errors = 0;
+    tokio::time::sleep(offset).await;
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n = 0usize;
+    while start.elapsed() < run_for {
+        tick.tick().await;
+        let id = ids[n % ids.len()];
+        n += 1;
+        let sent = Instant::now();
+        let ok = match http
+            .get(format!("{base}/api/v1/versions/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(resp) if resp.status().is_success() => resp.bytes().await.is_ok(),
+            _ => false,
+        };
+        latencies.push(sent.elapsed().as_secs_f64());
+        if !ok {
+            errors += 1;
+        }
+    }
+    (latencies, errors)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let clients = knob("BENCH_CLIENTS", 200);
+    let seconds = knob("BENCH_SECONDS", 30);
+    let interval = Duration::from_millis(knob("BENCH_INTERVAL_MS", 1000) as u64);
+    let deployed = knob("BENCH_DEPLOYED", 10);
+    let token_count = knob("BENCH_TOKENS", 20);
+    let work = tempfile::tempdir().unwrap();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kube-sim")
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let sim =
+                kube_sim::start(kube_sim::SimConfig::default().pod_ready_delay(Duration::from_millis(100)))
+                    .await
+                    .unwrap();
+            tx.send(sim.kubeconfig_path().to_owned()).unwrap();
+            std::future::pending::<()>().await;
+            drop(sim);
+        });
+    });
+    let kubeconfig = rx.recv().unwrap();
+
+    let registry = start_registry(&work.path().join("registry"));
+    let http = Client::builder().build().unwrap();
+    fill_repo(&http, &registry.url, "bench/app", deployed).await;
+    let host = registry.url.trim_start_matches("http://").to_owned();
+    push_chart(&host).await;
+
+    let mut config = server::config::Config::for_tests(work.path().join("data"), None);
+    config.admin_password = Some("bench-admin-password".into());
+    config.kubeconfig = Some(kubeconfig);
+    config.scheduler_interval = 10;
+    let running = server::start(config).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let api = Api {
+        http: Client::builder().cookie_store(true).build().unwrap(),
+        base: base.clone(),
+    };
+    api.call(
+        "login",
+        json!({"username": "admin", "password": "bench-admin-password"}),
+    )
+    .await;
+    let docker = api
+        .call(
+            "save_docker_registry",
+            json!({"registry": {"id": null, "name": "bench", "url": registry.url, "insecure_http": true,
+                "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
+        )
+        .await;
+    let charts = api
+        .call(
+            "save_helm_registry",
+            json!({"registry": {"id": null, "name": "charts", "kind": "oci", "url": format!("oci://{host}/charts"),
+                "username": "", "secret": null, "ca_pem": "", "plain_http": true}}),
+        )
+        .await;
+    let project = api
+        .call(
+            "save_project",
+            json!({"project": {"id": null, "name": "bench", "registry": docker["id"], "image_repository": "bench/app",
+                "redeploy_policy": "manual", "lifetime": "infinite", "tag_include": "", "tag_exclude": "",
+                "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        )
+        .await;
+    api.call(
+        "save_project_config",
+        json!({"id": project["id"], "config": {"url_templates": ["{{ SAFE_VERSION_NAME }}.bench.example"], "variables": [], "templates": [
+            {"name": "web", "description": "", "helm_registry": charts["id"], "chart_name": "o-neko-demo",
+             "chart_version": "", "content": "image: \"{{ IMAGE }}\"\nhost: \"{{ URLS[0] }}\"\n"}]}}),
+    )
+    .await;
+    let ids: Vec<i64> = loop {
+        let p = api
+            .call(
+                "list_versions",
+                json!({"query": {"project": project["id"], "filter": "", "include_removed": false, "sort": "name", "page": 0, "page_size": 200}}),
+            )
+            .await;
+        let ids: Vec<i64> = p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["id"].as_i64())
+            .collect();
+        if ids.len() == deployed {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    api.call("deploy_or_stop_versions", json!({"ids": ids, "deploy": true}))
+        .await;
+    let started = Instant::now();
+    loop {
+        let rows = api
+            .call("list_deployments", json!({"project": null, "search": ""}))
+            .await;
+        let running = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"]["state"] == "running")
+            .count();
+        if running == deployed {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "{running} of {deployed} running"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut tokens = vec![];
+    for i in 0..token_count {
+        let created = api
+            .call(
+                "create_token",
+                json!({"token": {"name": format!("bench-{i}"), "expires_in_days": "", "role_cap": "VIEWER"}}),
+            )
+            .await;
+        tokens.push(created["secret"].as_str().unwrap().to_owned());
+    }
+
+    // The clients on a runtime of their own, so their work is not queued behind the server's.
+    let run_for = Duration::from_secs(seconds as u64);
+    let load = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("clients")
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let mut tasks = vec![];
+                for c in 0..clients {
+                    // Spread over the interval, as independent pipelines would be.
+                    let offset = interval.mul_f64(c as f64 / clients as f64);
+                    tasks.push(tokio::spawn(client(
+                        base.clone(),
+                        tokens[c % tokens.len()].clone(),
+                        ids.clone(),
+                        run_for,
+                        interval,
+                        offset,
+                    )));
+                }
+                let mut all = vec![];
+                let mut errors = 0;
+                for t in tasks {
+                    let (l, e) = t.await.unwrap();
+                    all.extend(l);
+                    errors += e;
+                }
+                (all, errors)
+            })
+    });
+    let (mut latencies, errors) = load.join().unwrap();
+    latencies.sort_by(f64::total_cmp);
+    let p99 = percentile(&latencies, 0.99) * 1000.0;
+    println!(
+        "REST API benchmark (2-core VM; kube-sim and the clients in this process on threads of their own)"
+    );
+    println!(
+        "{clients} clients, each GET /api/v1/versions/{{id}} every {} ms with one of {token_count} tokens, for {seconds} s ({deployed} deployed versions)",
+        interval.as_millis()
+    );
+    println!(
+        "requests {} ({:.0}/s), errors {errors}",
+        latencies.len(),
+        latencies.len() as f64 / seconds as f64
+    );
+    println!(
+        "latency p50 {:.2} ms, p99 {p99:.2} ms, max {:.2} ms (target p99 ≤ 20 ms, 0 errors: {})",
+        percentile(&latencies, 0.5) * 1000.0,
+        percentile(&latencies, 1.0) * 1000.0,
+        if p99 <= 20.0 && errors == 0 {
+            "target met"
+        } else {
+            "TARGET MISSED"
+        }
+    );
+    running.shutdown().await.unwrap();
+}
