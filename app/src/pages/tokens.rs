@@ -61,7 +61,7 @@ fn TokenTable(tokens: Vec<ApiToken>, all: bool, revoke: ServerAction<RevokeToken
     }
     view! {
         <table class="list">
-            <caption>{format!("{} API tokens", tokens.len())}</caption>
+            <caption>{match tokens.len() { 1 => "1 API token".to_string(), n => format!("{n} API tokens") }}</caption>
             <thead>
                 <tr>
                     {all.then(|| view! { <th scope="col">"User"</th> })}
@@ -81,7 +81,7 @@ fn TokenTable(tokens: Vec<ApiToken>, all: bool, revoke: ServerAction<RevokeToken
                         <tr>
                             {all.then(|| view! { <td>{t.owner.clone()}</td> })}
                             <th scope="row">{t.name.clone()}</th>
-                            <td>{t.role_cap.map_or_else(|| "Its owner's role".to_string(), |r| format!("At most {r}"))}</td>
+                            <td>{t.role_cap.map_or_else(|| if all { "Its owner's role" } else { "Your role" }.to_string(), |r| format!("At most {r}"))}</td>
                             <td>{when(Some(t.created_at), "")}</td>
                             <td>{when(t.expires_at, "Never")}</td>
                             <td>{when(t.last_used_at, "Not yet")}</td>
@@ -137,10 +137,10 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
             <button type="submit" disabled=move || create.pending().get()>"Create token"</button>
         </form>
         {move || secret.get().map(|s| view! {
-            <div class="success" role="status">
+            <div class="token-created" role="status">
                 <p>"Token created. Copy it now: it is not shown again."</p>
                 <label for="token-secret">"New token"</label>
-                <input id="token-secret" readonly value=s class="secret"/>
+                <input id="token-secret" readonly value=s spellcheck="false"/>
             </div>
         })}
     }
