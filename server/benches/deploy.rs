@@ -14,31 +14,10 @@
 
 mod common;
 
-use common::{fill_repo, knob, rss_mib, start_registry};
+use common::{Api, fill_repo, knob, rss_mib, start_registry};
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-struct Api {
-    http: Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, endpoint: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/api/{endpoint}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{endpoint}: {status} {v}");
-        v
-    }
-}
 
 /// CPU seconds used by this process's threads, except kube-sim's.
 fn server_cpu_seconds() -> f64 {
@@ -159,44 +138,15 @@ async fn main() {
     // The production default (tests run the scheduler every second).
     config.scheduler_interval = 10;
     let running = server::start(config).await.unwrap();
-    let api = Api {
-        http: Client::builder().cookie_store(true).build().unwrap(),
-        base: format!("http://{}", running.addr),
-    };
-    api.call(
-        "login",
-        json!({"username": "admin", "password": "bench-admin-password"}),
-    )
-    .await;
-    let docker = api
-        .call(
-            "save_docker_registry",
-            json!({"registry": {"id": null, "name": "bench", "url": registry.url, "insecure_http": true,
-                "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
-        )
-        .await;
-    let charts = api
-        .call(
-            "save_helm_registry",
-            json!({"registry": {"id": null, "name": "charts", "kind": "oci", "url": format!("oci://{host}/charts"),
-                "username": "", "secret": null, "ca_pem": "", "plain_http": true}}),
-        )
-        .await;
+    let api = Api::login(format!("http://{}", running.addr), "bench-admin-password").await;
     let project = api
-        .call(
-            "save_project",
-            json!({"project": {"id": null, "name": "bench", "registry": docker["id"], "image_repository": "bench/app",
-                "redeploy_policy": "manual", "lifetime": "infinite", "tag_include": "", "tag_exclude": "",
-                "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+        .bench_project(
+            &registry.url,
+            &host,
+            json!([]),
+            ("1.0.0", "image: \"{{ IMAGE }}\"\nbulk: 16\n"),
         )
         .await;
-    api.call(
-        "save_project_config",
-        json!({"id": project["id"], "config": {"url_templates": [], "variables": [], "templates": [
-            {"name": "web", "description": "", "helm_registry": charts["id"], "chart_name": "o-neko-demo",
-             "chart_version": "1.0.0", "content": "image: \"{{ IMAGE }}\"\nbulk: 16\n"}]}}),
-    )
-    .await;
     let ids: Vec<Value> = loop {
         let mut ids = vec![];
         for page in 0..versions.div_ceil(50) {

@@ -113,3 +113,83 @@ pub async fn fill_repo(http: &reqwest::Client, base: &str, repo: &str, tags: usi
     }
     sha(manifest.as_bytes())
 }
+
+/// A logged-in client of the server functions.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    /// Logs in as `admin` with `password`.
+    pub async fn login(base: String, password: &str) -> Api {
+        let api = Api {
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            base,
+        };
+        api.call(
+            "login",
+            serde_json::json!({"username": "admin", "password": password}),
+        )
+        .await;
+        api
+    }
+
+    /// Calls a server function; panics on an error answer.
+    pub async fn call(&self, endpoint: &str, body: serde_json::Value) -> serde_json::Value {
+        let resp = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        assert!(status.is_success(), "{endpoint}: {status} {v}");
+        v
+    }
+
+    /// The registry (`registry_url`, images under `bench/app`), the OCI chart registry on `host`
+    /// and a project "bench" with one template of the sample chart (`content`) and
+    /// `url_templates`. Returns the project.
+    pub async fn bench_project(
+        &self,
+        registry_url: &str,
+        host: &str,
+        url_templates: serde_json::Value,
+        (chart_version, content): (&str, &str),
+    ) -> serde_json::Value {
+        use serde_json::json;
+        let docker = self
+            .call(
+                "save_docker_registry",
+                json!({"registry": {"id": null, "name": "bench", "url": registry_url, "insecure_http": true,
+                    "auth": "anonymous", "username": "", "secret": null, "ca_pem": "", "skip_tls_verify": false}}),
+            )
+            .await;
+        let charts = self
+            .call(
+                "save_helm_registry",
+                json!({"registry": {"id": null, "name": "charts", "kind": "oci", "url": format!("oci://{host}/charts"),
+                    "username": "", "secret": null, "ca_pem": "", "plain_http": true}}),
+            )
+            .await;
+        let project = self
+            .call(
+                "save_project",
+                json!({"project": {"id": null, "name": "bench", "registry": docker["id"], "image_repository": "bench/app",
+                    "redeploy_policy": "manual", "lifetime": "infinite", "tag_include": "", "tag_exclude": "",
+                    "ignore_signature_tags": true, "poll_interval_secs": ""}}),
+            )
+            .await;
+        self.call(
+            "save_project_config",
+            json!({"id": project["id"], "config": {"url_templates": url_templates, "variables": [], "templates": [
+                {"name": "web", "description": "", "helm_registry": charts["id"], "chart_name": "o-neko-demo",
+                 "chart_version": chart_version, "content": content}]}}),
+        )
+        .await;
+        project
+    }
+}

@@ -111,6 +111,25 @@ async fn answer(
     view(s, id).await
 }
 
+/// A VIEWER's deploy (`Goal::Running`) or stop (`Goal::Stopped`), answered at once or, with
+/// `wait`, once the version got there.
+async fn request(
+    s: &RestState,
+    caller: &Caller,
+    id: VersionId,
+    w: &Wait,
+    to: Goal,
+) -> ApiJsonOut<VersionView> {
+    let me = caller.with(Role::Viewer)?;
+    let wait = goal(w, to)?;
+    let since = now();
+    match to {
+        Goal::Running => s.deployments.deploy(me, id).await?,
+        Goal::Stopped => s.deployments.stop(me, id).await?,
+    };
+    answer(s, id, wait, since).await
+}
+
 async fn view(s: &RestState, id: VersionId) -> Result<Json<VersionView>, ApiError> {
     let detail = s.projects.version(id).await?;
     let (status, urls) = s.deployments.status_with_urls(id).await?;
@@ -149,11 +168,7 @@ pub async fn deploy(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(w): ApiQuery<Wait>,
 ) -> ApiJsonOut<VersionView> {
-    let me = caller.with(Role::Viewer)?;
-    let wait = goal(&w, Goal::Running)?;
-    let since = now();
-    s.deployments.deploy(me, VersionId(id)).await?;
-    answer(&s, VersionId(id), wait, since).await
+    request(&s, &caller, VersionId(id), &w, Goal::Running).await
 }
 
 /// Redeploys a version that is deployed (409 if it is not), e.g. to pick up changed
@@ -169,14 +184,11 @@ pub async fn redeploy(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(w): ApiQuery<Wait>,
 ) -> ApiJsonOut<VersionView> {
-    let me = caller.with(Role::Viewer)?;
-    let wait = goal(&w, Goal::Running)?;
+    caller.with(Role::Viewer)?;
     if !s.deployments.status(VersionId(id)).await?.desired {
         return Err(AppError::conflict("The version is not deployed: deploy it instead.").into());
     }
-    let since = now();
-    s.deployments.deploy(me, VersionId(id)).await?;
-    answer(&s, VersionId(id), wait, since).await
+    request(&s, &caller, VersionId(id), &w, Goal::Running).await
 }
 
 /// Stops a version (removes it from the cluster). With `wait=stopped` the answer comes once it
@@ -192,11 +204,7 @@ pub async fn stop(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(w): ApiQuery<Wait>,
 ) -> ApiJsonOut<VersionView> {
-    let me = caller.with(Role::Viewer)?;
-    let wait = goal(&w, Goal::Stopped)?;
-    let since = now();
-    s.deployments.stop(me, VersionId(id)).await?;
-    answer(&s, VersionId(id), wait, since).await
+    request(&s, &caller, VersionId(id), &w, Goal::Stopped).await
 }
 
 /// Extends a deployed version's life by its lifetime again, from now.
