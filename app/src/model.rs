@@ -1056,6 +1056,12 @@ pub struct DashboardRow {
     pub version_name: String,
     pub status: DeployStatus,
     pub image_created_at: Option<DateTime<Utc>>,
+    /// The image the tag points at.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// The tag vanished from the registry.
+    #[serde(default)]
+    pub removed: bool,
     pub urls: Vec<String>,
     pub variables: Vec<DashboardVariable>,
 }

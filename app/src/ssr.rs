@@ -153,9 +153,9 @@ pub trait Deployments: Send + Sync + 'static {
         until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<DeployStatus, AppError>;
     async fn status(&self, id: VersionId) -> Result<DeployStatus, AppError>;
-    /// The status and the version's URLs (rendered URL templates, then Ingress hosts): what a CI
-    /// pipeline polls, without the pods and events of [`Deployments::detail`].
-    async fn status_with_urls(&self, id: VersionId) -> Result<(DeployStatus, Vec<String>), AppError>;
+    /// One version as a dashboard row (status, URLs, select variables), deployed or not: what a
+    /// CI pipeline polls, without the pods and events of [`Deployments::detail`].
+    async fn version_row(&self, id: VersionId) -> Result<DashboardRow, AppError>;
     /// Status, pods, events and URLs of a version.
     async fn detail(&self, id: VersionId) -> Result<DeploymentDetail, AppError>;
     /// Versions that run or are on their way (the dashboard), optionally of one project or

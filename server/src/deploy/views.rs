@@ -193,6 +193,36 @@ impl Deployer {
         }
     }
 
+    /// One version as the dashboard shows it: the status with "outdated", the rendered URL
+    /// templates then `ingress` (its Ingress hosts), and its select variables.
+    async fn dashboard_row(
+        &self,
+        p: &project::Model,
+        v: &project_version::Model,
+        row: Option<&deployment::Model>,
+        ingress: Vec<String>,
+    ) -> Result<DashboardRow, AppError> {
+        let (mut urls, outdated) = self.rendered(p, v, row).await?;
+        add_ingress_urls(&mut urls, ingress);
+        let mut status = status_of(row, v);
+        status.outdated = outdated;
+        let project_config: ProjectConfig =
+            config::parse_stored(p.config.as_deref(), "project configuration");
+        let overrides: VersionOverrides = config::parse_stored(v.overrides.as_deref(), "version overrides");
+        Ok(DashboardRow {
+            project: ProjectId(p.id),
+            project_name: p.name.clone(),
+            version: VersionId(v.id),
+            version_name: v.name.clone(),
+            status,
+            image_created_at: v.image_created_at,
+            digest: v.digest.clone(),
+            removed: v.removed_at.is_some(),
+            urls,
+            variables: Self::dashboard_variables(&project_config, &overrides.values),
+        })
+    }
+
     pub(super) fn dashboard_variables(
         config: &ProjectConfig,
         values: &BTreeMap<String, String>,
@@ -241,16 +271,14 @@ impl Deployments for Deployer {
         self.full_status(&p, &v, row.as_ref()).await
     }
 
-    async fn status_with_urls(&self, id: VersionId) -> Result<(DeployStatus, Vec<String>), AppError> {
+    async fn version_row(&self, id: VersionId) -> Result<DashboardRow, AppError> {
         let (p, v) = self.find(id).await?;
         let row = self.row(v.id).await?;
-        let (mut urls, outdated) = self.rendered(&p, &v, row.as_ref()).await?;
-        let mut status = status_of(row.as_ref(), &v);
-        status.outdated = outdated;
-        if let Some(row) = row.filter(|r| r.applied_at.is_some()) {
-            add_ingress_urls(&mut urls, self.ingress_urls(&row).await);
-        }
-        Ok((status, urls))
+        let ingress = match &row {
+            Some(r) => self.ingress_urls(r).await,
+            None => vec![],
+        };
+        self.dashboard_row(&p, &v, row.as_ref(), ingress).await
     }
 
     async fn detail(&self, id: VersionId) -> Result<DeploymentDetail, AppError> {
@@ -343,24 +371,8 @@ impl Deployments for Deployer {
             {
                 continue;
             }
-            let (mut urls, outdated) = self.rendered(p, v, Some(row)).await?;
-            add_ingress_urls(&mut urls, ingress.remove(&row.id).unwrap_or_default());
-            let mut status = status_of(Some(row), v);
-            status.outdated = outdated;
-            let project_config: ProjectConfig =
-                config::parse_stored(p.config.as_deref(), "project configuration");
-            let overrides: VersionOverrides =
-                config::parse_stored(v.overrides.as_deref(), "version overrides");
-            out.push(DashboardRow {
-                project: ProjectId(p.id),
-                project_name: p.name.clone(),
-                version: VersionId(v.id),
-                version_name: v.name.clone(),
-                status,
-                image_created_at: v.image_created_at,
-                urls,
-                variables: Self::dashboard_variables(&project_config, &overrides.values),
-            });
+            let ingress = ingress.remove(&row.id).unwrap_or_default();
+            out.push(self.dashboard_row(p, v, Some(row), ingress).await?);
         }
         out.sort_by(|a, b| (&a.project_name, &a.version_name).cmp(&(&b.project_name, &b.version_name)));
         Ok(out)

@@ -1,7 +1,7 @@
 //! What the REST API sends and receives. Its own types, not the UI's models: the public API is
 //! versioned (`/api/v1/`) and keeps its shape when the pages change theirs.
 
-use app::model::{DeployState, DeployStatus, PollReport, Project, ProjectVersion, VersionDetail};
+use app::model::{DashboardRow, DeployState, DeployStatus, PollReport, Project, ProjectVersion};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -160,36 +160,27 @@ pub struct VersionView {
     pub select_variables: Vec<SelectVariable>,
 }
 
-impl VersionView {
-    pub fn new(detail: VersionDetail, status: DeployStatus, urls: Vec<String>) -> Self {
-        let select_variables = detail
-            .project_config
-            .variables
-            .iter()
-            .filter(|v| v.use_values && v.show_on_dashboard)
-            .map(|v| SelectVariable {
-                name: v.name.clone(),
-                label: v.label.clone(),
-                values: v.values.clone(),
-                current: detail
-                    .overrides
-                    .values
-                    .get(&v.name)
-                    .cloned()
-                    .unwrap_or_else(|| v.default_value.clone()),
-            })
-            .collect();
-        let v = detail.version;
+impl From<DashboardRow> for VersionView {
+    fn from(r: DashboardRow) -> Self {
         VersionView {
-            id: v.id.0,
-            project: v.project.0,
-            project_name: detail.project.name,
-            tag: v.name,
-            digest: v.digest,
-            removed: v.removed_at.is_some(),
-            status: status.into(),
-            urls,
-            select_variables,
+            id: r.version.0,
+            project: r.project.0,
+            project_name: r.project_name,
+            tag: r.version_name,
+            digest: r.digest,
+            removed: r.removed,
+            status: r.status.into(),
+            urls: r.urls,
+            select_variables: r
+                .variables
+                .into_iter()
+                .map(|v| SelectVariable {
+                    name: v.name,
+                    label: v.label,
+                    values: v.values,
+                    current: v.current,
+                })
+                .collect(),
         }
     }
 }

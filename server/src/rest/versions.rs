@@ -130,10 +130,9 @@ async fn request(
     answer(s, id, wait, since).await
 }
 
+/// The version as the dashboard shows it: one read of its rows, one render.
 async fn view(s: &RestState, id: VersionId) -> Result<Json<VersionView>, ApiError> {
-    let detail = s.projects.version(id).await?;
-    let (status, urls) = s.deployments.status_with_urls(id).await?;
-    Ok(Json(VersionView::new(detail, status, urls)))
+    Ok(Json(s.deployments.version_row(id).await?.into()))
 }
 
 /// The request's time, to the second: what the database keeps of `applied_at` may be rounded.
