@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// How long a deploy waits for a new namespace's `default` service account to appear.
+const ACCOUNT_WAIT: Duration = Duration::from_secs(30);
+
 /// One object in the cluster, as the inventory of a deployment keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -123,10 +126,21 @@ impl Applier {
         let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
             Api::namespaced(self.client.clone(), namespace);
         let patch = serde_json::json!({ "imagePullSecrets": [{ "name": secret }] });
-        api.patch(account, &PatchParams::default(), &Patch::Strategic(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("ServiceAccount/{account}: {}", kube_message(&e)))
+        // A new namespace gets its `default` account from the controller manager a moment after
+        // it exists: wait for it (up to ACCOUNT_WAIT) rather than fail the deploy.
+        let deadline = tokio::time::Instant::now() + ACCOUNT_WAIT;
+        loop {
+            match api
+                .patch(account, &PatchParams::default(), &Patch::Strategic(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(format!("ServiceAccount/{account}: {}", kube_message(&e))),
+            }
+        }
     }
 
     /// Takes the image pull secrets that `stale` names off a service account (a merge patch of
