@@ -61,8 +61,21 @@ pub struct User {
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub role: Role,
+    /// Signs in with OpenID Connect (no password here; the role comes from the provider).
+    pub single_sign_on: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What the login page offers, and why the last single sign-on failed (shown once).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoginOptions {
+    /// A "Log in with single sign-on" button (OpenID Connect is configured).
+    pub single_sign_on: bool,
+    /// The password form is only for the break-glass administrator.
+    pub break_glass_only: bool,
+    /// The message of a single sign-on that just failed.
+    pub error: Option<String>,
 }
 
 /// The logged-in user, as every page sees it.

@@ -20,6 +20,9 @@ use tower_sessions::Session;
 /// Session key holding the logged-in user's id and credential epoch.
 pub const SESSION_USER: &str = "user";
 
+/// Session key of a failed single sign-on's message, shown once by the login page.
+pub const SESSION_LOGIN_ERROR: &str = "login_error";
+
 /// What a session remembers about its user. `epoch` changes when the password changes, which
 /// ends every other session of that user.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
@@ -222,6 +225,17 @@ pub struct ServerCtx {
     pub helm_registries: Arc<dyn HelmRegistries>,
     pub namespaces: Arc<dyn Namespaces>,
     pub deployments: Arc<dyn Deployments>,
+    /// Which ways of logging in this server offers (fixed at start).
+    pub login: LoginMethods,
+}
+
+/// Which ways of logging in the server offers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoginMethods {
+    /// OpenID Connect is configured.
+    pub single_sign_on: bool,
+    /// Only the break-glass user may log in with a password.
+    pub break_glass_only: bool,
 }
 
 fn ctx() -> Result<ServerCtx, AppError> {
@@ -268,6 +282,11 @@ pub fn namespaces() -> Result<Arc<dyn Namespaces>, AppError> {
 /// The deployments port.
 pub fn deployments() -> Result<Arc<dyn Deployments>, AppError> {
     ctx().map(|c| c.deployments)
+}
+
+/// The ways of logging in.
+pub fn login_methods() -> Result<LoginMethods, AppError> {
+    ctx().map(|c| c.login)
 }
 
 /// The request's session.

@@ -141,6 +141,51 @@ pub struct Config {
     #[arg(long, env = "ONEKO_SCHEDULER_INTERVAL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub scheduler_interval: u64,
 
+    /// OpenID Connect issuer URL (e.g. https://login.example.com/realms/dev); turns single sign-on
+    /// on. Register O-Neko at the provider with the redirect URI <public URL>/auth/oidc/callback.
+    #[arg(long, env = "ONEKO_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// OpenID Connect client id [required with --oidc-issuer].
+    #[arg(long, env = "ONEKO_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// OpenID Connect client secret [default: none: a public client, protected by PKCE alone].
+    #[arg(long, env = "ONEKO_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// Scopes requested at sign-in, comma-separated (add the one that releases the groups claim,
+    /// if the provider has one).
+    #[arg(
+        long,
+        env = "ONEKO_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "openid,profile,email"
+    )]
+    pub oidc_scopes: Vec<String>,
+
+    /// The claim (in the ID token, else from the userinfo endpoint) that holds a user's groups: a
+    /// list of strings or one string.
+    #[arg(long, env = "ONEKO_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+
+    /// Groups mapped to roles, comma-separated GROUP=ROLE (e.g. platform=ADMIN,developers=DOER);
+    /// a user gets the highest role any of their groups maps to, again at every sign-in.
+    #[arg(long, env = "ONEKO_OIDC_ROLES", value_delimiter = ',')]
+    pub oidc_roles: Vec<crate::auth::claims::RoleMapping>,
+
+    /// Role of a user none of whose groups is mapped [default: none: such users are refused].
+    #[arg(long, env = "ONEKO_OIDC_DEFAULT_ROLE", value_parser = crate::auth::claims::parse_role)]
+    pub oidc_default_role: Option<app::model::Role>,
+
+    /// Who may log in with a password: everyone, or (with single sign-on) only the break-glass user.
+    #[arg(long, env = "ONEKO_PASSWORD_LOGIN", value_enum, default_value_t = PasswordLogin::Everyone)]
+    pub password_login: PasswordLogin,
+
+    /// The local user who may still log in with a password when --password-login is break-glass.
+    #[arg(long, env = "ONEKO_BREAK_GLASS_USER", default_value = "admin")]
+    pub break_glass_user: String,
+
     /// Demo mode: seed a sample project whose images and chart are pushed to this (loopback)
     /// registry on first start, and mark the cluster as simulated in the UI (`tools/run` sets it
     /// when it starts the simulated cluster).
@@ -155,6 +200,16 @@ pub enum RemovedTagAction {
     Stop,
     /// Keep it running, and warn (activity log and status).
     Keep,
+}
+
+/// Who may log in with a username and password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PasswordLogin {
+    /// Every local user.
+    Everyone,
+    /// Only `--break-glass-user` (for when the identity provider is down); everyone else signs in
+    /// with OpenID Connect.
+    BreakGlass,
 }
 
 /// How logs are written.
@@ -246,6 +301,15 @@ impl Config {
             replica_id: None,
             log_link: None,
             demo_registry: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            oidc_role_claim: "groups".into(),
+            oidc_roles: vec![],
+            oidc_default_role: None,
+            password_login: PasswordLogin::Everyone,
+            break_glass_user: "admin".into(),
             time_zone: "UTC".into(),
             end_of_day: "23:59".into(),
             last_working_day: "friday".into(),

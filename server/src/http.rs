@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         activity: state.activity.clone(),
         projects: state.projects.clone(),
         deployments: state.deployments.clone(),
+        login: state.login,
     };
     let context = move || provide_context(ctx.clone());
     let options = state.leptos.clone();
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(crate::projects::webhook::router(state.hooks.clone()))
         .merge(crate::live::router(state.clone()))
+        .merge(crate::sso::router(state.oidc.clone()))
         .merge(crate::rest::router(crate::rest::RestState {
             tokens: state.tokens.clone(),
             projects: state.projects.clone(),

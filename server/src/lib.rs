@@ -22,6 +22,7 @@ pub mod rest;
 pub mod scheduler;
 pub mod secrets;
 pub mod session_store;
+pub mod sso;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
@@ -64,6 +65,31 @@ impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.context("server task panicked")?
     }
+}
+
+/// The ways in: local users (passwords, unless only the break-glass user keeps one) and, when
+/// configured, single sign-on. A half configuration is an error.
+fn logins(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+    throttle: Arc<LoginThrottle>,
+) -> anyhow::Result<(Arc<SqlUsers>, Option<Arc<sso::Oidc>>, app::ssr::LoginMethods)> {
+    let settings = sso::OidcSettings::from_config(config)?;
+    let break_glass = config.password_login == config::PasswordLogin::BreakGlass;
+    let mut users = SqlUsers::new(db.clone(), throttle)?;
+    if break_glass {
+        users = users.break_glass_only(&config.break_glass_user);
+    }
+    let users = Arc::new(users);
+    let login = app::ssr::LoginMethods {
+        single_sign_on: settings.is_some(),
+        break_glass_only: break_glass,
+    };
+    let oidc = match settings {
+        Some(settings) => Some(Arc::new(sso::Oidc::new(settings, users.clone())?)),
+        None => None,
+    };
+    Ok((users, oidc, login))
 }
 
 /// Connects the database, migrates, bootstraps the first admin and starts serving.
@@ -130,8 +156,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         scheduler_config(&config),
         leadership.clone(),
     ));
+    let (users, oidc, login) = logins(&config, &db, throttle)?;
     let state = AppState {
-        users: Arc::new(SqlUsers::new(db.clone(), throttle)?),
+        users,
+        oidc,
+        login,
         tokens: Arc::new(tokens::SqlTokens { db: db.clone() }),
         registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),

@@ -91,6 +91,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "REST API (/api/v1) errors by kind (unauthenticated, forbidden, invalid, …).",
     ),
     (
+        "oneko_sign_ins_total",
+        "counter",
+        "Single sign-ons by outcome (ok, or why not: state, expired, refused, token, account, provider).",
+    ),
+    (
         "oneko_internal_errors_total",
         "counter",
         "Failures of the server's dependencies reaching a user, by source (database, cluster, encoding, task, other).",

@@ -15,6 +15,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub db: DatabaseConnection,
     pub users: Arc<dyn Users>,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<crate::sso::Oidc>>,
+    pub login: app::ssr::LoginMethods,
     pub tokens: Arc<crate::tokens::SqlTokens>,
     pub registries: Arc<dyn Registries>,
     pub activity: Arc<dyn ActivityLog>,

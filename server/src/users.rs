@@ -29,10 +29,26 @@ async fn log_user<C: ConnectionTrait>(
     activity::user_action(c, actor, kind, subject, message).await
 }
 
+/// A person as the identity provider vouched for them at a single sign-on.
+pub struct ExternalIdentity {
+    /// `<issuer>#<sub>`: who they are, for good.
+    pub subject: String,
+    /// The name for a new user (an existing one keeps theirs).
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// Mapped from their groups at this sign-in.
+    pub role: Role,
+    pub groups: Vec<String>,
+}
+
 /// Users and logins.
 pub struct SqlUsers {
     db: DatabaseConnection,
     throttle: Arc<LoginThrottle>,
+    /// With `--password-login break-glass`: the lower-cased name of the only user who may still
+    /// log in with a password.
+    break_glass_only: Option<String>,
     /// A valid hash to verify against when the user does not exist, so that unknown and known
     /// usernames take the same time.
     dummy_hash: String,
@@ -44,8 +60,109 @@ impl SqlUsers {
         Ok(Self {
             db,
             throttle,
+            break_glass_only: None,
             dummy_hash: auth::hash_password("not a real password")?,
         })
+    }
+
+    /// Only `user` may log in with a password from now on (everyone else signs in with OpenID
+    /// Connect).
+    pub fn break_glass_only(mut self, user: &str) -> Self {
+        self.break_glass_only = Some(user.to_lowercase());
+        self
+    }
+
+    /// Signs in someone the identity provider vouched for: their user (created at the first
+    /// sign-in) with the role their groups map to now, and their session epoch. A local user
+    /// of the same name is never taken over.
+    pub async fn sign_in_external(&self, who: ExternalIdentity) -> Result<(CurrentUser, i64), AppError> {
+        let found = user::Entity::find()
+            .filter(user::Column::ExternalSubject.eq(who.subject.clone()))
+            .one(&self.db)
+            .await
+            .doing("accessing users")?;
+        let groups = if who.groups.is_empty() {
+            "no groups".to_owned()
+        } else {
+            format!("groups {}", who.groups.join(", "))
+        };
+        let Some(existing) = found else {
+            return self.create_external(who, groups).await;
+        };
+        let before = existing.role();
+        let unchanged =
+            before == who.role && existing.display_name == who.display_name && existing.email == who.email;
+        if unchanged {
+            return Ok((CurrentUser::from(&existing), existing.auth_epoch));
+        }
+        let mut am: user::ActiveModel = existing.into();
+        am.role = Set(who.role.to_string());
+        am.display_name = Set(who.display_name);
+        am.email = Set(who.email);
+        am.updated_at = Set(Utc::now());
+        let m = am.update(&self.db).await.doing("accessing users")?;
+        let me = CurrentUser::from(&m);
+        if before != who.role {
+            let message = format!(
+                "Role of {} {before} → {} at sign-in ({groups})",
+                m.username, who.role
+            );
+            log_user(&self.db, &me, "user.role_synced", &m.username, message).await?;
+            tracing::info!(user = %m.username, from = %before, to = %who.role, "role changed by the identity provider");
+        }
+        Ok((me, m.auth_epoch))
+    }
+
+    async fn create_external(
+        &self,
+        who: ExternalIdentity,
+        groups: String,
+    ) -> Result<(CurrentUser, i64), AppError> {
+        let key = who.username.to_lowercase();
+        let taken = user::Entity::find()
+            .filter(user::Column::UsernameKey.eq(key.clone()))
+            .count(&self.db)
+            .await
+            .doing("accessing users")?;
+        let refusal = || {
+            AppError::conflict(format!(
+                "The username '{}' belongs to another O-Neko user, so this account cannot be created; an administrator must delete that user first.",
+                who.username
+            ))
+        };
+        if taken > 0 {
+            return Err(refusal());
+        }
+        let now = Utc::now();
+        let inserted = user::ActiveModel {
+            username: Set(who.username.clone()),
+            username_key: Set(key),
+            display_name: Set(who.display_name.clone()),
+            email: Set(who.email.clone()),
+            role: Set(who.role.to_string()),
+            // Not a PHC string: no password ever matches it.
+            password_hash: Set(String::new()),
+            auth_epoch: Set(0),
+            external_subject: Set(Some(who.subject.clone())),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await;
+        let m = match inserted {
+            Ok(m) => m,
+            Err(e) if is_unique_violation(&e) => return Err(refusal()),
+            Err(e) => return Err(Err::<(), _>(e).doing("creating user").unwrap_err().into()),
+        };
+        let me = CurrentUser::from(&m);
+        let message = format!(
+            "User {} created at their first single sign-on with role {} ({groups})",
+            m.username, m.role
+        );
+        log_user(&self.db, &me, "user.created", &m.username, message).await?;
+        tracing::info!(user = %m.username, role = %m.role, "user created by single sign-on");
+        Ok((me, 0))
     }
 
     async fn find(&self, id: UserId) -> Result<user::Model, AppError> {
@@ -150,11 +267,22 @@ impl Users for SqlUsers {
         // Refuses overlong input and throttled (username, client) pairs and clients before
         // anything is looked up or hashed. Dropping `attempt` (an error below) counts nothing.
         let attempt = self.throttle.begin(username, password, client)?;
+        if let Some(allowed) = &self.break_glass_only
+            && username.to_lowercase() != *allowed
+        {
+            return Err(AppError::invalid(
+                "password",
+                "Password login is turned off: log in with single sign-on.",
+            ));
+        }
         let found = user::Entity::find()
             .filter(user::Column::UsernameKey.eq(username.to_lowercase()))
             .one(&self.db)
             .await
             .doing("accessing users")?;
+        // Users who sign in with single sign-on have no password: they take the same time as
+        // unknown ones and never match.
+        let found = found.filter(|u| u.external_subject.is_none());
         let hash = found
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
@@ -342,6 +470,11 @@ impl Users for SqlUsers {
         v.finish()?;
         let target = self.find(id).await?;
         let name = target.username.clone();
+        if target.external_subject.is_some() {
+            return Err(AppError::conflict(format!(
+                "{name} signs in with single sign-on and has no password here."
+            )));
+        }
         self.set_password(target, password, true).await?;
         log_user(
             &self.db,
@@ -375,6 +508,11 @@ impl Users for SqlUsers {
         let client = app::ssr::client_ip().await;
         let attempt = self.throttle.begin(&actor.username, "", client)?;
         let me = self.find(actor.id).await?;
+        if me.external_subject.is_some() {
+            return Err(AppError::conflict(
+                "You sign in with single sign-on: your password is kept by your identity provider.",
+            ));
+        }
         if !self.verify(old_password, me.password_hash.clone()).await? {
             attempt.failed();
             tracing::info!(user = %actor.username, ?client, "wrong current password");

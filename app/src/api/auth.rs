@@ -26,6 +26,24 @@ pub async fn login(username: String, password: String) -> Result<CurrentUser, Ap
     Ok(user)
 }
 
+/// What the login page offers, and the message of a single sign-on that just failed (taken out
+/// of the session, so it shows once). Public.
+#[server(endpoint = "login_options", input = Json)]
+pub async fn login_options() -> Result<crate::model::LoginOptions, AppError> {
+    use crate::ssr::{SESSION_LOGIN_ERROR, login_methods, session};
+    let methods = login_methods()?;
+    let error = session()
+        .await?
+        .remove::<String>(SESSION_LOGIN_ERROR)
+        .await
+        .map_err(session_err)?;
+    Ok(crate::model::LoginOptions {
+        single_sign_on: methods.single_sign_on,
+        break_glass_only: methods.break_glass_only,
+        error,
+    })
+}
+
 /// Logs out. Public (logging out twice is fine). Deletes the session on the server.
 #[server(endpoint = "logout", input = Json)]
 pub async fn logout() -> Result<(), AppError> {

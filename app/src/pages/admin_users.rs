@@ -78,6 +78,7 @@ fn UserTable(users: Vec<User>) -> impl IntoView {
                     <th scope="col">"Name"</th>
                     <th scope="col">"Email"</th>
                     <th scope="col">"Role"</th>
+                    <th scope="col">"Signs in with"</th>
                     <th scope="col">"Created"</th>
                     <th scope="col">"Actions"</th>
                 </tr>
@@ -103,12 +104,15 @@ fn UserRow(user: User) -> impl IntoView {
     let mode = RwSignal::new(RowMode::View);
     let user = StoredValue::new(user);
     let name = user.with_value(|u| u.username.clone());
+    // Single sign-on users have no password here to reset.
+    let sso = user.with_value(|u| u.single_sign_on);
     view! {
         <tr>
             <th scope="row">{name.clone()}</th>
             <td>{user.with_value(|u| u.display_name.clone().unwrap_or_default())}</td>
             <td>{user.with_value(|u| u.email.clone().unwrap_or_default())}</td>
             <td><span class="role-badge">{user.with_value(|u| u.role.to_string())}</span></td>
+            <td>{if sso { "Single sign-on" } else { "Password" }}</td>
             <td><time>{user.with_value(|u| u.created_at.format("%Y-%m-%d %H:%M").to_string())}</time></td>
             <td class="actions">
                 {move || match mode.get() {
@@ -119,8 +123,10 @@ fn UserRow(user: User) -> impl IntoView {
                         view! {
                             <button type="button" aria-label=format!("Edit {n1}")
                                 on:click=move |_| mode.set(RowMode::Edit)>"Edit"</button>
-                            <button type="button" aria-label=format!("Reset password of {n2}")
-                                on:click=move |_| mode.set(RowMode::ResetPassword)>"Reset password"</button>
+                            {(!sso).then(|| view! {
+                                <button type="button" aria-label=format!("Reset password of {n2}")
+                                    on:click=move |_| mode.set(RowMode::ResetPassword)>"Reset password"</button>
+                            })}
                             <button type="button" class="danger" aria-label=format!("Delete {n3}")
                                 on:click=move |_| mode.set(RowMode::ConfirmDelete)>"Delete"</button>
                         }.into_any()

@@ -1,17 +1,72 @@
 //! The login page.
 
 use crate::{
-    api::auth::{Login, Logout},
+    api::auth::{Login, Logout, login_options},
     components::{ActionResult, FieldMessage, action_error},
+    model::LoginOptions,
     shell::Auth,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
-/// Username and password form; goes to the dashboard after a successful login.
+/// The login page: single sign-on when configured, and the password form (only for the
+/// break-glass administrator when password login is turned off).
 #[component]
 pub fn LoginPage() -> impl IntoView {
+    let options = Resource::new(|| (), |_| login_options());
+    view! {
+        <Title text="Log in · O-Neko"/>
+        <section class="card narrow">
+            <h1>"Log in to O-Neko"</h1>
+            <Suspense fallback=|| view! { <p role="status">"Loading…"</p> }>
+                {move || options.get().map(|found| match found {
+                    Ok(options) => view! { <LoginChoices options/> }.into_any(),
+                    // The password form still works when the options could not be read.
+                    Err(e) => view! {
+                        <p class="error" role="alert">{e.to_string()}</p>
+                        <PasswordForm/>
+                    }.into_any(),
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn LoginChoices(options: LoginOptions) -> impl IntoView {
+    let password = if options.break_glass_only {
+        view! {
+            <details class="break-glass">
+                <summary>"Administrator login with a password (break-glass)"</summary>
+                <PasswordForm/>
+            </details>
+        }
+        .into_any()
+    } else if options.single_sign_on {
+        view! {
+            <p class="login-or">"Or with a password:"</p>
+            <PasswordForm/>
+        }
+        .into_any()
+    } else {
+        view! { <PasswordForm/> }.into_any()
+    };
+    view! {
+        {options.error.map(|e| view! {
+            <p class="error" role="alert">"Single sign-on failed: " {e}</p>
+        })}
+        {options.single_sign_on.then(|| view! {
+            // A full page load (rel="external"): the browser leaves for the identity provider.
+            <p><a class="button" href="/auth/oidc/login" rel="external">"Log in with single sign-on"</a></p>
+        })}
+        {password}
+    }
+}
+
+/// Username and password; goes to the dashboard after a successful login.
+#[component]
+fn PasswordForm() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let login = ServerAction::<Login>::new();
     let username = RwSignal::new(String::new());
@@ -25,25 +80,21 @@ pub fn LoginPage() -> impl IntoView {
         }
     });
     view! {
-        <Title text="Log in · O-Neko"/>
-        <section class="card narrow">
-            <h1>"Log in to O-Neko"</h1>
-            <form on:submit=move |ev| {
-                ev.prevent_default();
-                login.dispatch(Login { username: username.get(), password: password.get() });
-            }>
-                <label for="login-username">"Username"</label>
-                <input id="login-username" name="username" type="text" autocomplete="username"
-                    required bind:value=username/>
-                <FieldMessage error field="username" id="login-username-error"/>
-                <label for="login-password">"Password"</label>
-                <input id="login-password" name="password" type="password"
-                    autocomplete="current-password" required bind:value=password/>
-                <FieldMessage error field="password" id="login-password-error"/>
-                <ActionResult error/>
-                <button type="submit" disabled=move || login.pending().get()>"Log in"</button>
-            </form>
-        </section>
+        <form on:submit=move |ev| {
+            ev.prevent_default();
+            login.dispatch(Login { username: username.get(), password: password.get() });
+        }>
+            <label for="login-username">"Username"</label>
+            <input id="login-username" name="username" type="text" autocomplete="username"
+                required bind:value=username/>
+            <FieldMessage error field="username" id="login-username-error"/>
+            <label for="login-password">"Password"</label>
+            <input id="login-password" name="password" type="password"
+                autocomplete="current-password" required bind:value=password/>
+            <FieldMessage error field="password" id="login-password-error"/>
+            <ActionResult error/>
+            <button type="submit" disabled=move || login.pending().get()>"Log in"</button>
+        </form>
     }
 }
 

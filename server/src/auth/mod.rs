@@ -1,5 +1,6 @@
 //! Passwords (argon2 via `password-hash`), input validation for users, and login throttling.
 
+pub mod claims;
 pub mod proxy;
 pub mod session;
 pub mod throttle;

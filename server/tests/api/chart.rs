@@ -84,6 +84,10 @@ fn the_chart_lints_and_renders_as_recorded() {
                 "persistence.enabled=false",
                 "--set",
                 "env.ONEKO_TIME_ZONE=Europe/Berlin",
+                "--set",
+                "oidc.existingSecret=o-neko-oidc",
+                "--set",
+                "env.ONEKO_OIDC_ISSUER=https://login.example.com",
             ],
         ),
     ];

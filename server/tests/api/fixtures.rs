@@ -623,3 +623,71 @@ async fn fake_registry(
     }
     StatusCode::NOT_FOUND.into_response()
 }
+
+/// The test OpenID Provider (`end2end/idp.mjs`: npm `oidc-provider`) on a loopback port, killed on
+/// drop. Any login name signs in (with any password) as that account; `alice`'s groups are
+/// `oneko-admins`, `bob`'s `developers`, `carol`'s `staff`, `mallory`'s `marketing`.
+pub struct TestIdp {
+    /// The issuer the provider names itself.
+    pub issuer: String,
+    /// Where it listens (differs from `issuer` when started with another issuer host).
+    pub base: String,
+    child: Child,
+}
+
+impl Drop for TestIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestIdp {
+    /// The provider's port is chosen first, so O-Neko can be configured with the issuer before
+    /// either runs; the provider only needs O-Neko's callback URI.
+    pub fn port() -> u16 {
+        free_port()
+    }
+
+    /// Starts the provider on `port` for a client whose redirect URI is `redirect_uri`; `env`
+    /// adds settings (`IDP_CODE_TTL`, `IDP_ISSUER_HOST`).
+    pub fn start(port: u16, redirect_uri: &str, env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end/idp.mjs");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .env("IDP_PORT", port.to_string())
+            .env("IDP_REDIRECT_URIS", redirect_uri)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs end2end/idp.mjs (tools/setup.sh test installs its npm packages)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the provider prints its issuer");
+        let issuer = line
+            .strip_prefix("issuer ")
+            .unwrap_or_else(|| panic!("the provider did not start: {line:?}"))
+            .trim()
+            .to_owned();
+        TestIdp {
+            issuer,
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    /// Changes `account`'s groups for its next sign-in.
+    pub async fn set_groups(&self, account: &str, groups: &[&str]) {
+        let status = reqwest::Client::new()
+            .put(format!("{}/test/accounts/{account}", self.base))
+            .json(&serde_json::json!({ "groups": groups }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    }
+}

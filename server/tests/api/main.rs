@@ -19,6 +19,7 @@ mod registries;
 mod rest;
 mod roles;
 mod scheduler;
+mod sso;
 mod tags;
 mod upgrade;
 mod users;

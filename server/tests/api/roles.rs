@@ -26,6 +26,7 @@ fn matrix() -> Vec<(&'static str, Access, Value)> {
         ),
         ("logout", Access::Public, json!({})),
         ("get_current_user", Access::Public, json!({})),
+        ("login_options", Access::Public, json!({})),
         (
             "change_own_password",
             Access::Viewer,

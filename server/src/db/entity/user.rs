@@ -19,6 +19,9 @@ pub struct Model {
     pub password_hash: String,
     /// Bumped when the password changes; sessions holding an older epoch are void.
     pub auth_epoch: i64,
+    /// `<issuer>#<sub>` for users who sign in with OpenID Connect (they have no password).
+    #[sea_orm(unique)]
+    pub external_subject: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -43,6 +46,7 @@ impl From<Model> for app::model::User {
             username: m.username,
             display_name: m.display_name,
             email: m.email,
+            single_sign_on: m.external_subject.is_some(),
             created_at: m.created_at,
             updated_at: m.updated_at,
         }

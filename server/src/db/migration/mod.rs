@@ -15,6 +15,7 @@ mod m20261202_000009_drift;
 mod m20261206_000001_project_policy;
 mod m20261206_000002_registry_pull_secret;
 mod m20261207_000001_api_tokens;
+mod m20261207_000002_user_subject;
 
 /// All migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_project_policy::Migration),
             Box::new(m20261206_000002_registry_pull_secret::Migration),
             Box::new(m20261207_000001_api_tokens::Migration),
+            Box::new(m20261207_000002_user_subject::Migration),
         ]
     }
 }
