@@ -14,7 +14,9 @@ use leptos_router::hooks::use_navigate;
 /// break-glass administrator when password login is turned off).
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let options = Resource::new(|| (), |_| login_options());
+    // Blocking: the server reads (and takes out of the session) a failed sign-in's message before
+    // the response starts, so the session store saves that it was shown.
+    let options = Resource::new_blocking(|| (), |_| login_options());
     view! {
         <Title text="Log in · O-Neko"/>
         <section class="card narrow">
