@@ -32,7 +32,6 @@ use crate::{
     registry::SqlRegistries,
     versions::{
         config,
-        render::RenderedVersion,
         request::{Action, Request, Requester, SCHEDULER},
         version_facts,
     },
@@ -109,6 +108,10 @@ pub struct Deployer {
     /// Deployments this replica is working on.
     working: Mutex<HashSet<i64>>,
     kube_version: tokio::sync::OnceCell<String>,
+    /// Rendered previews (the URLs and "outdated" of every status shown).
+    previews: crate::versions::render::PreviewCache,
+    /// Ingress hosts per deployment, read from the API server at most every few seconds.
+    ingresses: views::IngressCache,
 }
 
 /// Kubernetes timestamps (jiff) as the models' chrono ones.
@@ -185,6 +188,8 @@ impl Deployer {
             wake: Notify::new(),
             working: Mutex::default(),
             kube_version: tokio::sync::OnceCell::new(),
+            previews: Default::default(),
+            ingresses: Default::default(),
         }
     }
 

@@ -4,6 +4,21 @@
 
 use super::*;
 use crate::error::Doing;
+use std::time::Instant;
+
+/// How long Ingress hosts read from the API server are shown before they are read again.
+const INGRESS_TTL: Duration = Duration::from_secs(10);
+
+/// Ingress hosts by version, with what they were read for.
+#[derive(Default)]
+pub(super) struct IngressCache(std::sync::Mutex<HashMap<i64, IngressSeen>>);
+
+pub(super) struct IngressSeen {
+    /// The deployment's `applied_at` and inventory at the time.
+    applied: (Option<DateTime<Utc>>, Option<String>),
+    read: Instant,
+    urls: Vec<String>,
+}
 
 impl Deployer {
     /// Rendered URLs and whether the deployment is outdated, for a deployed version.
@@ -13,12 +28,12 @@ impl Deployer {
         v: &project_version::Model,
         row: Option<&deployment::Model>,
     ) -> Result<(Vec<String>, bool), AppError> {
-        let preview = RenderedVersion::load(&self.db, p, v).await?.preview;
+        let preview = self.previews.preview(&self.db, p, v).await?;
         let outdated = match row.and_then(|r| r.hash.as_deref()) {
             Some(deployed) if v.deployed => preview.hash.as_deref() != Some(deployed),
             _ => false,
         };
-        Ok((preview.urls, outdated))
+        Ok((preview.urls.clone(), outdated))
     }
 
     /// A version's full status, with "outdated" computed from its current configuration.
@@ -44,8 +59,30 @@ impl Deployer {
             .doing("reading deployment")?)
     }
 
-    /// The hosts of the deployment's Ingresses as URLs (https where the Ingress has TLS for it).
+    /// The hosts of the deployment's Ingresses as URLs (https where the Ingress has TLS for it):
+    /// read again when the deployment was applied anew or after [`INGRESS_TTL`] (an edit made
+    /// outside O-Neko).
     pub(super) async fn ingress_urls(&self, row: &deployment::Model) -> Vec<String> {
+        let applied = (row.applied_at, row.inventory.clone());
+        if let Some(seen) = self.ingresses.0.lock().unwrap().get(&row.version_id)
+            && seen.applied == applied
+            && seen.read.elapsed() < INGRESS_TTL
+        {
+            return seen.urls.clone();
+        }
+        let urls = self.read_ingress_urls(row).await;
+        self.ingresses.0.lock().unwrap().insert(
+            row.version_id,
+            IngressSeen {
+                applied,
+                read: Instant::now(),
+                urls: urls.clone(),
+            },
+        );
+        urls
+    }
+
+    async fn read_ingress_urls(&self, row: &deployment::Model) -> Vec<String> {
         let Ok(client) = self.cluster.client() else {
             return vec![];
         };

@@ -331,6 +331,7 @@ pub fn merge_templates(
 }
 
 /// What the renderer needs to know about the version, besides configuration.
+#[derive(Debug)]
 pub struct VersionFacts {
     pub project_id: i64,
     pub project_name: String,

@@ -17,6 +17,11 @@ use app::{
     model::{ConfigPreview, ProjectConfig, VersionOverrides},
 };
 use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 /// A version's configuration with its values rendered.
 pub struct RenderedVersion {
@@ -25,6 +30,47 @@ pub struct RenderedVersion {
     pub facts: VersionFacts,
     /// Per template: release name and values; the namespace, URLs, hash, or a render error.
     pub preview: ConfigPreview,
+}
+
+/// Previews by what they are made from. Rendering is pure (facts, project configuration and
+/// version overrides in; values, URLs and hash out), and the dashboard and the REST API render
+/// every version they show on every look: an unchanged version is rendered once.
+#[derive(Default)]
+pub struct PreviewCache(Mutex<HashMap<[u8; 32], Arc<ConfigPreview>>>);
+
+/// Previews kept before the cache starts over (a few KB each).
+const PREVIEWS_KEPT: usize = 2048;
+
+impl PreviewCache {
+    /// The version's preview, rendered unless its inputs are unchanged since the last time.
+    pub async fn preview(
+        &self,
+        db: &DatabaseConnection,
+        p: &project::Model,
+        v: &project_version::Model,
+    ) -> Result<Arc<ConfigPreview>, AppError> {
+        let overrides: VersionOverrides = parse_stored(v.overrides.as_deref(), "version overrides");
+        let facts = version_facts(db, p, v, &overrides).await?;
+        let mut hash = Sha256::new();
+        hash.update(format!("{facts:?}"));
+        for stored in [&p.config, &v.overrides] {
+            hash.update([u8::from(stored.is_some())]);
+            hash.update(stored.as_deref().unwrap_or_default());
+            hash.update([0]);
+        }
+        let key: [u8; 32] = hash.finalize().into();
+        if let Some(hit) = self.0.lock().unwrap().get(&key) {
+            return Ok(hit.clone());
+        }
+        let project_config: ProjectConfig = parse_stored(p.config.as_deref(), "project configuration");
+        let preview = Arc::new(config::preview(&facts, &project_config, &overrides));
+        let mut kept = self.0.lock().unwrap();
+        if kept.len() >= PREVIEWS_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, preview.clone());
+        Ok(preview)
+    }
 }
 
 /// Why a template's chart could not be rendered.
