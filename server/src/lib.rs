@@ -161,7 +161,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         users,
         oidc,
         login,
-        tokens: Arc::new(tokens::SqlTokens { db: db.clone() }),
+        tokens: Arc::new(tokens::SqlTokens::new(db.clone())),
         registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),
         projects: Arc::new(SqlProjects {

@@ -132,10 +132,27 @@ fn validate(actor: &CurrentUser, input: &NewApiToken, now: DateTime<Utc>) -> Res
 
 /// The tokens table.
 pub struct SqlTokens {
-    pub db: DatabaseConnection,
+    db: DatabaseConnection,
+    /// When this replica last recorded each token's use: the record is written in the background
+    /// (a write waits for SQLite's one writer, and a poller's request should not), and lists show
+    /// it at once.
+    used: std::sync::Mutex<HashMap<i64, DateTime<Utc>>>,
 }
 
 impl SqlTokens {
+    pub fn new(db: DatabaseConnection) -> Self {
+        SqlTokens {
+            db,
+            used: Default::default(),
+        }
+    }
+
+    /// The later of the stored last use and one recorded here and maybe not yet written.
+    fn last_used(&self, m: &api_token::Model) -> Option<DateTime<Utc>> {
+        let recorded = self.used.lock().unwrap().get(&m.id).copied();
+        m.last_used_at.max(recorded)
+    }
+
     /// The user a bearer token acts for, with its (capped) role and its name for the activity
     /// log. A successful check records the use, to the minute.
     pub async fn verify(&self, raw: &str) -> Result<Result<CurrentUser, Refusal>, AppError> {
@@ -163,19 +180,25 @@ impl SqlTokens {
         else {
             return Ok(Err(Refusal::Unknown));
         };
-        if token
-            .last_used_at
+        if self
+            .last_used(&token)
             .is_none_or(|at| now - at >= LAST_USED_RESOLUTION)
         {
-            api_token::Entity::update_many()
-                .col_expr(
-                    api_token::Column::LastUsedAt,
-                    sea_orm::sea_query::Expr::value(now),
-                )
-                .filter(api_token::Column::Id.eq(token.id))
-                .exec(&self.db)
-                .await
-                .doing("recording a token's use")?;
+            self.used.lock().unwrap().insert(token.id, now);
+            let (db, id) = (self.db.clone(), token.id);
+            tokio::spawn(async move {
+                let written = api_token::Entity::update_many()
+                    .col_expr(
+                        api_token::Column::LastUsedAt,
+                        sea_orm::sea_query::Expr::value(now),
+                    )
+                    .filter(api_token::Column::Id.eq(id))
+                    .exec(&db)
+                    .await;
+                if let Err(e) = written {
+                    tracing::warn!(token = id, error = %e, "recording a token's use failed");
+                }
+            });
         }
         let mut who = CurrentUser::from(&owner);
         who.role = effective_role(owner.role(), token.role_cap.as_deref());
@@ -203,8 +226,9 @@ impl Tokens for SqlTokens {
             .collect();
         Ok(tokens
             .into_iter()
-            .map(|t| {
+            .map(|mut t| {
                 let owner = names.get(&t.user_id).cloned().unwrap_or_default();
+                t.last_used_at = self.last_used(&t);
                 to_model(t, owner)
             })
             .collect())

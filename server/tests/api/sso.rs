@@ -120,6 +120,15 @@ impl Browser {
         to.strip_prefix(&self.server).unwrap().to_owned()
     }
 
+    /// Opens the callback and expects the login page again, not logged in, with a message that
+    /// says `why`.
+    async fn refused(&self, callback: &str, why: &str) {
+        assert_eq!(self.finish(callback).await, "/login");
+        let message = self.login_error().await.expect("a message on the login page");
+        assert!(message.contains(why), "{message}");
+        assert_eq!(self.current_user().await, Value::Null);
+    }
+
     async fn current_user(&self) -> Value {
         let (status, body) = self.api().call("get_current_user", json!({})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -284,18 +293,10 @@ async fn the_role_follows_the_groups_at_every_sign_in() {
 async fn groups_that_map_to_no_role_are_refused_with_a_message() {
     let (server, _idp) = pair(&[]).await;
     let browser = Browser::new(&server);
-    assert_eq!(
-        browser
-            .finish(&browser.sign_in_at_provider("mallory").await)
-            .await,
-        "/login"
-    );
-    assert_eq!(browser.current_user().await, Value::Null);
-    let message = browser.login_error().await.expect("a message");
-    assert!(
-        message.contains("mallory has no O-Neko role (groups: marketing)"),
-        "{message}"
-    );
+    let callback = browser.sign_in_at_provider("mallory").await;
+    browser
+        .refused(&callback, "mallory has no O-Neko role (groups: marketing)")
+        .await;
     assert_eq!(browser.login_error().await, None, "shown once");
     assert!(
         user_named(&server, "mallory").await.is_none(),
@@ -304,12 +305,10 @@ async fn groups_that_map_to_no_role_are_refused_with_a_message() {
 
     // Someone with no groups at all is told so.
     let nobody = Browser::new(&server);
-    nobody.finish(&nobody.sign_in_at_provider("dave").await).await;
-    let message = nobody.login_error().await.unwrap();
-    assert!(
-        message.contains("dave has no O-Neko role (no 'groups' claim)"),
-        "{message}"
-    );
+    let callback = nobody.sign_in_at_provider("dave").await;
+    nobody
+        .refused(&callback, "dave has no O-Neko role (no 'groups' claim)")
+        .await;
 }
 
 #[tokio::test]
@@ -379,39 +378,23 @@ async fn a_bad_or_replayed_state_is_refused() {
         .unwrap()
         .replace(&callback, "state=forged")
         .into_owned();
-    assert_eq!(browser.finish(&tampered).await, "/login");
-    assert!(
-        browser
-            .login_error()
-            .await
-            .unwrap()
-            .contains("the state does not match")
-    );
-    assert_eq!(browser.current_user().await, Value::Null);
+    browser.refused(&tampered, "the state does not match").await;
     // The sign-in in progress was used up by the forged answer: the real one fails too.
-    assert_eq!(browser.finish(&callback).await, "/login");
-    assert_eq!(browser.current_user().await, Value::Null);
+    browser.refused(&callback, "the state does not match").await;
 
     // A callback in a browser that never started a sign-in (a link sent to a victim).
     let other = Browser::new(&server);
     let stolen = other.sign_in_at_provider("alice").await;
     let victim = Browser::new(&server);
-    assert_eq!(victim.finish(&stolen).await, "/login");
-    assert!(
-        victim
-            .login_error()
-            .await
-            .unwrap()
-            .contains("not started in this browser session")
-    );
-    assert_eq!(victim.current_user().await, Value::Null);
+    victim
+        .refused(&stolen, "not started in this browser session")
+        .await;
 
     // A good sign-in cannot be replayed.
     assert_eq!(other.finish(&stolen).await, "/");
     let (status, _) = other.api().call("logout", json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(other.finish(&stolen).await, "/login");
-    assert_eq!(other.current_user().await, Value::Null);
+    other.refused(&stolen, "the state does not match").await;
 }
 
 #[tokio::test]
@@ -421,10 +404,9 @@ async fn an_expired_code_is_refused() {
     let callback = browser.sign_in_at_provider("alice").await;
     // The code lives one second at this provider.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(browser.finish(&callback).await, "/login");
-    let message = browser.login_error().await.unwrap();
-    assert!(message.contains("took too long or was used already"), "{message}");
-    assert_eq!(browser.current_user().await, Value::Null);
+    browser
+        .refused(&callback, "took too long or was used already")
+        .await;
 }
 
 #[tokio::test]
@@ -461,16 +443,10 @@ async fn a_local_users_name_is_not_taken_over() {
     let admin = server.admin().await;
     server.user_with_role(&admin, "carol", "ADMIN").await;
     let browser = Browser::new(&server);
-    assert_eq!(
-        browser.finish(&browser.sign_in_at_provider("carol").await).await,
-        "/login"
-    );
-    let message = browser.login_error().await.unwrap();
-    assert!(
-        message.contains("The username 'carol' belongs to another O-Neko user"),
-        "{message}"
-    );
-    assert_eq!(browser.current_user().await, Value::Null);
+    let callback = browser.sign_in_at_provider("carol").await;
+    browser
+        .refused(&callback, "The username 'carol' belongs to another O-Neko user")
+        .await;
 }
 
 #[tokio::test]
