@@ -12,7 +12,7 @@
 //! minutes, so O-Neko starts (and keeps password login) while the provider is down.
 
 use crate::{
-    auth::claims::{RoleMapping, groups_of, role_for, username_from},
+    auth::claims::{RoleMapping, display_name, email, groups_of, role_for, username_from},
     config::Config,
     users::{ExternalIdentity, SqlUsers},
 };
@@ -332,21 +332,27 @@ impl Oidc {
             Some(person.subject.as_str()),
         ])
         .ok_or_else(|| SignInError::Account("the identity provider gives this user no usable name".into()))?;
-        let role = role_for(&groups, &self.settings.roles, self.settings.default_role).ok_or_else(|| {
+        let subject = format!("{}#{}", self.settings.issuer.as_str(), person.subject);
+        let Some(role) = role_for(&groups, &self.settings.roles, self.settings.default_role) else {
             let listed = if groups.is_empty() {
                 format!("no '{}' claim", self.settings.role_claim)
             } else {
                 format!("groups: {}", groups.join(", "))
             };
-            SignInError::Account(format!(
+            // Someone who had a role and lost it keeps nothing: not their sessions, not their tokens.
+            self.users
+                .remove_external_access(&subject, &listed)
+                .await
+                .map_err(|e| SignInError::Account(e.to_string()))?;
+            return Err(SignInError::Account(format!(
                 "{username} has no O-Neko role ({listed}); an O-Neko administrator must map one of the groups to a role"
-            ))
-        })?;
+            )));
+        };
         let who = ExternalIdentity {
-            subject: format!("{}#{}", self.settings.issuer.as_str(), person.subject),
+            subject,
             username,
-            display_name: person.name,
-            email: person.email,
+            display_name: display_name(person.name),
+            email: person.email.and_then(email),
             role,
             groups,
         };

@@ -113,6 +113,40 @@ impl SqlUsers {
         Ok((me, m.auth_epoch))
     }
 
+    /// A known single sign-on user whose groups no longer map to a role: their sessions end and
+    /// their API tokens go (the user stays, with their history; a later sign-in with a mapped
+    /// group lets them in again). Nothing happens for someone never seen.
+    pub async fn remove_external_access(&self, subject: &str, groups: &str) -> Result<(), AppError> {
+        let Some(found) = user::Entity::find()
+            .filter(user::Column::ExternalSubject.eq(subject))
+            .one(&self.db)
+            .await
+            .doing("accessing users")?
+        else {
+            return Ok(());
+        };
+        let txn = crate::db::begin_write(&self.db).await.doing("accessing users")?;
+        let tokens = crate::db::entity::api_token::Entity::delete_many()
+            .filter(crate::db::entity::api_token::Column::UserId.eq(found.id))
+            .exec(&txn)
+            .await
+            .doing("accessing API tokens")?
+            .rows_affected;
+        let me = CurrentUser::from(&found);
+        let (name, epoch) = (found.username.clone(), found.auth_epoch);
+        let mut am: user::ActiveModel = found.into();
+        am.auth_epoch = Set(epoch + 1);
+        am.updated_at = Set(Utc::now());
+        am.update(&txn).await.doing("accessing users")?;
+        let message = format!(
+            "{name} was refused at sign-in ({groups} map to no role): their sessions ended and {tokens} API token(s) were revoked"
+        );
+        log_user(&txn, &me, "user.access_removed", &name, message).await?;
+        txn.commit().await.doing("accessing users")?;
+        tracing::warn!(user = %name, tokens, "single sign-on user lost their role: sessions ended, tokens revoked");
+        Ok(())
+    }
+
     async fn create_external(
         &self,
         who: ExternalIdentity,
@@ -306,8 +340,15 @@ impl Users for SqlUsers {
             .one(&self.db)
             .await
             .doing("accessing users")?;
+        // With password login limited to the break-glass user, other local users' sessions from
+        // before end too.
+        let locked_out = |u: &user::Model| {
+            self.break_glass_only
+                .as_ref()
+                .is_some_and(|allowed| u.external_subject.is_none() && u.username_key != *allowed)
+        };
         Ok(found
-            .filter(|u| u.auth_epoch == who.epoch)
+            .filter(|u| u.auth_epoch == who.epoch && !locked_out(u))
             .as_ref()
             .map(CurrentUser::from))
     }

@@ -79,6 +79,21 @@ pub fn username_from(candidates: &[Option<&str>]) -> Option<String> {
     })
 }
 
+/// A display name from the provider as O-Neko keeps them: trimmed, without control characters,
+/// at most 100 characters; none if nothing is left.
+pub fn display_name(raw: Option<String>) -> Option<String> {
+    let cleaned: String = raw?.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = cleaned.trim().chars().take(100).collect();
+    (!cleaned.trim().is_empty()).then(|| cleaned.trim_end().to_owned())
+}
+
+/// An email from the provider, if it is one O-Neko would accept from an ADMIN.
+pub fn email(raw: String) -> Option<String> {
+    let mut v = crate::auth::Validator::default();
+    let email = v.email("email", &raw);
+    v.finish().ok().and(email)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +161,22 @@ mod tests {
         );
         assert_eq!(username_from(&[Some(&"a".repeat(100))]).unwrap().len(), 64);
         assert_eq!(username_from(&[None, Some("")]), None);
+    }
+
+    #[test]
+    fn profile_text_is_cleaned_before_it_is_stored() {
+        assert_eq!(
+            display_name(Some("  Bob \u{7} Smith ".into())).as_deref(),
+            Some("Bob  Smith")
+        );
+        assert_eq!(display_name(Some("x".repeat(300))).unwrap().chars().count(), 100);
+        assert_eq!(display_name(Some(" \n ".into())), None);
+        assert_eq!(display_name(None), None);
+        assert_eq!(
+            email("bob@example.test".into()).as_deref(),
+            Some("bob@example.test")
+        );
+        assert_eq!(email("not an email".into()), None);
+        assert_eq!(email(format!("{}@example.test", "a".repeat(300))), None);
     }
 }

@@ -290,6 +290,66 @@ async fn the_role_follows_the_groups_at_every_sign_in() {
 }
 
 #[tokio::test]
+async fn losing_every_mapped_group_ends_the_sessions_and_revokes_the_tokens() {
+    let (server, idp) = pair(&[]).await;
+    let first = Browser::new(&server);
+    assert_eq!(first.finish(&first.sign_in_at_provider("bob").await).await, "/");
+    let me = first.current_user().await;
+    let (status, created) = first
+        .api()
+        .call(
+            "create_token",
+            json!({"token": {"name": "ci", "expires_in_days": "", "role_cap": ""}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let with_token = || async {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/projects", server.base))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(with_token().await, StatusCode::OK);
+
+    idp.set_groups("bob", &["marketing"]).await;
+    let second = Browser::new(&server);
+    let callback = second.sign_in_at_provider("bob").await;
+    second
+        .refused(&callback, "bob has no O-Neko role (groups: marketing)")
+        .await;
+    assert_eq!(first.current_user().await, Value::Null, "the open session ended");
+    assert_eq!(
+        with_token().await,
+        StatusCode::UNAUTHORIZED,
+        "the token was revoked"
+    );
+    let (_, log) = server
+        .admin()
+        .await
+        .call(
+            "list_activity",
+            json!({"query": {"kind": null, "project": null, "page": 0}}),
+        )
+        .await;
+    assert!(
+        log.to_string().contains(
+            "bob was refused at sign-in (groups: marketing map to no role): their sessions ended and 1 API token(s) were revoked"
+        ),
+        "{log}"
+    );
+
+    // Given a mapped group again, the same user signs in.
+    idp.set_groups("bob", &["developers"]).await;
+    let third = Browser::new(&server);
+    assert_eq!(third.finish(&third.sign_in_at_provider("bob").await).await, "/");
+    assert_eq!(third.current_user().await["id"], me["id"]);
+}
+
+#[tokio::test]
 async fn groups_that_map_to_no_role_are_refused_with_a_message() {
     let (server, _idp) = pair(&[]).await;
     let browser = Browser::new(&server);
@@ -435,6 +495,26 @@ async fn password_login_can_be_limited_to_the_break_glass_admin() {
         body.to_string().contains("Password login is turned off"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn turning_password_login_off_ends_the_local_users_sessions() {
+    let port = TestIdp::port();
+    let mut server = server(port, |_| {}).await;
+    let admin = server.admin().await;
+    let erin = server.user_with_role(&admin, "erin", "DOER").await;
+    server.pause().await;
+    server.config.password_login = PasswordLogin::BreakGlass;
+    server.resume().await;
+    // The same cookies, at the restarted server's new address.
+    let at = |api: &Api| Api {
+        client: api.client.clone(),
+        base: server.base.clone(),
+    };
+    let (_, me) = at(&erin).call("get_current_user", json!({})).await;
+    assert_eq!(me, Value::Null, "erin's password session ended");
+    let (_, me) = at(&admin).call("get_current_user", json!({})).await;
+    assert_eq!(me["username"], "admin", "the break-glass admin's session goes on");
 }
 
 #[tokio::test]
