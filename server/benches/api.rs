@@ -31,25 +31,22 @@ async fn push_chart(host: &str) {
         .unwrap();
 }
 
-/// What one client saw: latencies in seconds and failed requests.
+/// What one client saw: (when it was sent, relative to `t0`; latency), in seconds, and failed
+/// requests. Its requests go out at `t0 + offset + n × interval`, whatever the answers took.
 async fn client(
-    base: String,
-    token: String,
+    http: Client,
+    (base, token): (String, String),
     ids: Vec<i64>,
-    run_for: Duration,
+    (t0, run_for): (Instant, Duration),
     interval: Duration,
     offset: Duration,
-) -> (Vec<f64>, usize) {
-    let http = Client::builder().build().unwrap();
+) -> (Vec<(f64, f64)>, usize) {
     let mut latencies = vec![];
     let mut errors = 0;
-    tokio::time::sleep(offset).await;
-    let start = Instant::now();
-    let mut tick = tokio::time::interval(interval);
+    let mut tick = tokio::time::interval_at((t0 + offset).into(), interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n = 0usize;
-    while start.elapsed() < run_for {
-        tick.tick().await;
+    while tick.tick().await.into_std() < t0 + offset + run_for {
         let id = ids[n % ids.len()];
         n += 1;
         let sent = Instant::now();
@@ -62,7 +59,7 @@ async fn client(
             Ok(resp) if resp.status().is_success() => resp.bytes().await.is_ok(),
             _ => false,
         };
-        latencies.push(sent.elapsed().as_secs_f64());
+        latencies.push(((sent - t0).as_secs_f64(), sent.elapsed().as_secs_f64()));
         if !ok {
             errors += 1;
         }
@@ -73,6 +70,10 @@ async fn client(
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // BENCH_LOG=1 prints the server's log (RUST_LOG filters it), to match slow seconds to jobs.
+    if knob("BENCH_LOG", 0) == 1 {
+        server::telemetry::init(server::config::LogFormat::Text);
+    }
     let clients = knob("BENCH_CLIENTS", 200);
     let seconds = knob("BENCH_SECONDS", 30);
     let interval = Duration::from_millis(knob("BENCH_INTERVAL_MS", 1000) as u64);
@@ -109,7 +110,7 @@ async fn main() {
     let mut config = server::config::Config::for_tests(work.path().join("data"), None);
     config.admin_password = Some("bench-admin-password".into());
     config.kubeconfig = Some(kubeconfig);
-    config.scheduler_interval = 10;
+    config.scheduler_interval = knob("BENCH_SCHEDULER_INTERVAL", 10) as u64;
     let running = server::start(config).await.unwrap();
     let base = format!("http://{}", running.addr);
     let api = Api::login(base.clone(), "bench-admin-password").await;
@@ -174,6 +175,7 @@ async fn main() {
 
     // The clients on a runtime of their own, so their work is not queued behind the server's.
     let run_for = Duration::from_secs(seconds as u64);
+    let spread = knob("BENCH_SPREAD_PCT", 100).min(100) as f64 / 100.0;
     let load = std::thread::spawn(move || {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -182,15 +184,21 @@ async fn main() {
             .build()
             .unwrap()
             .block_on(async move {
+                // Built before the clock starts: building one takes milliseconds (TLS roots),
+                // and 200 of them inside the timed run would bunch the first requests together.
+                let https: Vec<Client> = (0..clients).map(|_| Client::builder().build().unwrap()).collect();
+                let t0 = Instant::now() + Duration::from_millis(100);
+                let wall0 = chrono::Utc::now() + chrono::Duration::milliseconds(100);
                 let mut tasks = vec![];
-                for c in 0..clients {
-                    // Spread over the interval, as independent pipelines would be.
-                    let offset = interval.mul_f64(c as f64 / clients as f64);
+                for (c, http) in https.into_iter().enumerate() {
+                    // Spread evenly over the interval (or its first BENCH_SPREAD_PCT %), as
+                    // independent pipelines would be.
+                    let offset = interval.mul_f64(spread * c as f64 / clients as f64);
                     tasks.push(tokio::spawn(client(
-                        base.clone(),
-                        tokens[c % tokens.len()].clone(),
+                        http,
+                        (base.clone(), tokens[c % tokens.len()].clone()),
                         ids.clone(),
-                        run_for,
+                        (t0, run_for),
                         interval,
                         offset,
                     )));
@@ -202,10 +210,11 @@ async fn main() {
                     all.extend(l);
                     errors += e;
                 }
-                (all, errors)
+                (all, errors, wall0)
             })
     });
-    let (mut latencies, errors) = load.join().unwrap();
+    let (timed, errors, wall0) = load.join().unwrap();
+    let mut latencies: Vec<f64> = timed.iter().map(|(_, l)| *l).collect();
     latencies.sort_by(f64::total_cmp);
     let p99 = percentile(&latencies, 0.99) * 1000.0;
     println!(
@@ -230,5 +239,30 @@ async fn main() {
             "TARGET MISSED"
         }
     );
+    print_slow_seconds(&timed, wall0);
     running.shutdown().await.unwrap();
+}
+
+/// When the slow requests (over 20 ms) were sent: per second of the run, how many and the
+/// slowest, to tell a periodic cause (a background job) from a steady one.
+fn print_slow_seconds(timed: &[(f64, f64)], wall0: chrono::DateTime<chrono::Utc>) {
+    let mut by_second: std::collections::BTreeMap<u64, (usize, f64)> = Default::default();
+    for &(at, latency) in timed.iter().filter(|(_, l)| *l > 0.020) {
+        let e = by_second.entry(at as u64).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(latency * 1000.0);
+    }
+    let seconds: Vec<String> = by_second
+        .iter()
+        .map(|(s, (n, max))| format!("{s}s:{n}/{max:.0}ms"))
+        .collect();
+    println!(
+        "slow requests by second after {} (second:count/slowest): {}",
+        wall0.format("%H:%M:%S%.3f"),
+        if seconds.is_empty() {
+            "none".into()
+        } else {
+            seconds.join(" ")
+        }
+    );
 }
