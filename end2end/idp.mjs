@@ -15,8 +15,13 @@
 // SIGTERM/SIGINT. Login uses oidc-provider's dev interactions: any login
 // name with any password signs in as that name.
 //
-// Test control endpoint: PUT /test/accounts/<id> {"groups": [...]} -> 204
-// overrides an account's groups for the following logins.
+// Test control endpoints:
+//   PUT /test/accounts/<id> {"groups": [...]} -> 204
+//     overrides an account's groups for the following logins;
+//   POST /test/rotate-keys -> 204
+//     replaces the signing key by a new one (new kid; the old key is no longer
+//     published). Sessions and codes survive: oidc-provider's memory adapter
+//     keeps them per process, not per provider instance.
 
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -66,6 +71,11 @@ const server = http.createServer((req, res) => {
     });
     return;
   }
+  if (req.method === 'POST' && req.url === '/test/rotate-keys') {
+    handle = build(signingKey(`test-${++rotations}`)).callback();
+    res.writeHead(204).end();
+    return;
+  }
   handle(req, res);
 });
 await new Promise((resolve) => server.listen(Number(process.env.IDP_PORT ?? 0), '127.0.0.1', resolve));
@@ -73,76 +83,85 @@ const { port } = server.address();
 const issuer = `http://${process.env.IDP_ISSUER_HOST || '127.0.0.1'}:${port}`;
 
 // A fresh signing key per process, so no dev keystore is used.
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test', use: 'sig', alg: 'RS256' };
+const signingKey = (kid) => {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
+};
+let rotations = 0;
+// Cookie keys stay across rotations, so a login in progress survives one.
+const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
 
 const allScopes = 'openid profile email groups';
 const allClaims = ['sub', 'name', 'preferred_username', 'email', 'groups'];
 
-const provider = new Provider(issuer, {
-  clients: [{
-    client_id: process.env.IDP_CLIENT_ID || 'o-neko',
-    client_secret: process.env.IDP_CLIENT_SECRET || 'o-neko-secret',
-    redirect_uris: redirectUris,
-    post_logout_redirect_uris: list(process.env.IDP_POST_LOGOUT_REDIRECT_URIS),
-    grant_types: ['authorization_code'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'client_secret_basic',
-  }],
-  // oidc-provider accepts basic and post interchangeably for such a client.
-  clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
-  jwks: { keys: [jwk] },
-  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
-  // oidc-provider 9 only requires PKCE for public clients by default.
-  pkce: { required: () => true },
-  claims: {
-    openid: ['sub'],
-    profile: ['name', 'preferred_username'],
-    email: ['email'],
-    groups: ['groups'],
-  },
-  // Put all granted claims into the ID token, not only into /userinfo
-  // (IDP_CLAIMS_IN_USERINFO=1: only there, as oidc-provider does by default).
-  conformIdTokenClaims: process.env.IDP_CLAIMS_IN_USERINFO === '1',
-  features: { devInteractions: { enabled: true } },
-  findAccount: (ctx, id) => ({
-    accountId: id,
-    claims: () => ({
-      sub: id,
-      preferred_username: id,
-      name: id.charAt(0).toUpperCase() + id.slice(1),
-      email: `${id}@example.test`,
-      groups: groups.get(id) ?? [],
+const build = (jwk) => {
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: process.env.IDP_CLIENT_ID || 'o-neko',
+      client_secret: process.env.IDP_CLIENT_SECRET || 'o-neko-secret',
+      redirect_uris: redirectUris,
+      post_logout_redirect_uris: list(process.env.IDP_POST_LOGOUT_REDIRECT_URIS),
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }],
+    // oidc-provider accepts basic and post interchangeably for such a client.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    jwks: { keys: [jwk] },
+    cookies: { keys: cookieKeys },
+    // oidc-provider 9 only requires PKCE for public clients by default.
+    pkce: { required: () => true },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email'],
+      groups: ['groups'],
+    },
+    // Put all granted claims into the ID token, not only into /userinfo
+    // (IDP_CLAIMS_IN_USERINFO=1: only there, as oidc-provider does by default).
+    conformIdTokenClaims: process.env.IDP_CLAIMS_IN_USERINFO === '1',
+    features: { devInteractions: { enabled: true } },
+    findAccount: (ctx, id) => ({
+      accountId: id,
+      claims: () => ({
+        sub: id,
+        preferred_username: id,
+        name: id.charAt(0).toUpperCase() + id.slice(1),
+        email: `${id}@example.test`,
+        groups: groups.get(id) ?? [],
+      }),
     }),
-  }),
-  // First-party client: grant everything up front so no consent page appears
-  // (the documented "skip consent" pattern). A remembered grant may be gone,
-  // e.g. revoked after an authorization code was replayed; grant anew then.
-  async loadExistingGrant(ctx) {
-    const grantId = ctx.oidc.result?.consent?.grantId
-      || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-    const existing = grantId && await ctx.oidc.provider.Grant.find(grantId);
-    if (existing) return existing;
-    const grant = new ctx.oidc.provider.Grant({
-      clientId: ctx.oidc.client.clientId,
-      accountId: ctx.oidc.session.accountId,
-    });
-    grant.addOIDCScope(allScopes);
-    grant.addOIDCClaims(allClaims);
-    await grant.save();
-    return grant;
-  },
-  ttl: { AuthorizationCode: codeTtl },
-});
+    // First-party client: grant everything up front so no consent page appears
+    // (the documented "skip consent" pattern). A remembered grant may be gone,
+    // e.g. revoked after an authorization code was replayed; grant anew then.
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId
+        || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      const existing = grantId && await ctx.oidc.provider.Grant.find(grantId);
+      if (existing) return existing;
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ctx.oidc.client.clientId,
+        accountId: ctx.oidc.session.accountId,
+      });
+      grant.addOIDCScope(allScopes);
+      grant.addOIDCClaims(allClaims);
+      await grant.save();
+      return grant;
+    },
+    ttl: { AuthorizationCode: codeTtl },
+  });
 
-// The dev login page @imports a Google font; drop it so browsers under test
-// make no outside request (it could stall the page "load" event offline).
-provider.use(async (ctx, next) => {
-  await next();
-  if (typeof ctx.body === 'string') ctx.body = ctx.body.replace(/@import url\(https:[^)]*\);/, '');
-});
+  // The dev login page @imports a Google font; drop it so browsers under test
+  // make no outside request (it could stall the page "load" event offline).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (typeof ctx.body === 'string') ctx.body = ctx.body.replace(/@import url\(https:[^)]*\);/, '');
+  });
 
-handle = provider.callback();
+  return provider;
+};
+
+handle = build(signingKey('test')).callback();
 
 console.log(`issuer ${issuer}`);
 

@@ -28,8 +28,9 @@ use axum::{
     routing::get,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
     core::{
         CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreGenderClaim, CoreProviderMetadata,
     },
@@ -48,6 +49,12 @@ const PENDING: &str = "oidc_pending";
 const PENDING_SECONDS: i64 = 600;
 /// How long discovered metadata (and the signing keys in it) is reused.
 const METADATA_TTL: Duration = Duration::from_secs(300);
+/// How long a failed discovery is answered from memory: while the provider is down, each click
+/// on "single sign-on" says so at once instead of waiting for the HTTP timeouts again.
+const FAILURE_TTL: Duration = Duration::from_secs(10);
+/// Keys younger than this are not fetched again for an ID token signed with an unknown key (a
+/// rotation at the provider is picked up at once, but not fetched for every sign-in).
+const KEYS_REFRESH_AFTER: Duration = Duration::from_secs(5);
 /// The callback's path; the provider must know `<public URL>` + this as a redirect URI.
 pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
 
@@ -190,8 +197,14 @@ impl openidconnect::AdditionalClaims for OtherClaims {}
 pub struct Oidc {
     settings: OidcSettings,
     http: reqwest::Client,
-    metadata: tokio::sync::Mutex<Option<(CoreProviderMetadata, Instant)>>,
+    metadata: tokio::sync::Mutex<Option<(Discovered, Instant)>>,
     users: Arc<SqlUsers>,
+}
+
+/// The last discovery's outcome.
+enum Discovered {
+    Found(CoreProviderMetadata),
+    Failed(String),
 }
 
 /// The `error` and its sources, in one line.
@@ -239,27 +252,29 @@ impl Oidc {
         })
     }
 
-    /// The provider's metadata and keys, discovered again when older than [`METADATA_TTL`] (so
-    /// rotated keys are picked up).
-    async fn metadata(&self) -> Result<CoreProviderMetadata, SignInError> {
+    /// The provider's metadata and keys, discovered again when older than `max_age` (so rotated
+    /// keys are picked up). A failure is remembered for [`FAILURE_TTL`].
+    async fn metadata(&self, max_age: Duration) -> Result<CoreProviderMetadata, SignInError> {
         let mut cached = self.metadata.lock().await;
-        if let Some((m, at)) = cached.as_ref()
-            && at.elapsed() < METADATA_TTL
-        {
-            return Ok(m.clone());
+        match cached.as_ref() {
+            Some((Discovered::Found(m), at)) if at.elapsed() < max_age => return Ok(m.clone()),
+            Some((Discovered::Failed(e), at)) if at.elapsed() < FAILURE_TTL => {
+                return Err(SignInError::Provider(e.clone()));
+            }
+            _ => {}
         }
         let http = |r| send(self.http.clone(), r);
-        let found = CoreProviderMetadata::discover_async(self.settings.issuer.clone(), &http)
-            .await
-            .map_err(|e| {
-                SignInError::Provider(format!(
-                    "discovery at {}: {}",
-                    self.settings.issuer.as_str(),
-                    chain(&e)
-                ))
-            })?;
-        *cached = Some((found.clone(), Instant::now()));
-        Ok(found)
+        let (found, result) =
+            match CoreProviderMetadata::discover_async(self.settings.issuer.clone(), &http).await {
+                Ok(m) => (Discovered::Found(m.clone()), Ok(m)),
+                Err(e) => {
+                    let why = format!("discovery at {}: {}", self.settings.issuer.as_str(), chain(&e));
+                    tracing::warn!(error = %why, "single sign-on: the provider cannot be used");
+                    (Discovered::Failed(why.clone()), Err(SignInError::Provider(why)))
+                }
+            };
+        *cached = Some((found, Instant::now()));
+        result
     }
 
     /// Where the provider sends the browser back to.
@@ -284,7 +299,7 @@ impl Oidc {
     async fn begin(&self, headers: &HeaderMap) -> Result<(String, Pending), SignInError> {
         let redirect = self.redirect_uri(headers)?;
         let client = CoreClient::from_provider_metadata(
-            self.metadata().await?,
+            self.metadata(METADATA_TTL).await?,
             self.settings.client_id.clone(),
             self.settings.client_secret.clone(),
         )
@@ -367,12 +382,15 @@ impl Oidc {
     async fn identify(&self, code: String, pending: Pending) -> Result<Person, SignInError> {
         let redirect = RedirectUrl::new(pending.redirect_uri)
             .map_err(|e| SignInError::Provider(format!("redirect URI: {e}")))?;
-        let client = CoreClient::from_provider_metadata(
-            self.metadata().await?,
-            self.settings.client_id.clone(),
-            self.settings.client_secret.clone(),
-        )
-        .set_redirect_uri(redirect);
+        let client_with = |metadata| {
+            CoreClient::from_provider_metadata(
+                metadata,
+                self.settings.client_id.clone(),
+                self.settings.client_secret.clone(),
+            )
+            .set_redirect_uri(redirect.clone())
+        };
+        let mut client = client_with(self.metadata(METADATA_TTL).await?);
         let http = |r| send(self.http.clone(), r);
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
@@ -395,9 +413,19 @@ impl Oidc {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| SignInError::Token("the token response holds no ID token".into()))?;
+        let nonce = Nonce::new(pending.nonce);
+        // Signed with a key not among those known: the provider may have rotated its keys since
+        // they were read, so they are read again (unless just read) and the token checked again.
+        let unknown_key = matches!(
+            id_token.claims(&client.id_token_verifier(), &nonce),
+            Err(ClaimsVerificationError::SignatureVerification(_))
+        );
+        if unknown_key {
+            client = client_with(self.metadata(KEYS_REFRESH_AFTER).await?);
+        }
         let verifier = client.id_token_verifier();
         let claims = id_token
-            .claims(&verifier, &Nonce::new(pending.nonce))
+            .claims(&verifier, &nonce)
             .map_err(|e| SignInError::Token(chain(&e)))?;
         // The access token (used for userinfo below) must be the one the ID token was issued with.
         if let Some(expected) = claims.access_token_hash() {

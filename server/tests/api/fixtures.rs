@@ -679,6 +679,17 @@ impl TestIdp {
         }
     }
 
+    /// Replaces the provider's signing key by a new one, as a key rotation does.
+    pub async fn rotate_keys(&self) {
+        let status = reqwest::Client::new()
+            .post(format!("{}/test/rotate-keys", self.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    }
+
     /// Changes `account`'s groups for its next sign-in.
     pub async fn set_groups(&self, account: &str, groups: &[&str]) {
         let status = reqwest::Client::new()

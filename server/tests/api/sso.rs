@@ -143,6 +143,20 @@ impl Browser {
     }
 }
 
+/// The activity log's first page, as text to search.
+async fn activity(server: &TestServer) -> String {
+    let (status, log) = server
+        .admin()
+        .await
+        .call(
+            "list_activity",
+            json!({"query": {"kind": null, "project": null, "page": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    log.to_string()
+}
+
 async fn user_named(server: &TestServer, name: &str) -> Option<Value> {
     let (_, users) = server.admin().await.call("list_users", json!({})).await;
     users
@@ -195,16 +209,9 @@ async fn a_first_sign_in_creates_the_user_with_the_mapped_role_and_logout_ends_t
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("single sign-on"), "{body}");
 
-    let (_, log) = server
-        .admin()
-        .await
-        .call(
-            "list_activity",
-            json!({"query": {"kind": null, "project": null, "page": 0}}),
-        )
-        .await;
+    let log = activity(&server).await;
     assert!(
-        log.to_string().contains(
+        log.contains(
             "User alice created at their first single sign-on with role ADMIN (groups oneko-admins)"
         ),
         "{log}"
@@ -270,15 +277,7 @@ async fn the_role_follows_the_groups_at_every_sign_in() {
         "the highest mapped role wins"
     );
 
-    let (_, log) = server
-        .admin()
-        .await
-        .call(
-            "list_activity",
-            json!({"query": {"kind": null, "project": null, "page": 0}}),
-        )
-        .await;
-    let log = log.to_string();
+    let log = activity(&server).await;
     assert!(
         log.contains("Role of bob DOER → VIEWER at sign-in (groups staff)"),
         "{log}"
@@ -327,16 +326,9 @@ async fn losing_every_mapped_group_ends_the_sessions_and_revokes_the_tokens() {
         StatusCode::UNAUTHORIZED,
         "the token was revoked"
     );
-    let (_, log) = server
-        .admin()
-        .await
-        .call(
-            "list_activity",
-            json!({"query": {"kind": null, "project": null, "page": 0}}),
-        )
-        .await;
+    let log = activity(&server).await;
     assert!(
-        log.to_string().contains(
+        log.contains(
             "bob was refused at sign-in (groups: marketing map to no role): their sessions ended and 1 API token(s) were revoked"
         ),
         "{log}"
@@ -427,6 +419,53 @@ async fn a_provider_naming_another_issuer_is_refused() {
         message.contains(&format!("http://localhost:{port}")),
         "names the other issuer: {message}"
     );
+}
+
+#[tokio::test]
+async fn keys_rotated_at_the_provider_are_read_again() {
+    let (server, idp) = pair(&[]).await;
+    let first = Browser::new(&server);
+    assert_eq!(first.finish(&first.sign_in_at_provider("bob").await).await, "/");
+    // O-Neko keeps the keys it read; the provider now signs with one it has not seen (read
+    // again only when the keys it has are older than 5 s).
+    idp.rotate_keys().await;
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    let second = Browser::new(&server);
+    assert_eq!(
+        second.finish(&second.sign_in_at_provider("bob").await).await,
+        "/",
+        "{:?}",
+        second.login_error().await
+    );
+    assert_eq!(second.current_user().await["username"], "bob");
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_is_reported_and_used_once_it_is_up() {
+    let port = TestIdp::port();
+    let server = server(port, |_| {}).await;
+    let browser = Browser::new(&server);
+    let start = format!("{}/auth/oidc/login", server.base);
+    let res = browser.get(&start).await;
+    assert_eq!(Browser::location(&start, &res), format!("{}/login", server.base));
+    let message = browser.login_error().await.expect("a message");
+    assert!(
+        message.contains("the identity provider could not be used: discovery at"),
+        "{message}"
+    );
+
+    let _idp = TestIdp::start(port, &format!("{}/auth/oidc/callback", server.base), &[]);
+    // The failure is answered from memory for 10 s (no pile-up of sign-ins waiting on a provider
+    // that hangs), then the provider is asked again.
+    let res = browser.get(&start).await;
+    assert_eq!(Browser::location(&start, &res), format!("{}/login", server.base));
+    assert_eq!(browser.login_error().await, Some(message));
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    assert_eq!(
+        browser.finish(&browser.sign_in_at_provider("carol").await).await,
+        "/"
+    );
+    assert_eq!(browser.current_user().await["role"], "VIEWER");
 }
 
 #[tokio::test]
