@@ -157,11 +157,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         leadership.clone(),
     ));
     let (users, oidc, login) = logins(&config, &db, throttle)?;
+    let tokens = Arc::new(tokens::SqlTokens::new(db.clone()));
     let state = AppState {
         users,
         oidc,
         login,
-        tokens: Arc::new(tokens::SqlTokens::new(db.clone())),
+        tokens: tokens.clone(),
         registries: registries.clone(),
         activity: Arc::new(SqlActivityLog { db: db.clone() }),
         projects: Arc::new(SqlProjects {
@@ -204,7 +205,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     tokio::spawn(scheduler.run(stop.clone()));
 
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let task = spawn_server(listener, app, stop);
+    let task = spawn_server(listener, app, stop, tokens);
     tracing::info!(%addr, "O-Neko listening on http://{addr}");
     Ok(Running { addr, shutdown, task })
 }
@@ -323,9 +324,10 @@ fn spawn_server(
     listener: TcpListener,
     app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
     mut stop: watch::Receiver<bool>,
+    tokens: Arc<tokens::SqlTokens>,
 ) -> JoinHandle<anyhow::Result<()>> {
     tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = stop.changed() => {}
@@ -334,7 +336,9 @@ fn spawn_server(
                 tracing::info!("shutting down");
             })
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        tokens.flush().await;
+        served
     })
 }
 

@@ -137,6 +137,8 @@ pub struct SqlTokens {
     /// (a write waits for SQLite's one writer, and a poller's request should not), and lists show
     /// it at once.
     used: std::sync::Mutex<HashMap<i64, DateTime<Utc>>>,
+    /// Those writes, so a clean shutdown waits for them ([`SqlTokens::flush`]).
+    writes: tokio_util::task::TaskTracker,
 }
 
 impl SqlTokens {
@@ -144,7 +146,14 @@ impl SqlTokens {
         SqlTokens {
             db,
             used: Default::default(),
+            writes: Default::default(),
         }
+    }
+
+    /// Waits for the last-use records still being written.
+    pub async fn flush(&self) {
+        self.writes.close();
+        self.writes.wait().await;
     }
 
     /// The later of the stored last use and one recorded here and maybe not yet written.
@@ -186,7 +195,7 @@ impl SqlTokens {
         {
             self.used.lock().unwrap().insert(token.id, now);
             let (db, id) = (self.db.clone(), token.id);
-            tokio::spawn(async move {
+            self.writes.spawn(async move {
                 let written = api_token::Entity::update_many()
                     .col_expr(
                         api_token::Column::LastUsedAt,

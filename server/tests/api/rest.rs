@@ -277,6 +277,25 @@ enum Access {
     Doer,
 }
 
+#[tokio::test]
+async fn a_tokens_last_use_is_kept_in_the_database() {
+    let mut server = TestServer::start().await;
+    let admin = server.admin().await;
+    let secret = token(&admin, "ci", "", "").await;
+    let (status, _) = Rest::new(&server.base, Some(&secret))
+        .get("/api/v1/projects")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The use is written in the background; a clean shutdown waits for it, and a new server
+    // (which knows only the database) lists it.
+    server.pause().await;
+    server.resume().await;
+    let listed = my_tokens(&server.admin().await).await;
+    let used = listed[0]["last_used_at"].as_str().expect("a last use");
+    let used: chrono::DateTime<chrono::Utc> = used.parse().unwrap();
+    assert!(chrono::Utc::now() - used < chrono::Duration::minutes(1), "{used}");
+}
+
 /// Every REST operation: method, path (as documented), required role, and a body that decodes.
 fn matrix() -> Vec<(Method, &'static str, Access, Option<Value>)> {
     use Access::*;
