@@ -97,6 +97,19 @@ impl CurrentUser {
         self.role >= role
     }
 
+    /// Ok if this user holds at least `min`, else the refusal every API gives (logged on the
+    /// server, where the refusal happens).
+    pub fn require(&self, min: Role) -> Result<(), crate::error::AppError> {
+        if self.has(min) {
+            return Ok(());
+        }
+        #[cfg(feature = "ssr")]
+        tracing::info!(user = %self.actor(), role = %self.role, required = %min, "refused");
+        Err(crate::error::AppError::forbidden(format!(
+            "this needs the {min} role"
+        )))
+    }
+
     /// The name to greet the user with.
     pub fn label(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.username)

@@ -358,10 +358,6 @@ pub async fn current_user() -> Result<Option<CurrentUser>, AppError> {
 /// The single authorization check: the caller must be logged in and hold at least `min`.
 pub async fn authorize(min: Role) -> Result<CurrentUser, AppError> {
     let user = current_user().await?.ok_or(AppError::Unauthenticated)?;
-    if user.has(min) {
-        Ok(user)
-    } else {
-        tracing::info!(user = %user.username, role = %user.role, required = %min, "refused");
-        Err(AppError::forbidden(format!("this needs the {min} role")))
-    }
+    user.require(min)?;
+    Ok(user)
 }

@@ -1,5 +1,5 @@
 import { expect, type Page } from "@playwright/test";
-import { hydrated, logout, shot, test } from "./helpers";
+import { ADMIN_PASSWORD, hydrated, login, logout, shot, test } from "./helpers";
 
 // The OpenID Provider tools/test starts (npm oidc-provider, end2end/idp.mjs) beside O-Neko.
 const idp = process.env.E2E_IDP_URL;
@@ -40,6 +40,16 @@ test("a developer signs in through the identity provider as a DOER, and out agai
   await page.goto("/account");
   await hydrated(page);
   await expect(page.getByRole("definition").filter({ hasText: /^bob$/ })).toHaveCount(0);
+
+  // An admin sees bob as a single sign-on user, created with the provider's name and email.
+  await login(page, "admin", ADMIN_PASSWORD);
+  await page.goto("/admin/users");
+  await hydrated(page);
+  const bob = page.getByRole("row").filter({ has: page.getByRole("rowheader", { name: "bob", exact: true }) });
+  await expect(bob.getByRole("cell", { name: "Single sign-on" })).toBeVisible();
+  await expect(bob.getByRole("cell", { name: "bob@example.test" })).toBeVisible();
+  await expect(bob.getByRole("cell", { name: "DOER" })).toBeVisible();
+  await page.screenshot({ path: shot("users-single-sign-on"), fullPage: true });
 });
 
 test("someone whose groups map to no role is sent back with the reason", async ({ page }) => {

@@ -71,7 +71,10 @@ impl Deployer {
             return seen.urls.clone();
         }
         let urls = self.read_ingress_urls(row).await;
-        self.ingresses.0.lock().unwrap().insert(
+        let mut seen = self.ingresses.0.lock().unwrap();
+        // Versions not looked at for a while (stopped, deleted) are forgotten.
+        seen.retain(|_, s| s.read.elapsed() < INGRESS_TTL * 6);
+        seen.insert(
             row.version_id,
             IngressSeen {
                 applied,

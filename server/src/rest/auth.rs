@@ -11,12 +11,8 @@ pub struct Caller(pub CurrentUser);
 impl Caller {
     /// The caller, if their role is at least `min` (the same rule as the UI's).
     pub fn with(&self, min: Role) -> Result<&CurrentUser, ApiError> {
-        if self.0.has(min) {
-            Ok(&self.0)
-        } else {
-            tracing::info!(user = %self.0.actor(), role = %self.0.role, required = %min, "REST call refused");
-            Err(app::error::AppError::forbidden(format!("this needs the {min} role")).into())
-        }
+        self.0.require(min)?;
+        Ok(&self.0)
     }
 }
 
