@@ -203,7 +203,7 @@ pub struct Oidc {
 
 /// The last discovery's outcome.
 enum Discovered {
-    Found(CoreProviderMetadata),
+    Found(Box<CoreProviderMetadata>),
     Failed(String),
 }
 
@@ -257,7 +257,7 @@ impl Oidc {
     async fn metadata(&self, max_age: Duration) -> Result<CoreProviderMetadata, SignInError> {
         let mut cached = self.metadata.lock().await;
         match cached.as_ref() {
-            Some((Discovered::Found(m), at)) if at.elapsed() < max_age => return Ok(m.clone()),
+            Some((Discovered::Found(m), at)) if at.elapsed() < max_age => return Ok(*m.clone()),
             Some((Discovered::Failed(e), at)) if at.elapsed() < FAILURE_TTL => {
                 return Err(SignInError::Provider(e.clone()));
             }
@@ -266,7 +266,7 @@ impl Oidc {
         let http = |r| send(self.http.clone(), r);
         let (found, result) =
             match CoreProviderMetadata::discover_async(self.settings.issuer.clone(), &http).await {
-                Ok(m) => (Discovered::Found(m.clone()), Ok(m)),
+                Ok(m) => (Discovered::Found(Box::new(m.clone())), Ok(m)),
                 Err(e) => {
                     let why = format!("discovery at {}: {}", self.settings.issuer.as_str(), chain(&e));
                     tracing::warn!(error = %why, "single sign-on: the provider cannot be used");
