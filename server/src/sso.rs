@@ -414,19 +414,20 @@ impl Oidc {
             .id_token()
             .ok_or_else(|| SignInError::Token("the token response holds no ID token".into()))?;
         let nonce = Nonce::new(pending.nonce);
-        // Signed with a key not among those known: the provider may have rotated its keys since
-        // they were read, so they are read again (unless just read) and the token checked again.
-        let unknown_key = matches!(
-            id_token.claims(&client.id_token_verifier(), &nonce),
-            Err(ClaimsVerificationError::SignatureVerification(_))
-        );
-        if unknown_key {
-            client = client_with(self.metadata(KEYS_REFRESH_AFTER).await?);
+        // (The verifier borrows the client, so it must be gone before the client is replaced.)
+        let first = id_token.claims(&client.id_token_verifier(), &nonce);
+        let claims = match first {
+            // Signed with a key not among those known: the provider may have rotated its keys
+            // since they were read, so they are read again (unless just read) and the token is
+            // checked once more.
+            Err(ClaimsVerificationError::SignatureVerification(_)) => {
+                client = client_with(self.metadata(KEYS_REFRESH_AFTER).await?);
+                id_token.claims(&client.id_token_verifier(), &nonce)
+            }
+            verified => verified,
         }
+        .map_err(|e| SignInError::Token(chain(&e)))?;
         let verifier = client.id_token_verifier();
-        let claims = id_token
-            .claims(&verifier, &nonce)
-            .map_err(|e| SignInError::Token(chain(&e)))?;
         // The access token (used for userinfo below) must be the one the ID token was issued with.
         if let Some(expected) = claims.access_token_hash() {
             let alg = id_token
